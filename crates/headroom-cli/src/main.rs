@@ -1,0 +1,36 @@
+//! `headroom`: Apple Silicon / Linux unified memory from a terminal.
+//!
+//! Each subcommand lives in its own module; this file only parses arguments and dispatches.
+//! Exit status: 0 success, 1 partial failure or findings, 2 bad input or nothing could be done.
+
+mod output;
+mod status;
+mod watch;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Unified-memory monitor for people running MLX models.
+#[derive(Debug, Parser)]
+#[command(name = "headroom", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print one snapshot of memory, swap, pressure and MLX processes.
+    Status(status::StatusArgs),
+    /// Print a line (or JSON line) per sample until Ctrl-C.
+    Watch(watch::WatchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Status(args) => status::run(&args),
+        Command::Watch(args) => watch::run(&args),
+    };
+    ExitCode::from(code)
+}

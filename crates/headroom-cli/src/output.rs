@@ -1,0 +1,44 @@
+//! Terminal output helpers: colour only on a terminal and without `NO_COLOR`.
+
+use headroom_core::snapshot::PressureLevel;
+use std::io::IsTerminal;
+
+/// Whether to colour stdout: a terminal, and `NO_COLOR` unset or empty (no-color.org).
+pub fn use_colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The pressure word, coloured green / yellow / red when `colour`.
+pub fn pressure_word(level: Option<PressureLevel>, colour: bool) -> String {
+    let Some(level) = level else {
+        return "unknown".to_string();
+    };
+    if !colour {
+        return level.word().to_string();
+    }
+    let code = match level {
+        PressureLevel::Normal => "32",
+        PressureLevel::Warn => "33",
+        PressureLevel::Critical => "31",
+    };
+    format!("\x1b[1;{code}m{}\x1b[0m", level.word())
+}
+
+/// Prints a value as one line of JSON; a failure to serialise is reported on stderr.
+pub fn print_json<T: serde::Serialize>(value: &T, pretty: bool) -> bool {
+    let text = if pretty {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    };
+    match text {
+        Ok(t) => {
+            println!("{t}");
+            true
+        }
+        Err(e) => {
+            eprintln!("headroom: cannot encode JSON: {e}");
+            false
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! `headroom status`: one snapshot for a person, or as JSON.
+
+use crate::output::{pressure_word, print_json, use_colour};
+use headroom_core::snapshot::Snapshot;
+use headroom_core::units::{format_bytes, format_rate};
+use headroom_core::Sampler;
+
+/// Arguments of `headroom status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Print the snapshot as JSON (the public contract) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `headroom status`.
+pub fn run(args: &StatusArgs) -> u8 {
+    let snapshot = Sampler::new().sample();
+    if args.json {
+        return if print_json(&snapshot, true) { 0 } else { 2 };
+    }
+    print!("{}", render(&snapshot, use_colour()));
+    0
+}
+
+fn size(v: Option<u64>) -> String {
+    v.map_or_else(|| "n/a".to_string(), format_bytes)
+}
+
+fn rate(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".to_string(), format_rate)
+}
+
+/// Renders a snapshot as the text `headroom status` prints.
+pub fn render(s: &Snapshot, colour: bool) -> String {
+    let m = &s.memory;
+    let mut out = String::new();
+    let free_pct = s
+        .pressure
+        .free_percent
+        .map_or(String::new(), |p| format!("  ({p:.0}% free)"));
+    out += &format!(
+        "Pressure    {}{free_pct}\n",
+        pressure_word(s.pressure.level, colour)
+    );
+    let pct = s
+        .used_fraction()
+        .map_or(String::new(), |f| format!(" ({:.0}%)", f * 100.0));
+    out += &format!("Used        {} of {}{pct}\n", size(m.used), size(m.total));
+    out += &format!(
+        "  App {}  Wired {}  Compressed {}  Cached {}  Free {}\n",
+        size(m.app),
+        size(m.wired),
+        size(m.compressed),
+        size(m.cached),
+        size(m.free)
+    );
+    out += &format!("Available   {}\n", size(m.available));
+    out += &format!(
+        "Swap        {} of {}\n",
+        size(s.swap.used),
+        size(s.swap.total)
+    );
+    out += &render_rates(s);
+    if let Some(w) = s.gpu.wired_limit {
+        let shown = if w == 0 {
+            "macOS default".to_string()
+        } else {
+            format_bytes(w)
+        };
+        out += &format!("GPU wired   {shown}\n");
+    }
+    out += &render_mlx(s);
+    out
+}
+
+fn render_rates(s: &Snapshot) -> String {
+    let r = &s.rates;
+    if r.swapins.is_none() && r.swapouts.is_none() && r.compressions.is_none() {
+        return "Rates       n/a on a single sample (see `headroom watch`)\n".to_string();
+    }
+    format!(
+        "Rates       swap in {}  swap out {}  compress {}  decompress {}\n",
+        rate(r.swapins),
+        rate(r.swapouts),
+        rate(r.compressions),
+        rate(r.decompressions)
+    )
+}
+
+fn render_mlx(s: &Snapshot) -> String {
+    if s.mlx.is_empty() {
+        return "MLX         no MLX processes\n".to_string();
+    }
+    let mut out = format!(
+        "MLX         {:>7}  {:<18} {:>10} {:>10} {:>10} {:>10}\n",
+        "PID", "NAME", "FOOTPRINT", "ACTIVE", "CACHE", "PEAK"
+    );
+    for p in &s.mlx {
+        out += &format!(
+            "            {:>7}  {:<18} {:>10} {:>10} {:>10} {:>10}\n",
+            p.pid,
+            p.name.chars().take(18).collect::<String>(),
+            size(p.footprint),
+            size(p.active),
+            size(p.cache),
+            size(p.peak)
+        );
+        if let Some(h) = &p.hint {
+            out += &format!("              not attached: {h}\n");
+        }
+    }
+    out
+}

@@ -1,0 +1,92 @@
+//! `headroom watch`: a line per sample, scheduled without drift, until Ctrl-C.
+
+use crate::output::{pressure_word, print_json, use_colour};
+use headroom_core::snapshot::Snapshot;
+use headroom_core::units::{format_bytes, format_rate, parse_duration};
+use headroom_core::Sampler;
+use std::io::Write;
+use std::time::Duration;
+
+/// Arguments of `headroom watch`.
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    /// Time between samples: 1s, 500ms, 2m… (at least 100ms).
+    #[arg(long, default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+    /// Print one JSON snapshot per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Stop after this many samples (default: until Ctrl-C).
+    #[arg(long)]
+    pub count: Option<u64>,
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s).map_err(|e| e.0)?;
+    if d < Duration::from_millis(100) {
+        return Err(format!("invalid interval {s:?}: must be at least 100ms"));
+    }
+    Ok(d)
+}
+
+/// Runs `headroom watch`.
+pub fn run(args: &WatchArgs) -> u8 {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("headroom: cannot start the runtime: {e}");
+            return 2;
+        }
+    };
+    rt.block_on(watch_loop(args))
+}
+
+async fn watch_loop(args: &WatchArgs) -> u8 {
+    let mut sampler = Sampler::new();
+    // `interval` ticks on a fixed schedule (no drift); after a stall (sleep, SIGSTOP) it skips
+    // the missed ticks instead of bursting to catch up.
+    let mut ticker = tokio::time::interval(args.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let colour = use_colour();
+    let mut printed = 0u64;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = tokio::signal::ctrl_c() => return 0,
+        }
+        let snap = sampler.sample();
+        let ok = if args.json {
+            print_json(&snap, false)
+        } else {
+            print_line(&snap, colour)
+        };
+        if !ok {
+            return 0; // stdout closed (e.g. `| head`): a normal way to stop.
+        }
+        printed += 1;
+        if args.count.is_some_and(|c| printed >= c) {
+            return 0;
+        }
+    }
+}
+
+fn print_line(s: &Snapshot, colour: bool) -> bool {
+    let size = |v: Option<u64>| v.map_or_else(|| "n/a".into(), format_bytes);
+    let rate = |v: Option<f64>| v.map_or_else(|| "-".into(), format_rate);
+    let line = format!(
+        "{} {:<8} used {} / {}  swap {}  compressed {}  out {}  mlx cache {}",
+        s.at.format("%H:%M:%S"),
+        pressure_word(s.pressure.level, colour),
+        size(s.memory.used),
+        size(s.memory.total),
+        size(s.swap.used),
+        size(s.memory.compressed),
+        rate(s.rates.swapouts),
+        format_bytes(s.mlx_cache_total()),
+    );
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
+}

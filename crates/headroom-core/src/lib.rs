@@ -1,0 +1,11 @@
+//! Headroom's core: sampling Apple Silicon / Linux unified memory, MLX agents, rules and
+//! history. It has no UI dependency; the menu-bar app, the CLI and `headroom serve` are thin
+//! shells around it.
+#![deny(missing_docs)]
+
+pub mod platform;
+pub mod snapshot;
+pub mod units;
+
+pub use platform::Sampler;
+pub use snapshot::Snapshot;
