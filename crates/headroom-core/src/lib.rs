@@ -3,6 +3,7 @@
 //! shells around it.
 #![deny(missing_docs)]
 
+pub mod events;
 pub mod platform;
 pub mod snapshot;
 pub mod units;
