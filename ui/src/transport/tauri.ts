@@ -1,0 +1,70 @@
+import type { Config, Event, LimitKind, Snapshot } from '../api-types';
+import { COMMANDS, EVENTS } from './names';
+import { ApiError, type StreamHandlers, type Transport } from './types';
+import { errorMessage } from './http';
+
+type Invoke = <T>(cmd: string, args?: Record<string, unknown>) => Promise<T>;
+type Listen = <T>(event: string, cb: (e: { payload: T }) => void) => Promise<() => void>;
+
+/** Whether the page runs inside the Tauri app. */
+export function isTauri(): boolean {
+  return typeof window !== 'undefined' && '__TAURI_INTERNALS__' in window;
+}
+
+/**
+ * Transport for the menu-bar app: Tauri commands and events. `invoke`/`listen` are passed
+ * in (from `@tauri-apps/api`, loaded only inside the app) so tests can provide fakes.
+ * Command arguments are camelCase here; Tauri maps them to the Rust snake_case names.
+ */
+export class TauriTransport implements Transport {
+  readonly kind = 'tauri' as const;
+  constructor(private readonly invokeFn: Invoke, private readonly listenFn: Listen) {}
+
+  private async call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+    try {
+      return await this.invokeFn<T>(cmd, args);
+    } catch (e) {
+      // Commands reject with the serialized Rust error: a string or an object.
+      const status = e && typeof e === 'object' && 'status' in e ? Number((e as { status: unknown }).status) : 400;
+      throw new ApiError(errorMessage(e, String(e)), status, e);
+    }
+  }
+
+  snapshot() { return this.call<Snapshot>(COMMANDS.snapshot); }
+  history(sinceSecs: number) { return this.call<Record<string, unknown>[]>(COMMANDS.history, { since: Math.round(sinceSecs) }); }
+  events() { return this.call<Event[]>(COMMANDS.events); }
+  config() { return this.call<Record<string, unknown>>(COMMANDS.config); }
+  putConfig(config: Config, dryRun = false) { return this.call<unknown>(COMMANDS.putConfig, { config, dryRun }); }
+  clearCache(pids: number[] = []) { return this.call<Record<string, unknown>>(COMMANDS.clearCache, { pids }); }
+  setLimit(kind: LimitKind, bytes: number, pids: number[] = []) {
+    return this.call<Record<string, unknown>>(COMMANDS.setLimit, { kind, bytes, pids });
+  }
+
+  subscribe(h: StreamHandlers): () => void {
+    let closed = false;
+    const unlisteners: (() => void)[] = [];
+    const add = (p: Promise<() => void>) => {
+      p.then((un) => (closed ? un() : unlisteners.push(un))).catch((e) => {
+        h.status?.({ state: 'retrying', failures: 1, error: String(e) });
+      });
+    };
+    h.status?.({ state: 'connecting', failures: 0 });
+    add(this.listenFn<Snapshot>(EVENTS.snapshot, (e) => h.snapshot(e.payload)));
+    add(this.listenFn<Event>(EVENTS.journal, (e) => h.journal(e.payload)));
+    h.status?.({ state: 'open', failures: 0 });
+    return () => {
+      closed = true;
+      for (const un of unlisteners.splice(0)) un();
+      h.status?.({ state: 'closed', failures: 0 });
+    };
+  }
+}
+
+/** Loads `@tauri-apps/api` (a separate chunk, fetched only inside the app) and builds the transport. */
+export async function createTauriTransport(): Promise<TauriTransport> {
+  const [{ invoke }, { listen }] = await Promise.all([
+    import('@tauri-apps/api/core'),
+    import('@tauri-apps/api/event'),
+  ]);
+  return new TauriTransport(invoke as Invoke, listen as unknown as Listen);
+}

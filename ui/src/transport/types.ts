@@ -1,0 +1,45 @@
+import type {
+  ActionOutcome, Config, ConfigView, Event, HistoryPoint, LimitKind, Snapshot,
+} from '../api-types';
+import type { StreamStatus } from './sse';
+
+export type { StreamStatus } from './sse';
+
+/** Handlers of the live stream: one snapshot per sample and journal events as they happen. */
+export interface StreamHandlers {
+  snapshot(s: Snapshot): void;
+  journal(e: Event): void;
+  status?(s: StreamStatus): void;
+}
+
+/** An error answered by the backend: HTTP status (or 0) and its decoded body. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly body: unknown,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/**
+ * How views talk to the backend. Two implementations: HTTP + SSE for `headroom serve`,
+ * Tauri commands + events for the app. Views never know which one runs.
+ */
+export interface Transport {
+  readonly kind: 'http' | 'tauri';
+  snapshot(): Promise<Snapshot>;
+  /** History for the last `sinceSecs` seconds. */
+  history(sinceSecs: number): Promise<HistoryPoint[]>;
+  events(): Promise<Event[]>;
+  config(): Promise<ConfigView>;
+  /** Saves (or with `dryRun` only validates) a config; rejects with ApiError(400) on errors. */
+  putConfig(config: Config, dryRun?: boolean): Promise<unknown>;
+  /** Clears the MLX cache of these processes (all attached ones when empty). */
+  clearCache(pids?: number[]): Promise<ActionOutcome>;
+  setLimit(kind: LimitKind, bytes: number, pids?: number[]): Promise<ActionOutcome>;
+  /** Subscribes to the live stream; the returned function unsubscribes (always call it). */
+  subscribe(h: StreamHandlers): () => void;
+}
