@@ -294,6 +294,13 @@ class Ops:
             after = int(self.mx.get_peak_memory())
         return {"peak_before": before, "peak_after": after}
 
+    def validate(self, op: str, request: dict[str, Any]) -> None:
+        """Raises OpError for an unknown op or bad arguments, before an action is queued."""
+        if op not in self.handlers:
+            raise p.OpError(p.UNKNOWN_OP, f"unknown op {op!r}; known ops: {', '.join(ALL_OPS)}")
+        if op in _LIMIT_OPS:
+            validate_bytes(request, self.phys)
+
     def run(self, op: str, request: dict[str, Any]) -> dict[str, Any]:
         """Runs ``op``; raises OpError for unknown ops, bad arguments and MLX failures."""
         handler = self.handlers.get(op)

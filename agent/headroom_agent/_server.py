@@ -146,6 +146,7 @@ class Server:
         if self.queue is not None and op in ACTIONS:
             if self.stopping:
                 raise p.OpError(p.SHUTTING_DOWN, "the agent is stopping")
+            self.ops.validate(op, request)  # bad arguments are answered at once, not after a tick
             return self.queue.submit_and_wait(Action(req_id, op, request))
         return self.ops.run(op, request)
 
@@ -171,7 +172,7 @@ class Server:
             conns = list(self._conns)
         for conn in conns:
             try:
-                conn.shutdown(socket.SHUT_RDWR)
+                conn.shutdown(socket.SHUT_RD)  # wakes recv(); answers still being sent go out
             except OSError:
                 pass
         if self.thread.is_alive() and threading.current_thread() is not self.thread:
