@@ -131,6 +131,13 @@ def _apply_limits(ops: Ops, options: _config.Options, explicit_only: Mapping[str
             warnings.warn(f"headroom_agent: {op} {value} at start failed: {exc.message}", RuntimeWarning, stacklevel=3)
 
 
+def _set_target(target: str) -> None:
+    """Records what ``python -m headroom_agent run`` runs (``stats.target``)."""
+    agent = _agent
+    if agent is not None:
+        agent.ops.target = target
+
+
 def tick() -> int:
     """Runs actions queued in cooperative mode on the calling thread; returns how many ran.
 

@@ -12,7 +12,7 @@ import runpy
 import sys
 from dataclasses import dataclass, field
 
-from . import start
+from . import _set_target, start
 from ._config import parse_timeout
 from ._version import __version__
 
@@ -147,6 +147,7 @@ def main(argv: list[str]) -> None:
     except UsageError as exc:
         sys.stderr.write(f"headroom_agent: {exc}\n\n{USAGE}\n")
         raise SystemExit(2) from None
+    _set_target(f"-m {cmd.target}" if cmd.is_module else cmd.target)
     if cmd.is_module:
         run_module(cmd.target, cmd.args)
     else:

@@ -112,6 +112,7 @@ def test_run_mode_serves_the_socket_while_the_target_runs(runtime_dir: str, proc
         assert stats["memory_limit"] == 3 << 30
         assert stats["cache"] == proc.own_cache() >= 8 * MIB
         assert stats["cmdline"][1:4] == ["-m", "headroom_agent", "run"]
+        assert stats["target"] == str(WORKLOADS / "cache_builder.py")
     status, _, err = proc.finish()
     assert status == 0, err
     assert not os.path.exists(proc.path)
@@ -132,6 +133,7 @@ def test_run_module_target_with_real_mlx(runtime_dir: str, procs: list[Proc], tm
     proc = spawn(["-m", "headroom_agent", "run", "-m", "mlxhost"], runtime_dir, cwd=str(tmp_path))
     procs.append(proc)
     with Client(proc.path) as c:
+        assert c.result("stats")["target"] == "-m mlxhost"
         assert c.result("stats")["cache"] >= 512 * 512 * 4
         assert c.result("clear_cache")["cache_after"] == 0
 

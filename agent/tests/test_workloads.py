@@ -19,7 +19,7 @@ def test_tiny_llm_under_run_mode_moves_the_numbers(runtime_dir: str, procs: list
         first = c.result("stats")
         assert first["peak"] > 0 and first["active"] > 0  # the model's weights are live
         c.result("reset_peak")
-        seen_peaks = set()
+        seen_peaks: set[int] = set()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and len(seen_peaks) < 2:
             seen_peaks.add(c.result("stats")["peak"])
