@@ -6,6 +6,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from typing import Any
 
 from . import _protocol as p
@@ -14,6 +15,10 @@ from ._ops import ACTIONS, Ops
 from ._peercred import peer_uid_pid
 
 MAX_CONNECTIONS = 64
+# After refusing a connection: how much of the peer's unread input to discard, and for how
+# long, so the peer reads the error line and a clean EOF rather than a reset.
+DRAIN_BYTES = 1 << 20
+DRAIN_SECONDS = 1.0
 
 _debug_enabled = os.environ.get("HEADROOM_AGENT_DEBUG", "") not in ("", "0")
 
@@ -84,8 +89,9 @@ class Server:
         with self._conns_lock:
             self._conns.add(conn)
         try:
-            if self._peer_allowed(conn):
-                self._serve_lines(conn)
+            if self._peer_allowed(conn) and self._serve_lines(conn):
+                return
+            self._drain(conn)
         except Exception as exc:
             debug(f"connection error: {exc!r}")
         finally:
@@ -114,14 +120,16 @@ class Server:
             return False
         return True
 
-    def _serve_lines(self, conn: socket.socket) -> None:
+    def _serve_lines(self, conn: socket.socket) -> bool:
+        """Serves requests until EOF (True) or a line too long was refused (False)."""
         try:
             for line in p.read_lines(conn):
                 if not line.strip():
                     continue
                 conn.sendall(self.handle_line(line))
                 if self.stopping:
-                    return
+                    return True
+            return True
         except p.LineTooLong:
             self._send_quietly(
                 conn,
@@ -129,6 +137,26 @@ class Server:
                     None, p.LINE_TOO_LONG, f"request line longer than {p.MAX_LINE_BYTES} bytes; closing the connection"
                 ),
             )
+            return False
+
+    @staticmethod
+    def _drain(conn: socket.socket) -> None:
+        """Half-closes, then discards a bounded amount of input so the peer sees EOF, not a reset."""
+        try:
+            conn.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + DRAIN_SECONDS
+            left = DRAIN_BYTES
+            while left > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                conn.settimeout(remaining)
+                chunk = conn.recv(min(left, 65536))
+                if not chunk:
+                    return
+                left -= len(chunk)
+        except OSError:
+            pass
 
     def handle_line(self, line: bytes) -> bytes:
         """The response line for one request line; never raises."""

@@ -4,16 +4,29 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import tempfile
 import threading
+from collections.abc import Iterator
 
 import pytest
-from conftest import Client, Proc
+from conftest import WORKLOADS, Client, Proc, spawn
 
 from headroom_agent import _ops, _protocol
 
 MIB = 1 << 20
 PHYS = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.fixture(scope="module")
+def shared_builder() -> Iterator[Proc]:
+    """One cache_builder for the many read-only validation cases (keeps the suite fast)."""
+    directory = tempfile.mkdtemp(prefix="hr-", dir="/tmp")
+    proc = spawn([str(WORKLOADS / "cache_builder.py"), "4MiB"], directory)
+    yield proc
+    proc.kill()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_hello_names_protocol_and_ops(builder: Proc) -> None:
@@ -105,9 +118,9 @@ def test_set_wired_limit_tracks_value_and_says_whether_it_applies(builder: Proc)
 )
 @pytest.mark.parametrize("op", ["set_cache_limit", "set_memory_limit", "set_wired_limit"])
 def test_limits_reject_non_integers_negatives_and_above_physical_memory(
-    builder: Proc, op: str, value: object, fragment: str
+    shared_builder: Proc, op: str, value: object, fragment: str
 ) -> None:
-    with builder.client() as c:
+    with shared_builder.client() as c:
         before = c.result("stats")
         response = c.call(op, bytes=value)
         assert response["ok"] is False
@@ -151,8 +164,8 @@ def test_unknown_op_and_malformed_requests_leave_the_connection_usable(builder: 
 
 
 @pytest.mark.parametrize("req_id", ["abc", 0, -3, 12.5, None, [1, "a"], {"k": {"n": 1}}])
-def test_request_id_is_echoed_whatever_its_type(builder: Proc, req_id: object) -> None:
-    with builder.client() as c:
+def test_request_id_is_echoed_whatever_its_type(shared_builder: Proc, req_id: object) -> None:
+    with shared_builder.client() as c:
         c.send_raw((json.dumps({"id": req_id, "op": "hello"}) + "\n").encode())
         response = c.read_line()
     assert response is not None and response["ok"] is True and response["id"] == req_id
@@ -263,8 +276,6 @@ def test_json_safe_makes_device_info_serialisable() -> None:
 
 
 def test_two_agents_answer_for_their_own_process(builder: Proc, runtime_dir: str, procs: list[Proc]) -> None:
-    from conftest import WORKLOADS, spawn
-
     other = spawn([str(WORKLOADS / "cache_builder.py"), "2MiB"], runtime_dir)
     procs.append(other)
     with Client(other.path) as c2, builder.client() as c1:
