@@ -49,9 +49,18 @@ export function rate(bytesPerSec: number | null | undefined): string {
   return bytesPerSec == null ? 'n/a' : formatRate(bytesPerSec);
 }
 
-/** A percentage with no decimals: `42%`. */
+/** `x` with no decimals as Rust's `{:.0}` prints it (an exact .5 rounds to even). */
+export function noDecimals(x: number): string {
+  if (!Number.isFinite(x)) return 'n/a';
+  const t = Math.trunc(x);
+  let r = Math.round(x);
+  if (Math.abs(x - t) === 0.5) r = t % 2 === 0 ? t : t + Math.sign(x);
+  return String(Object.is(r, -0) ? 0 : r);
+}
+
+/** A percentage with no decimals: `42%`, as the CLI prints `used_fraction`. */
 export function percent(fraction: number | null | undefined): string {
-  return fraction == null || !Number.isFinite(fraction) ? 'n/a' : `${Math.round(fraction * 100)}%`;
+  return fraction == null || !Number.isFinite(fraction) ? 'n/a' : `${noDecimals(fraction * 100)}%`;
 }
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };

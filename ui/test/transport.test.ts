@@ -45,7 +45,7 @@ class TestServer {
     });
   }
 
-  stream(req: IncomingMessage, res: ServerResponse) {
+  stream(_req: IncomingMessage, res: ServerResponse) {
     this.streamConnects += 1;
     if (this.streamMode === '500') {
       res.writeHead(500, { 'content-type': 'text/plain' }).end('boom');

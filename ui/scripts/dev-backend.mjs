@@ -1,0 +1,74 @@
+// Development stand-in for `headroom serve` (NOT used by the tests): serves ui/dist and
+// /api/snapshot + /api/stream from `target/debug/headroom status --json`, or from a
+// fabricated MLX-heavy sample with `--fake`. For looking at the UI without the daemon.
+//   node scripts/dev-backend.mjs [--port 9178] [--fake]
+import { createServer } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { extname, join, normalize } from 'node:path';
+
+const args = process.argv.slice(2);
+const port = Number(args[args.indexOf('--port') + 1] || 9178);
+const fake = args.includes('--fake');
+const dist = new URL('../dist/', import.meta.url).pathname;
+const bin = new URL('../../target/debug/headroom', import.meta.url).pathname;
+const GIB = 2 ** 30;
+let tick = 0;
+const events = [];
+
+function fabricate() {
+  tick += 1;
+  const cache = (1.2 + Math.sin(tick / 20)) * GIB;
+  return {
+    platform: 'macos', at: new Date().toISOString(),
+    memory: { total: 64 * GIB, used: 41.3 * GIB + Math.sin(tick / 10) * GIB, app: 28.4 * GIB, wired: 9.1 * GIB, compressed: 3.8 * GIB, cached: 14.2 * GIB, free: 8.5 * GIB, available: 22.7 * GIB },
+    swap: { total: 4 * GIB, used: 1.3 * GIB }, pressure: { level: tick % 60 < 40 ? 'normal' : 'warn', free_percent: 35 },
+    rates: { swapins: 0, swapouts: 12_345, compressions: 2.5 * 2 ** 20, decompressions: 1.1 * 2 ** 20 },
+    gpu: { wired_limit: 0, recommended_working_set: 48 * GIB },
+    mlx: [
+      { pid: 4242, name: 'mlx_lm.server', attached: true, footprint: 22.1 * GIB, active: 18.4 * GIB, cache, peak: 20.2 * GIB, cache_limit: 2 * GIB, memory_limit: 48 * GIB, wired_limit: 0, backend: 'gpu', mlx_version: '0.32.0' },
+      { pid: 5151, name: 'python3 chat_with_a_very_long_name.py', attached: false, footprint: 3.2 * GIB, hint: 'python -m headroom_agent run chat.py' },
+    ],
+    unavailable: [],
+  };
+}
+
+function sample() {
+  if (fake) return Promise.resolve(fabricate());
+  return new Promise((res, rej) => execFile(bin, ['status', '--json'], (e, out) => (e ? rej(e) : res(JSON.parse(out)))));
+}
+
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml' };
+const clients = new Set();
+setInterval(async () => {
+  const s = await sample();
+  for (const c of clients) c.write(`event: snapshot\ndata: ${JSON.stringify(s)}\n\n`);
+}, 1000);
+
+createServer(async (req, res) => {
+  const path = new URL(req.url, 'http://x').pathname;
+  const json = (v, code = 200) => res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(v));
+  if (path === '/api/snapshot') return json(await sample());
+  if (path === '/api/events') return json(events);
+  if (path === '/api/history') return json([]);
+  if (path === '/api/actions/clear-cache') {
+    const ev = { at: new Date().toISOString(), severity: 'info', kind: { type: 'action_taken', action: 'clear_cache', freed: 1.2 * GIB, succeeded: 1, failed: 0 }, message: 'Cleared 1.2 GB of MLX cache in 1 process' };
+    events.push(ev);
+    for (const c of clients) c.write(`event: journal\ndata: ${JSON.stringify(ev)}\n\n`);
+    return json({ freed: 1.2 * GIB, results: [{ pid: 4242, ok: true, freed: 1.2 * GIB }] });
+  }
+  if (path === '/api/stream') {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+    res.write(': hi\n\n');
+    clients.add(res);
+    res.on('close', () => clients.delete(res));
+    return;
+  }
+  if (path.startsWith('/api/')) return json({ error: 'not in the dev backend' }, 404);
+  const file = normalize(join(dist, path === '/' ? 'index.html' : path));
+  if (!file.startsWith(dist)) return res.writeHead(403).end();
+  try {
+    const body = await readFile(file);
+    res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(body);
+  } catch { res.writeHead(404).end('not found'); }
+}).listen(port, '127.0.0.1', () => console.log(`dev backend on http://127.0.0.1:${port}/`));

@@ -1,0 +1,96 @@
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { size } from '../format';
+
+/** uPlot columns: seconds since epoch, then used, compressed, swap, MLX cache (bytes). */
+export type ChartData = (number | null)[][];
+
+const LINES = [
+  { label: 'Used', css: '--c-used' },
+  { label: 'Compressed', css: '--c-compressed' },
+  { label: 'Swap', css: '--c-swap' },
+  { label: 'MLX cache', css: '--c-mlx' },
+];
+
+const GIB = 2 ** 30;
+
+/** Short axis labels: `12G`, `1.5G`, `512M`. */
+export function axisLabel(v: number): string {
+  if (v >= GIB) return `${Number((v / GIB).toFixed(1))}G`;
+  return v > 0 ? `${Math.round(v / 2 ** 20)}M` : '0';
+}
+
+function colour(name: string): string {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
+}
+
+function useDark(): boolean {
+  const mq = typeof matchMedia === 'function' ? matchMedia('(prefers-color-scheme: dark)') : null;
+  const [dark, setDark] = useState(mq?.matches ?? false);
+  useEffect(() => {
+    if (!mq) return;
+    const on = () => setDark(mq.matches);
+    mq.addEventListener('change', on);
+    return () => mq.removeEventListener('change', on);
+  }, []);
+  return dark;
+}
+
+/** A time-series chart (uPlot) sized to its container, following light/dark. */
+export function Chart({ data, range }: { data: ChartData; range: number }) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const dark = useDark();
+
+  useEffect(() => {
+    const el = box.current!;
+    const axis = { stroke: colour('--fg-muted'), grid: { stroke: colour('--grid'), width: 1 }, ticks: { show: false } };
+    const opts: uPlot.Options = {
+      width: Math.max(200, el.clientWidth),
+      height: 140,
+      legend: { show: false },
+      cursor: { drag: { x: false, y: false }, points: { size: 5 } },
+      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(max || 0, GIB) * 1.05] } },
+      axes: [
+        { ...axis, size: 28, font: '10px system-ui' },
+        { ...axis, size: 36, font: '10px system-ui', values: (_u, vals) => vals.map(axisLabel) },
+      ],
+      series: [
+        {},
+        ...LINES.map((l) => ({
+          label: l.label,
+          stroke: colour(l.css),
+          width: 1.5,
+          points: { show: false },
+          value: (_u: uPlot, v: number | null) => size(v),
+        })),
+      ],
+    };
+    const u = new uPlot(opts, data as uPlot.AlignedData, el);
+    plot.current = u;
+    const ro = new ResizeObserver(() => u.setSize({ width: Math.max(200, el.clientWidth), height: 140 }));
+    ro.observe(el);
+    return () => { ro.disconnect(); u.destroy(); plot.current = null; };
+    // Recreated on theme change only; data updates go through setData below.
+  }, [dark]);
+
+  useEffect(() => {
+    const u = plot.current;
+    if (!u) return;
+    u.setData(data as uPlot.AlignedData, false);
+    const now = Date.now() / 1000;
+    u.setScale('x', { min: now - range, max: now });
+  }, [data, range]);
+
+  return (
+    <figure class="chart">
+      <div ref={box} role="img" aria-label={`Memory over the last ${range >= 3600 ? `${range / 3600} h` : `${range / 60} min`}: ${LINES.map((l) => l.label).join(', ')}`} />
+      <figcaption class="legend small">
+        {LINES.map((l) => (
+          <span key={l.label}><span class="line" style={{ background: `var(${l.css})` }} aria-hidden="true" />{l.label}</span>
+        ))}
+      </figcaption>
+    </figure>
+  );
+}

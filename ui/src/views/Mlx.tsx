@@ -1,0 +1,161 @@
+import { useState } from 'preact/hooks';
+import type { ActionOutcome, LimitKind, MlxProcess } from '../api-types';
+import { formatBytes, parseSize, size, sizeInput } from '../format';
+import type { Store } from '../store';
+import { useStore } from '../store';
+
+/** What an action did, for a person: "Freed 1.2 GB (2 processes)" or the failure. */
+export function outcomeText(o: ActionOutcome | null | undefined, verb = 'Freed'): string {
+  if (!o || typeof o !== 'object') return 'Done';
+  const r = o as Record<string, unknown>;
+  if (typeof r.message === 'string' && r.message) return r.message;
+  const freed = typeof r.freed === 'number' ? r.freed : null;
+  const results = Array.isArray(r.results) ? (r.results as Record<string, unknown>[]) : null;
+  const failed = results?.filter((x) => x.ok === false || typeof x.error === 'string') ?? [];
+  let text = freed != null ? `${verb} ${formatBytes(freed)}` : 'Done';
+  if (results) text += ` (${results.length} process${results.length === 1 ? '' : 'es'})`;
+  if (failed.length) text += `; failed: ${failed.map((x) => `${x.pid ?? '?'} ${x.error ?? ''}`.trim()).join(', ')}`;
+  return text;
+}
+
+type Flash = { text: string; error?: boolean };
+
+export function Mlx({ store }: { store: Store }) {
+  const { snapshot: s } = useStore(store);
+  const [busy, setBusy] = useState<string | null>(null);
+  const [flash, setFlash] = useState<Record<string, Flash>>({});
+  if (!s) return <p class="muted">Waiting for the first sample…</p>;
+  const attached = s.mlx.filter((p) => p.attached);
+
+  const run = async (key: string, f: () => Promise<ActionOutcome>, verb?: string) => {
+    setBusy(key);
+    try {
+      const o = await f();
+      setFlash((m) => ({ ...m, [key]: { text: outcomeText(o, verb) } }));
+    } catch (e) {
+      setFlash((m) => ({ ...m, [key]: { text: e instanceof Error ? e.message : String(e), error: true } }));
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  return (
+    <section aria-label="MLX processes" class="mlx">
+      <div class="row-between">
+        <p class="muted">
+          {s.mlx.length === 0 ? 'No MLX processes running.' : `${s.mlx.length} MLX process${s.mlx.length === 1 ? '' : 'es'}, ${attached.length} with the agent`}
+        </p>
+        <button
+          class="primary"
+          disabled={attached.length === 0 || busy !== null}
+          title={attached.length === 0 ? 'No process has the Headroom agent attached' : undefined}
+          onClick={() => run('all', () => store.transport.clearCache([]))}
+        >
+          Clear all
+        </button>
+      </div>
+      <FlashLine f={flash.all} testid="flash-all" />
+      <ul class="procs">
+        {s.mlx.map((p) => (
+          <Proc
+            key={p.pid}
+            p={p}
+            busy={busy !== null}
+            flash={flash[`p${p.pid}`]}
+            onClear={() => run(`p${p.pid}`, () => store.transport.clearCache([p.pid]))}
+            onLimit={(kind, bytes) => run(`p${p.pid}`, () => store.transport.setLimit(kind, bytes, [p.pid]), 'Set')}
+          />
+        ))}
+      </ul>
+      {s.mlx.length === 0 ? (
+        <p class="muted small">
+          Start your MLX program with the agent to see its cache here:{' '}
+          <code>python -m headroom_agent run your_script.py</code>
+        </p>
+      ) : null}
+    </section>
+  );
+}
+
+function FlashLine({ f, testid }: { f: Flash | undefined; testid: string }) {
+  return (
+    <p class={`flash ${f?.error ? 'error' : ''}`} role="status" aria-live="polite" data-testid={testid}>
+      {f?.text ?? ''}
+    </p>
+  );
+}
+
+function Proc({ p, busy, flash, onClear, onLimit }: {
+  p: MlxProcess; busy: boolean; flash: Flash | undefined;
+  onClear: () => void; onLimit: (kind: LimitKind, bytes: number) => void;
+}) {
+  return (
+    <li class="proc" data-testid={`proc-${p.pid}`} aria-label={`${p.name}, pid ${p.pid}`}>
+      <div class="row-between">
+        <strong class="pname" title={p.name}>{p.name}</strong>
+        <span class="muted num">pid {p.pid}</span>
+      </div>
+      <dl class="grid4">
+        <div><dt>Footprint</dt><dd class="num">{size(p.footprint)}</dd></div>
+        <div><dt>Active</dt><dd class="num">{p.attached ? size(p.active) : '—'}</dd></div>
+        <div><dt>Cache</dt><dd class="num" data-testid="cache" data-bytes={p.cache}>{p.attached ? size(p.cache) : '—'}</dd></div>
+        <div><dt>Peak</dt><dd class="num">{p.attached ? size(p.peak) : '—'}</dd></div>
+      </dl>
+      {p.attached ? (
+        <>
+          <div class="limits">
+            <LimitField label="Cache limit" kind="cache" pid={p.pid} current={p.cache_limit} disabled={busy} onSet={onLimit} />
+            <LimitField label="Memory limit" kind="memory" pid={p.pid} current={p.memory_limit} disabled={busy} onSet={onLimit} />
+          </div>
+          <div class="row-between">
+            <span class="muted small">{[p.backend, p.mlx_version && `MLX ${p.mlx_version}`].filter(Boolean).join(' · ')}</span>
+            <button disabled={busy} onClick={onClear} aria-label={`Clear cache of ${p.name} (pid ${p.pid})`}>Clear cache</button>
+          </div>
+          <FlashLine f={flash} testid="flash" />
+        </>
+      ) : (
+        <div class="hint">
+          <span class="small">No agent attached. Attach it with:</span>
+          <code class="cmd">{p.hint ?? 'python -m headroom_agent run your_script.py'}</code>
+        </div>
+      )}
+    </li>
+  );
+}
+
+/** A size field validated as you type (same rules and messages as the engine's parse_size). */
+function LimitField({ label, kind, pid, current, disabled, onSet }: {
+  label: string; kind: LimitKind; pid: number; current: number | undefined; disabled: boolean;
+  onSet: (kind: LimitKind, bytes: number) => void;
+}) {
+  const [text, setText] = useState<string | null>(null);
+  const value = text ?? (current != null ? sizeInput(current) : '');
+  const parsed = text == null ? null : parseSize(text);
+  const id = `lim-${kind}-${pid}`;
+  const submit = (e: Event) => {
+    e.preventDefault();
+    if (parsed?.ok) { onSet(kind, parsed.value); setText(null); }
+  };
+  return (
+    <form class="limit" onSubmit={submit}>
+      <label for={id}>{label}</label>
+      <div class="inline">
+        <input
+          id={id}
+          inputMode="decimal"
+          autoComplete="off"
+          spellcheck={false}
+          value={value}
+          aria-invalid={parsed ? !parsed.ok : undefined}
+          aria-describedby={`${id}-err`}
+          onInput={(e) => setText((e.target as HTMLInputElement).value)}
+          onKeyDown={(e) => { if (e.key === 'Escape') setText(null); }}
+        />
+        <button type="submit" disabled={disabled || !parsed?.ok} aria-label={`Set ${label.toLowerCase()} of pid ${pid}`}>Set</button>
+      </div>
+      <span id={`${id}-err`} class="field-error" role={parsed && !parsed.ok ? 'alert' : undefined}>
+        {parsed && !parsed.ok ? parsed.error : ''}
+      </span>
+    </form>
+  );
+}
