@@ -106,7 +106,7 @@ class Ops:
         self.cooperative = cooperative
         self._pending = pending
         self._lock = threading.Lock()
-        self.phys = physical_memory()
+        self.phys = physical_memory() or self._device_memory()
         self.started_at = time.time()
         self.target: str | None = None
         self._orig: dict[str, Callable[..., Any]] = {}
@@ -124,6 +124,11 @@ class Ops:
             "set_wired_limit": self.set_wired_limit,
             "reset_peak": self.reset_peak,
         }
+
+    def _device_memory(self) -> int | None:
+        """``device_info()["memory_size"]`` (Metal), when the OS gives no physical-memory figure."""
+        size = self.device_info().get("memory_size")
+        return size if isinstance(size, int) and size > 0 else None
 
     # -- tracking the setters MLX has no getter for ------------------------------------------
     def _install_setters(self) -> None:

@@ -10,13 +10,24 @@ import sys
 _SOL_LOCAL = 0
 _LOCAL_PEERCRED = 0x001
 _LOCAL_PEERPID = 0x002
-# struct xucred { u_int cr_version; uid_t cr_uid; short cr_ngroups; gid_t cr_groups[16]; }
-_XUCRED_SIZE = 4 + 4 + 4 + 16 * 4
+# struct xucred { u_int cr_version; uid_t cr_uid; short cr_ngroups; gid_t cr_groups[16]; union {...}; }
+# is 76 to 88 bytes depending on the SDK; the kernel copies min(buffer, struct), so ask for more.
+_XUCRED_BUFFER = 128
 _XUCRED_VERSION = 0
 
 
 class PeerCredUnavailable(Exception):
     """The platform gave no credentials for the peer; the agent refuses such connections."""
+
+
+def parse_xucred(raw: bytes) -> int:
+    """``cr_uid`` of a macOS ``struct xucred``; raises PeerCredUnavailable on a short or unknown struct."""
+    if len(raw) < 8:
+        raise PeerCredUnavailable(f"LOCAL_PEERCRED returned {len(raw)} bytes, expected at least 8")
+    version, uid = struct.unpack_from("=II", raw, 0)
+    if version != _XUCRED_VERSION:
+        raise PeerCredUnavailable(f"unexpected xucred version {version}")
+    return int(uid)
 
 
 def peer_uid_pid(conn: socket.socket) -> tuple[int, int | None]:
@@ -27,12 +38,11 @@ def peer_uid_pid(conn: socket.socket) -> tuple[int, int | None]:
         pid, uid, _gid = struct.unpack("3i", raw)
         return uid, pid
     if sys.platform == "darwin":
-        raw = conn.getsockopt(_SOL_LOCAL, _LOCAL_PEERCRED, _XUCRED_SIZE)
-        version, uid = struct.unpack_from("=II", raw, 0)
-        if version != _XUCRED_VERSION:
-            raise PeerCredUnavailable(f"unexpected xucred version {version}")
+        level = getattr(socket, "SOL_LOCAL", _SOL_LOCAL)
+        raw = conn.getsockopt(level, getattr(socket, "LOCAL_PEERCRED", _LOCAL_PEERCRED), _XUCRED_BUFFER)
+        uid = parse_xucred(raw)
         try:
-            raw_pid = conn.getsockopt(_SOL_LOCAL, _LOCAL_PEERPID, struct.calcsize("i"))
+            raw_pid = conn.getsockopt(level, _LOCAL_PEERPID, struct.calcsize("i"))
             peer_pid: int | None = struct.unpack("i", raw_pid)[0]
         except OSError:
             peer_pid = None

@@ -103,3 +103,31 @@ def test_parse_request_errors() -> None:
         _protocol.parse_request(b'{"id": [1], "op": null}')
     assert info.value.code == "bad_request" and _protocol.request_id_of(info.value) == [1]
     assert _protocol.parse_request(b'{"id": 2, "op": "stats", "extra": 1}')[:2] == (2, "stats")
+
+
+def test_parse_xucred_reads_the_uid_of_a_macos_struct() -> None:
+    import struct
+
+    from headroom_agent._peercred import PeerCredUnavailable, parse_xucred
+
+    raw = struct.pack("=IIh2x16I", 0, 501, 1, *([20] + [0] * 15)) + b"\0" * 8  # newer SDKs append a union
+    assert parse_xucred(raw) == 501
+    with pytest.raises(PeerCredUnavailable, match="4 bytes"):
+        parse_xucred(raw[:4])
+    with pytest.raises(PeerCredUnavailable, match="version 7"):
+        parse_xucred(struct.pack("=II", 7, 501))
+
+
+def test_peer_uid_pid_on_a_real_socket_pair() -> None:
+    import os
+    import sys
+
+    from headroom_agent._peercred import peer_uid_pid
+
+    if not sys.platform.startswith("linux") and sys.platform != "darwin":
+        pytest.skip(f"no peer credentials on {sys.platform}")
+    a, b = socket.socketpair()
+    with a, b:
+        uid, pid = peer_uid_pid(a)
+    assert uid == os.getuid()
+    assert pid in (os.getpid(), None)
