@@ -9,13 +9,15 @@
 //!   Compressed = compressor_page_count (physical pages the compressor occupies).
 //! - Used = `hw.memsize` − (free − speculative + external) × page size, Activity Monitor's
 //!   "Memory Used" (it includes RAM that sits in no page queue, ~0.6–0.9 GiB).
-//! - Free = `hw.memsize` − Used; Available = (free + external + purgeable) × page size,
-//!   never above Free + Cached.
+//! - Free = (free − speculative) × page size (`vm_stat`'s "Pages free");
+//!   Available = Free + Cached files, never above `hw.memsize`.
 
 use super::{Derived, PagingCounters};
 use crate::snapshot::{Platform, PressureLevel, Snapshot};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+pub mod vm_info;
 
 #[cfg(target_os = "macos")]
 mod ffi;
@@ -73,9 +75,13 @@ pub struct VmStatistics64 {
     pub internal_page_count: u64,
     /// Uncompressed pages held by the compressor.
     pub total_uncompressed_pages_in_compressor: u64,
-    /// Swapped pages (newer SDKs only).
+    /// Swapped pages (kernels that fill REV2, macOS 26 and later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swapped_count: Option<u64>,
+    /// Every 64-bit field after `swapped_count` the kernel filled, in kernel order (macOS 26:
+    /// `total_tag_storage_pages`, …); kept so a capture holds all the kernel returned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<u64>,
 }
 
 /// `struct xsw_usage` from `vm.swapusage`.
@@ -96,8 +102,8 @@ pub struct XswUsage {
 /// Everything one macOS sample is derived from, raw and unconverted.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MacRaw {
-    /// The VM statistics, or `None` when `host_statistics64` failed.
-    pub vm: Option<VmStatistics64>,
+    /// The VM statistics, or `None` when `host_statistics64` failed (boxed: it is large).
+    pub vm: Option<Box<VmStatistics64>>,
     /// The `HOST_VM_INFO64` count (in `integer_t`s) the kernel accepted.
     pub vm_count: Option<u32>,
     /// `vm_kernel_page_size` / `hw.pagesize` in bytes (16384 on Apple Silicon).
@@ -133,44 +139,77 @@ pub fn pressure_from_kernel(level: i32) -> Option<PressureLevel> {
     }
 }
 
-/// The Activity-Monitor-like breakdown in bytes.
+/// The Activity-Monitor-like breakdown in bytes (formulas and sources: `docs/FORMULAS.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Breakdown {
-    /// App memory: internal − purgeable.
+    /// App Memory: (internal − purgeable) pages.
     pub app: u64,
-    /// Wired memory.
+    /// Wired Memory: wire pages.
     pub wired: u64,
-    /// Compressed: pages occupied by the compressor.
+    /// Compressed: pages the compressor occupies.
     pub compressed: u64,
-    /// Cached files: external + purgeable.
+    /// Cached Files: (external + purgeable) pages.
     pub cached: u64,
-    /// Memory Used as Activity Monitor shows it.
+    /// Memory Used as Activity Monitor shows it: `hw.memsize` − (free − speculative +
+    /// external) pages. It includes RAM in no page queue (≈ 0.6–0.9 GiB), so it is larger
+    /// than App + Wired + Compressed.
     pub used: u64,
-    /// Free: total − used.
+    /// Free: (free − speculative) pages, what `vm_stat` prints as "Pages free".
     pub free: u64,
-    /// Available without swapping: free pages + cached files, at most free + cached.
+    /// Available without swapping: free + cached files, at most `hw.memsize`.
     pub available: u64,
 }
 
 /// Computes the breakdown from VM statistics, the page size and `hw.memsize`.
 pub fn breakdown(vm: &VmStatistics64, page_size: u64, memsize: u64) -> Breakdown {
     let pages = |n: u64| n.saturating_mul(page_size);
-    let app = pages(vm.internal_page_count.saturating_sub(vm.purgeable_count));
-    let cached = pages(vm.external_page_count + vm.purgeable_count);
-    let not_used = vm.free_count.saturating_sub(vm.speculative_count) + vm.external_page_count;
-    let used = memsize.saturating_sub(pages(not_used));
-    let free = memsize.saturating_sub(used);
-    let available =
-        pages(vm.free_count + vm.external_page_count + vm.purgeable_count).min(free + cached);
+    let free = pages(vm.free_count.saturating_sub(vm.speculative_count));
+    let cached = pages(vm.external_page_count.saturating_add(vm.purgeable_count));
+    let not_used = free.saturating_add(pages(vm.external_page_count));
     Breakdown {
-        app,
+        app: pages(vm.internal_page_count.saturating_sub(vm.purgeable_count)),
         wired: pages(vm.wire_count),
         compressed: pages(vm.compressor_page_count),
         cached,
-        used,
+        used: memsize.saturating_sub(not_used),
         free,
-        available,
+        available: free.saturating_add(cached).min(memsize),
     }
+}
+
+/// Reads a 4- or 8-byte unsigned sysctl value (native byte order).
+pub fn parse_sysctl_uint(bytes: &[u8]) -> Result<u64, String> {
+    match bytes.len() {
+        4 => Ok(u64::from(u32::from_ne_bytes(fixed(bytes)?))),
+        8 => Ok(u64::from_ne_bytes(fixed(bytes)?)),
+        n => Err(format!("{n} bytes, expected a 4- or 8-byte integer")),
+    }
+}
+
+fn fixed<const N: usize>(bytes: &[u8]) -> Result<[u8; N], String> {
+    <[u8; N]>::try_from(bytes).map_err(|_| format!("{} bytes, expected {N}", bytes.len()))
+}
+
+/// Size of `struct xsw_usage` (`sys/sysctl.h`): 3 × u64, u32 pagesize, boolean_t encrypted.
+pub const XSW_USAGE_BYTES: usize = 32;
+
+/// Parses the bytes of `vm.swapusage` (`struct xsw_usage`, native byte order).
+pub fn parse_xsw_usage(bytes: &[u8]) -> Result<XswUsage, String> {
+    if bytes.len() < XSW_USAGE_BYTES {
+        return Err(format!(
+            "{} bytes, expected at least {XSW_USAGE_BYTES} (struct xsw_usage)",
+            bytes.len()
+        ));
+    }
+    let u64_at = |i: usize| fixed::<8>(&bytes[i..i + 8]).map(u64::from_ne_bytes);
+    let u32_at = |i: usize| fixed::<4>(&bytes[i..i + 4]).map(u32::from_ne_bytes);
+    Ok(XswUsage {
+        total: u64_at(0)?,
+        avail: u64_at(8)?,
+        used: u64_at(16)?,
+        pagesize: u32_at(24)?,
+        encrypted: u32_at(28)? != 0,
+    })
 }
 
 /// Derives a macOS snapshot (rates null) from raw counters.
@@ -179,55 +218,188 @@ pub fn derive(raw: &MacRaw, at: DateTime<Utc>) -> Derived {
     for e in &raw.read_errors {
         s.unavailable.push(format!("source: {e}"));
     }
-    s.memory.total = raw.memsize;
-    match (&raw.vm, raw.memsize) {
-        (Some(vm), Some(total)) => {
-            let b = breakdown(vm, raw.page_size, total);
-            let m = &mut s.memory;
-            (m.app, m.wired, m.compressed, m.cached) = (
-                Some(b.app),
-                Some(b.wired),
-                Some(b.compressed),
-                Some(b.cached),
-            );
-            (m.used, m.free, m.available) = (Some(b.used), Some(b.free), Some(b.available));
-        }
-        _ => s.mark_unavailable("memory", "host_statistics64 or hw.memsize failed"),
+    derive_memory(&mut s, raw);
+    derive_swap_pressure_gpu(&mut s, raw);
+    Derived {
+        snapshot: s,
+        counters: paging_counters(raw),
     }
+}
+
+fn derive_memory(s: &mut Snapshot, raw: &MacRaw) {
+    s.memory.total = raw.memsize;
+    let (vm, total) = match (&raw.vm, raw.memsize) {
+        _ if raw.page_size == 0 => {
+            return s.mark_unavailable("memory", "page size is 0; hw.pagesize must be > 0")
+        }
+        (Some(vm), Some(total)) => (vm, total),
+        (None, _) => return s.mark_unavailable("memory", "host_statistics64 failed"),
+        (_, None) => return s.mark_unavailable("memory", "hw.memsize could not be read"),
+    };
+    let b = breakdown(vm, raw.page_size, total);
+    let m = &mut s.memory;
+    (m.app, m.wired, m.compressed, m.cached) = (
+        Some(b.app),
+        Some(b.wired),
+        Some(b.compressed),
+        Some(b.cached),
+    );
+    (m.used, m.free, m.available) = (Some(b.used), Some(b.free), Some(b.available));
+}
+
+fn derive_swap_pressure_gpu(s: &mut Snapshot, raw: &MacRaw) {
     if let Some(sw) = &raw.swap {
         (s.swap.total, s.swap.used) = (Some(sw.total), Some(sw.used));
     } else {
         s.mark_unavailable("swap", "vm.swapusage could not be read");
     }
     s.pressure.level = raw.pressure_level.and_then(pressure_from_kernel);
-    if s.pressure.level.is_none() {
-        s.mark_unavailable(
+    match raw.pressure_level {
+        None => s.mark_unavailable(
             "pressure.level",
             "kern.memorystatus_vm_pressure_level unreadable",
-        );
+        ),
+        Some(v) if s.pressure.level.is_none() => s.mark_unavailable(
+            "pressure.level",
+            format!("kern.memorystatus_vm_pressure_level is {v}; known values are 1, 2, 4"),
+        ),
+        Some(_) => {}
     }
     s.pressure.free_percent = raw.memorystatus_level.map(f64::from);
-    s.gpu.wired_limit = raw.wired_limit_mb.map(|mb| mb * 1024 * 1024);
+    if s.pressure.free_percent.is_none() {
+        s.mark_unavailable(
+            "pressure.free_percent",
+            "kern.memorystatus_level unreadable",
+        );
+    }
+    s.gpu.wired_limit = raw.wired_limit_mb.map(|mb| mb.saturating_mul(1024 * 1024));
     if s.gpu.wired_limit.is_none() {
         s.mark_unavailable(
             "gpu.wired_limit",
             "no iogpu.wired_limit_mb sysctl (Intel Mac?)",
         );
     }
-    let counters = match &raw.vm {
-        Some(vm) => {
-            let p = |n: u64| Some(n.saturating_mul(raw.page_size));
-            PagingCounters {
-                swapins: p(vm.swapins),
-                swapouts: p(vm.swapouts),
-                compressions: p(vm.compressions),
-                decompressions: p(vm.decompressions),
-            }
-        }
-        None => PagingCounters::default(),
+    s.mark_unavailable(
+        "gpu.recommended_working_set",
+        "reported by an attached MLX agent only",
+    );
+}
+
+/// Cumulative paging counters in bytes: the kernel counts pages.
+fn paging_counters(raw: &MacRaw) -> PagingCounters {
+    let Some(vm) = &raw.vm else {
+        return PagingCounters::default();
     };
-    Derived {
-        snapshot: s,
-        counters,
+    let p = |n: u64| Some(n.saturating_mul(raw.page_size));
+    PagingCounters {
+        swapins: p(vm.swapins),
+        swapouts: p(vm.swapouts),
+        compressions: p(vm.compressions),
+        decompressions: p(vm.decompressions),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = 1 << 30;
+    const P: u64 = 16_384;
+
+    /// A 16 GiB Mac where every page queue is known: 0.75 GiB sit in no queue.
+    fn vm() -> VmStatistics64 {
+        VmStatistics64 {
+            free_count: 40_000,
+            speculative_count: 8_000,
+            active_count: 300_000,
+            inactive_count: 290_000,
+            wire_count: 150_000,
+            purgeable_count: 6_000,
+            external_page_count: 200_000,
+            internal_page_count: 398_000,
+            compressor_page_count: 100_000,
+            ..VmStatistics64::default()
+        }
+    }
+
+    #[test]
+    fn breakdown_follows_the_documented_formulas() {
+        let b = breakdown(&vm(), P, 16 * GIB);
+        assert_eq!(b.app, 392_000 * P);
+        assert_eq!(b.wired, 150_000 * P);
+        assert_eq!(b.compressed, 100_000 * P);
+        assert_eq!(b.cached, 206_000 * P);
+        assert_eq!(b.free, 32_000 * P);
+        assert_eq!(b.used, 16 * GIB - 232_000 * P);
+        assert_eq!(b.available, 238_000 * P);
+        // Used = App + Wired + Compressed + purgeable + pages in no queue.
+        let queued = 32_000 + 300_000 + 290_000 + 8_000 + 150_000 + 100_000;
+        let unqueued = 16 * GIB / P - queued;
+        assert_eq!(
+            b.used,
+            b.app + b.wired + b.compressed + (6_000 + unqueued) * P
+        );
+    }
+
+    #[test]
+    fn inconsistent_counts_saturate_instead_of_wrapping() {
+        let mut v = vm();
+        v.speculative_count = v.free_count + 5;
+        v.purgeable_count = v.internal_page_count + 1;
+        let b = breakdown(&v, P, GIB);
+        assert_eq!(b.free, 0);
+        assert_eq!(b.app, 0);
+        assert!(b.available <= GIB);
+        assert_eq!(b.used, 0, "external alone exceeds a 1 GiB memsize");
+    }
+
+    #[test]
+    fn derive_marks_missing_and_unknown_values_with_their_reason() {
+        let raw = MacRaw {
+            vm: Some(Box::new(vm())),
+            page_size: P,
+            memsize: None,
+            pressure_level: Some(3),
+            ..MacRaw::default()
+        };
+        let d = derive(&raw, DateTime::<Utc>::UNIX_EPOCH);
+        let u = d.snapshot.unavailable.join("\n");
+        assert!(u.contains("memory: hw.memsize could not be read"), "{u}");
+        assert!(u.contains("is 3; known values are 1, 2, 4"), "{u}");
+        assert_eq!(d.snapshot.memory.used, None);
+        assert_eq!(d.counters.swapins, Some(0));
+        let zero_page = MacRaw {
+            page_size: 0,
+            memsize: Some(GIB),
+            ..raw
+        };
+        let d = derive(&zero_page, DateTime::<Utc>::UNIX_EPOCH);
+        assert!(d.snapshot.unavailable.join(" ").contains("page size is 0"));
+    }
+
+    #[test]
+    fn sysctl_integers_of_four_and_eight_bytes() {
+        assert_eq!(parse_sysctl_uint(&16_384u32.to_ne_bytes()), Ok(16_384));
+        assert_eq!(
+            parse_sysctl_uint(&(17u64 << 32).to_ne_bytes()),
+            Ok(17 << 32)
+        );
+        let e = parse_sysctl_uint(&[1, 2, 3]).unwrap_err();
+        assert!(e.contains("3 bytes"), "{e}");
+    }
+
+    #[test]
+    fn xsw_usage_bytes() {
+        let mut b = Vec::new();
+        for v in [2 * GIB, GIB + 5, GIB - 5] {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
+        b.extend_from_slice(&16_384u32.to_ne_bytes());
+        b.extend_from_slice(&1i32.to_ne_bytes());
+        let x = parse_xsw_usage(&b).unwrap();
+        assert_eq!((x.total, x.avail, x.used), (2 * GIB, GIB + 5, GIB - 5));
+        assert!(x.encrypted);
+        assert_eq!(x.pagesize, 16_384);
+        assert!(parse_xsw_usage(&b[..31]).unwrap_err().contains("31 bytes"));
     }
 }
