@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod events;
+pub mod history;
 pub mod platform;
 pub mod snapshot;
 pub mod units;

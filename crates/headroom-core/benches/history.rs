@@ -1,0 +1,2 @@
+//! History benchmark (filled in below).
+fn main() {}
