@@ -3,8 +3,8 @@
 //! shells around it.
 #![deny(missing_docs)]
 
+pub mod capture;
 pub mod events;
-pub mod history;
 pub mod platform;
 pub mod snapshot;
 pub mod units;
