@@ -5,6 +5,7 @@
 
 pub mod capture;
 pub mod events;
+pub mod history;
 pub mod platform;
 pub mod snapshot;
 pub mod units;
