@@ -1,0 +1,180 @@
+//! `headroom serve`: the engine over HTTP on loopback.
+//!
+//! - JSON API under `/api` ([`api`]), live Server-Sent Events at `/api/stream` ([`stream`]),
+//!   Prometheus text at `/metrics` ([`metrics`]) and the embedded web UI at `/` ([`ui`]).
+//! - Every request passes [`security::guard`]: `Host` check, optional bearer token, `Origin`
+//!   check on writes; bodies are limited to [`ServeOptions::body_limit`].
+//! - The server is written against [`Backend`]; `headroom_core`'s engine implements it.
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod backend;
+pub mod metrics;
+pub mod options;
+pub mod security;
+pub mod service;
+pub mod stream;
+pub mod ui;
+
+pub use backend::{Backend, ConfigView, Feed, RuleGauge};
+pub use options::{OptionsError, ServeOptions, DEFAULT_LISTEN, DEFAULT_PORT};
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// What every handler sees.
+pub struct AppState<B> {
+    /// The engine.
+    pub backend: Arc<B>,
+    /// Journal counters for `/metrics`.
+    pub metrics: metrics::Metrics,
+    /// Largest request body, in bytes (for error messages).
+    pub body_limit: usize,
+    /// SSE keep-alive interval.
+    pub keep_alive: Duration,
+    /// Becomes `true` when the server stops (ends SSE streams).
+    pub stop: watch::Receiver<bool>,
+    /// When the server started.
+    pub started: Instant,
+}
+
+impl<B> Clone for AppState<B> {
+    fn clone(&self) -> Self {
+        Self {
+            backend: Arc::clone(&self.backend),
+            metrics: self.metrics.clone(),
+            body_limit: self.body_limit,
+            keep_alive: self.keep_alive,
+            stop: self.stop.clone(),
+            started: self.started,
+        }
+    }
+}
+
+async fn metrics_handler<B: Backend>(State(s): State<AppState<B>>) -> impl IntoResponse {
+    let snap = s.backend.latest();
+    let body = s.metrics.render(snap.as_deref(), &s.backend.rule_states());
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body)
+}
+
+/// The complete application: routes, body limit and security checks.
+pub fn router<B: Backend>(state: AppState<B>, opts: &ServeOptions) -> Router {
+    let guard = Arc::new(security::Guard {
+        token: opts.token.clone(),
+        hosts: opts.host_policy(),
+    });
+    let api = Router::new()
+        .route("/snapshot", get(api::snapshot::<B>))
+        .route("/history", get(api::history::<B>))
+        .route("/events", get(api::events::<B>))
+        .route(
+            "/config",
+            get(api::get_config::<B>).put(api::put_config::<B>),
+        )
+        .route("/actions/clear-cache", post(api::clear_cache::<B>))
+        .route("/actions/limit", post(api::set_limit::<B>))
+        .route("/stream", get(stream::stream::<B>))
+        .route("/health", get(api::health::<B>))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed);
+    Router::new()
+        .nest("/api", api)
+        .route("/metrics", get(metrics_handler::<B>))
+        .fallback(ui::serve_asset)
+        .layer(DefaultBodyLimit::max(opts.body_limit))
+        .layer(axum::middleware::from_fn_with_state(guard, security::guard))
+        .with_state(state)
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug)]
+pub enum ServeError {
+    /// The options were refused (see [`ServeOptions::validate`]).
+    Options(OptionsError),
+    /// The address could not be bound.
+    Bind(SocketAddr, std::io::Error),
+    /// The server failed while running.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Options(e) => write!(f, "{e}"),
+            Self::Bind(addr, e) if e.kind() == std::io::ErrorKind::AddrInUse => write!(
+                f,
+                "cannot listen on {addr}: the address is in use (another `headroom serve`?); \
+                 stop it or choose another port with --listen 127.0.0.1:<port>"
+            ),
+            Self::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            Self::Io(e) => write!(f, "server error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: TcpListener,
+    opts: ServeOptions,
+}
+
+impl Server {
+    /// Validates the options and binds the address (port 0 picks a free one).
+    pub async fn bind(opts: ServeOptions) -> Result<Self, ServeError> {
+        opts.validate().map_err(ServeError::Options)?;
+        let listener = TcpListener::bind(opts.listen)
+            .await
+            .map_err(|e| ServeError::Bind(opts.listen, e))?;
+        let listen = listener.local_addr().map_err(ServeError::Io)?;
+        Ok(Self {
+            listener,
+            opts: ServeOptions { listen, ..opts },
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.opts.listen
+    }
+
+    /// Serves until `shutdown` completes, then ends open streams and returns. The caller
+    /// shuts the engine down afterwards (history flush).
+    pub async fn run<B: Backend>(
+        self,
+        backend: Arc<B>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let (stop_tx, stop) = watch::channel(false);
+        let state = AppState {
+            metrics: metrics::Metrics::default(),
+            backend: Arc::clone(&backend),
+            body_limit: self.opts.body_limit,
+            keep_alive: self.opts.keep_alive,
+            stop,
+            started: Instant::now(),
+        };
+        let counter = tokio::spawn(state.metrics.clone().count_journal(backend.subscribe()));
+        let app = router(state, &self.opts);
+        let graceful = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        let result = axum::serve(self.listener, app)
+            .with_graceful_shutdown(graceful)
+            .await
+            .map_err(ServeError::Io);
+        counter.abort();
+        result
+    }
+}

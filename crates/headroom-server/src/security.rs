@@ -1,0 +1,306 @@
+//! Request checks applied before any handler: `Host` (DNS rebinding), bearer token, `Origin`
+//! on state-changing requests.
+//!
+//! - `Host` must name this server (see [`HostPolicy`]); otherwise 403. A page on another site
+//!   that rebinds its DNS name to 127.0.0.1 still sends its own name and is refused.
+//! - With a token, every request must carry it: `Authorization: Bearer <token>`, or
+//!   `?token=<token>` (for page loads and `EventSource`, which cannot set headers), or the
+//!   `headroom_token` cookie that a page load with `?token=` sets (`HttpOnly`,
+//!   `SameSite=Strict`). Otherwise 401.
+//! - A state-changing request (anything but GET, HEAD, OPTIONS) that carries an `Origin` must
+//!   come from a page served by this server (`http://<accepted host>`); otherwise 403.
+//!   Requests without `Origin` are accepted: browsers always send it on cross-origin writes,
+//!   while command-line clients (curl, scripts) do not send it at all.
+
+use crate::options::HostPolicy;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use std::sync::Arc;
+
+/// The cookie a page load with `?token=` sets so that the page's own requests carry the token.
+pub const TOKEN_COOKIE: &str = "headroom_token";
+
+/// What every request is checked against.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    /// The required token, if any.
+    pub token: Option<String>,
+    /// Accepted `Host` values.
+    pub hosts: HostPolicy,
+}
+
+/// A refused request: status and a message naming the problem and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// What was wrong and what is accepted.
+    pub message: String,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut r = (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"headroom\""),
+            );
+        }
+        r
+    }
+}
+
+fn refuse(status: StatusCode, message: String) -> Refusal {
+    Refusal { status, message }
+}
+
+impl Guard {
+    /// Checks one request's method, headers and query string.
+    pub fn check(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<(), Refusal> {
+        self.check_host(headers)?;
+        self.check_token(headers, query)?;
+        if !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            self.check_origin(headers)?;
+        }
+        Ok(())
+    }
+
+    fn check_host(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+        let Some(host) = headers.get(header::HOST) else {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "missing Host header: HTTP/1.1 requests must name the server".into(),
+            ));
+        };
+        let host = host.to_str().unwrap_or("<not ASCII>");
+        if self.hosts.allows(host) {
+            return Ok(());
+        }
+        Err(refuse(
+            StatusCode::FORBIDDEN,
+            format!(
+                "Host {host:?} does not name this server (DNS-rebinding protection); accepted: \
+                 {}. To reach it by another name, start serve with --allow-host NAME",
+                self.hosts.describe()
+            ),
+        ))
+    }
+
+    fn check_token(&self, headers: &HeaderMap, query: Option<&str>) -> Result<(), Refusal> {
+        let Some(expected) = &self.token else {
+            return Ok(());
+        };
+        let offered = bearer(headers)
+            .map(str::to_owned)
+            .or_else(|| query.and_then(query_token))
+            .or_else(|| cookie_token(headers).map(str::to_owned));
+        match offered {
+            Some(t) if constant_time_eq(t.as_bytes(), expected.as_bytes()) => Ok(()),
+            Some(_) => Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "wrong token: send the token serve was started with".into(),
+            )),
+            None => Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "missing token: send `Authorization: Bearer <token>` (or `?token=<token>` in a \
+                 page or EventSource URL)"
+                    .into(),
+            )),
+        }
+    }
+
+    fn check_origin(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return Ok(());
+        };
+        let origin = origin.to_str().unwrap_or("<not ASCII>");
+        let ok = origin
+            .strip_prefix("http://")
+            .is_some_and(|authority| self.hosts.allows(authority));
+        if ok {
+            return Ok(());
+        }
+        Err(refuse(
+            StatusCode::FORBIDDEN,
+            format!(
+                "Origin {origin:?} may not change anything here: state-changing requests are \
+                 accepted from pages served by this server (http://{}) or from clients that \
+                 send no Origin",
+                self.hosts.describe()
+            ),
+        ))
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+fn query_token(query: &str) -> Option<String> {
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("token="))
+        .map(percent_decode)
+}
+
+/// Decodes `%XX` escapes (and `+` as a space) of a query value; bad escapes stay as they are.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = || std::str::from_utf8(b.get(i + 1..i + 3)?).ok();
+        match (b[i], hex().and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| kv.trim().strip_prefix(TOKEN_COOKIE)?.strip_prefix('='))
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a guess matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Axum middleware applying [`Guard::check`]; a page load authorised by `?token=` also gets
+/// the token cookie so that the page's own requests carry it.
+pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    let query = req.uri().query().map(str::to_owned);
+    if let Err(refusal) = g.check(req.method(), req.headers(), query.as_deref()) {
+        return refusal.into_response();
+    }
+    let set_cookie = g.token.is_some()
+        && req.method() == Method::GET
+        && query.as_deref().and_then(query_token).is_some();
+    let mut response = next.run(req).await;
+    if set_cookie {
+        if let Some(t) = &g.token {
+            let cookie = format!("{TOKEN_COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict");
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, v);
+            }
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::ServeOptions;
+
+    fn guard_for(token: Option<&str>) -> Guard {
+        let o = ServeOptions {
+            token: token.map(str::to_owned),
+            ..ServeOptions::default()
+        };
+        Guard {
+            token: o.token.clone(),
+            hosts: o.host_policy(),
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn token_is_read_from_header_query_or_cookie() {
+        let g = guard_for(Some("0123456789abcdef"));
+        let host = ("host", "127.0.0.1:9178");
+        let ok = |h: &HeaderMap, q: Option<&str>| g.check(&Method::GET, h, q).is_ok();
+        assert!(ok(
+            &headers(&[host, ("authorization", "Bearer 0123456789abcdef")]),
+            None
+        ));
+        assert!(ok(&headers(&[host]), Some("a=1&token=0123456789abcdef")));
+        assert!(ok(
+            &headers(&[host, ("cookie", "x=1; headroom_token=0123456789abcdef")]),
+            None
+        ));
+        let e = g.check(&Method::GET, &headers(&[host]), None).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNAUTHORIZED);
+        assert!(e.message.contains("missing token"));
+        let e = g
+            .check(&Method::GET, &headers(&[host]), Some("token=nope"))
+            .unwrap_err();
+        assert!(e.message.contains("wrong token"));
+    }
+
+    #[test]
+    fn origin_is_checked_only_on_writes() {
+        let g = guard_for(None);
+        let h = headers(&[
+            ("host", "127.0.0.1:9178"),
+            ("origin", "http://evil.example"),
+        ]);
+        assert!(g.check(&Method::GET, &h, None).is_ok());
+        let e = g.check(&Method::POST, &h, None).unwrap_err();
+        assert_eq!(e.status, StatusCode::FORBIDDEN);
+        assert!(e.message.contains("evil.example"), "{}", e.message);
+        let same = headers(&[
+            ("host", "127.0.0.1:9178"),
+            ("origin", "http://localhost:9178"),
+        ]);
+        assert!(g.check(&Method::PUT, &same, None).is_ok());
+        let null = headers(&[("host", "127.0.0.1:9178"), ("origin", "null")]);
+        assert!(g.check(&Method::POST, &null, None).is_err());
+    }
+
+    #[test]
+    fn query_tokens_are_percent_decoded() {
+        assert_eq!(query_token("x=1&token=a%2Bb%3D").as_deref(), Some("a+b="));
+        assert_eq!(percent_decode("%zz+%41"), "%zz A");
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_values() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}
