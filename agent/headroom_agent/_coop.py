@@ -35,7 +35,9 @@ class ActionQueue:
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self._items: deque[Action] = deque()
-        self._lock = threading.Lock()
+        # Reentrant: a SIGTERM handler on the host thread may call fail_all() (via stop) while
+        # that same thread is inside run_pending(); a plain Lock would deadlock there.
+        self._lock = threading.RLock()
 
     def submit_and_wait(self, action: Action) -> dict[str, Any]:
         """Queues ``action`` and blocks until tick() ran it; raises OpError on timeout."""

@@ -66,6 +66,7 @@ class Server:
                 continue
             except BaseException as exc:  # pragma: no cover - never take the host down
                 debug(f"accept loop error: {exc!r}")
+                threading.Event().wait(0.05)
                 continue
             if self.stopping:
                 conn.close()

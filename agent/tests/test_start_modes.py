@@ -263,3 +263,16 @@ def test_no_agent_without_start(runtime_dir: str, tmp_path: Path) -> None:
     script = write_script(tmp_path, "plain.py", "import headroom_agent, mlx.core\nprint(headroom_agent.is_running(), headroom_agent.tick())\n")
     result = subprocess.run([PYTHON, str(script)], capture_output=True, text=True, env=agent_env(runtime_dir))
     assert result.stdout == "False 0\n" and os.listdir(runtime_dir) == []
+
+
+def test_run_mode_without_a_working_mlx_still_runs_the_target(runtime_dir: str, tmp_path: Path) -> None:
+    broken = tmp_path / "shadow" / "mlx"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('this mlx is broken on purpose')\n")
+    script = write_script(tmp_path, "nomlx.py", "import sys\nprint('still here')\nsys.exit(4)\n")
+    result = run_python(
+        ["-m", "headroom_agent", "run", str(script)], runtime_dir, PYTHONPATH=str(tmp_path / "shadow")
+    )
+    assert (result.returncode, result.stdout) == (4, "still here\n")
+    assert "headroom_agent: not started: cannot import mlx.core" in result.stderr
+    assert os.listdir(runtime_dir) == []
