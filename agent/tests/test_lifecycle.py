@@ -42,14 +42,14 @@ def test_socket_removed_on_exit_and_exception(runtime_dir: str, procs: list[Proc
     assert _agent_socks(runtime_dir) == []
 
 
-@pytest.mark.parametrize("mode", ["start", "run"])
-def test_sigterm_removes_socket_and_dies_of_the_signal(runtime_dir: str, procs: list[Proc], mode: str) -> None:
+@pytest.mark.parametrize("mode, signum", [("start", signal.SIGTERM), ("run", signal.SIGTERM), ("start", signal.SIGHUP)])
+def test_sigterm_removes_socket_and_dies_of_the_signal(runtime_dir: str, procs: list[Proc], mode: str, signum: int) -> None:
     args = [str(WORKLOADS / "cache_builder.py"), "1MiB"]
     proc = spawn(args if mode == "start" else ["-m", "headroom_agent", "run", *args], runtime_dir)
     procs.append(proc)
     assert os.path.exists(proc.path)
-    proc.popen.send_signal(signal.SIGTERM)
-    assert proc.popen.wait(timeout=10) == -signal.SIGTERM
+    proc.popen.send_signal(signum)
+    assert proc.popen.wait(timeout=10) == -signum
     assert not os.path.exists(proc.path)
 
 
