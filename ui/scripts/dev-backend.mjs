@@ -15,6 +15,30 @@ const bin = new URL('../../target/debug/headroom', import.meta.url).pathname;
 const GIB = 2 ** 30;
 let tick = 0;
 const events = [];
+let config = {
+  sampling: { interval_ms: 1000, mlx_poll_ms: 1000, mlx_rescan_ms: 5000 },
+  server: { listen: '127.0.0.1:9178' },
+  app: { title: 'used_percent', icon_style: 'color', launch_at_login: false, http_server: false },
+  history: { full_rate_hours: 24, minute_days: 30, max_db_mb: 256 },
+  wired_limit: { reapply_on_start: false },
+  linux_pressure: { critical_full_avg10: 10, critical_available_percent: 5, warn_some_avg10: 10, warn_available_percent: 15 },
+  rules: [
+    { id: 'pressure-warn', name: 'Memory pressure is elevated', metric: 'pressure_level', comparison: 'above', threshold: 0, recovery: 0, for_secs: 10, samples: 1, cooldown_secs: 600, actions: [{ type: 'notify' }, { type: 'clear_cache', scope: 'all' }], enabled: true },
+    { id: 'free-low', name: 'Free memory is below 15%', metric: 'free_percent', comparison: 'below', threshold: 15, recovery: 20, for_secs: 10, samples: 1, cooldown_secs: 600, actions: [{ type: 'notify' }], enabled: true },
+    { id: 'swap-used', name: 'Swap use is above 1 GB', metric: 'swap_used', comparison: 'above', threshold: 2 ** 30, recovery: 2 ** 29, for_secs: 0, samples: 1, cooldown_secs: 3600, actions: [{ type: 'notify' }], enabled: true },
+  ],
+};
+// A rough stand-in for the engine's validation, enough to see the form's error states.
+function issues(doc) {
+  const out = [];
+  (doc.rules ?? []).forEach((r, i) => {
+    if (r.metric === 'free_percent' && !(r.threshold >= 0 && r.threshold <= 100)) {
+      const key = `rules[${i}].threshold`;
+      out.push({ key, value: String(r.threshold), allowed: '0 to 100', message: `${key} = ${r.threshold}: out of range; allowed: 0 to 100` });
+    }
+  });
+  return out;
+}
 
 function fabricate() {
   tick += 1;
@@ -51,11 +75,21 @@ createServer(async (req, res) => {
   if (path === '/api/snapshot') return json(await sample());
   if (path === '/api/events') return json(events);
   if (path === '/api/history') return json([]);
+  if (path === '/api/config' && req.method === 'GET') return json({ config, path: '/tmp/dev-headroom.toml', error: fake && process.env.BROKEN ? 'TOML parse error at line 3, column 9: expected `=`' : null, issues: [] });
+  if (path === '/api/config' && req.method === 'PUT') {
+    let body = '';
+    for await (const c of req) body += c;
+    const doc = JSON.parse(body);
+    const bad = issues(doc);
+    if (bad.length) return json({ error: bad[0].message, issues: bad }, 400);
+    if (!req.url.includes('dry_run')) config = doc;
+    return json({ valid: true, saved: !req.url.includes('dry_run'), path: '/tmp/dev-headroom.toml', config: doc });
+  }
   if (path === '/api/actions/clear-cache') {
     const ev = { at: new Date().toISOString(), severity: 'info', kind: { type: 'action_taken', action: 'clear_cache', freed: 1.2 * GIB, succeeded: 1, failed: 0 }, message: 'Cleared 1.2 GB of MLX cache in 1 process' };
     events.push(ev);
     for (const c of clients) c.write(`event: journal\ndata: ${JSON.stringify(ev)}\n\n`);
-    return json({ freed: 1.2 * GIB, results: [{ pid: 4242, ok: true, freed: 1.2 * GIB }] });
+    return json([{ pid: 4242, name: 'mlx_lm.server', ok: true, freed: 1.2 * GIB, previous: 1.2 * GIB, current: 0, error: null }]);
   }
   if (path === '/api/stream') {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });

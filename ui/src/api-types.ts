@@ -10,13 +10,24 @@ export type { Event } from './bindings/Event';
 export type { EventKind } from './bindings/EventKind';
 export type { Severity } from './bindings/Severity';
 
-/** PENDING (engine: `HistoryPoint`): one point of `/api/history`. */
-export type HistoryPoint = Record<string, unknown>;
-/** PENDING (engine: `Config` + its load error): what `GET /api/config` returns. */
-export type ConfigView = Record<string, unknown>;
-/** PENDING (engine: `Config`): the document `PUT /api/config` takes. */
-export type Config = Record<string, unknown>;
-/** PENDING (agents: `ActionOutcome`): what an action returns. */
-export type ActionOutcome = Record<string, unknown>;
-/** PENDING (agents: `LimitKind`). */
+/* eslint-disable @typescript-eslint/no-explicit-any */
+// PENDING bindings: `any` (not a hand-written copy) until the generated file lands; then the
+// line becomes `export type { X } from './bindings/X'` and tsc checks every use.
+/** PENDING (engine `history::HistoryPoint`). */
+export type HistoryPoint = any;
+/** PENDING (engine `config::LoadedConfig`): what `GET /api/config` returns. */
+export type LoadedConfig = any;
+/** PENDING (engine `config::Config`). */
+export type Config = any;
+/** PENDING (engine `rules::Rule`). */
+export type Rule = any;
+/** PENDING (engine `rules::Metric`). */
+export type Metric = string;
+/** PENDING (engine `rules::Action`). */
+export type Action = any;
+/** PENDING (engine `config::ConfigIssue`). */
+export type ConfigIssue = any;
+/** PENDING (agents `ActionOutcome`): one per process. */
+export type ActionOutcome = any;
+/** PENDING (agents `LimitKind`). */
 export type LimitKind = 'cache' | 'memory' | 'wired';

@@ -1,4 +1,4 @@
-import type { Config, Event, LimitKind, Snapshot } from '../api-types';
+import type { ActionOutcome, Config, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot } from '../api-types';
 import { PATHS, EVENTS } from './names';
 import { openStream, type StreamOptions } from './sse';
 import { ApiError, type StreamHandlers, type Transport } from './types';
@@ -72,18 +72,18 @@ export class HttpTransport implements Transport {
 
   snapshot() { return this.request<Snapshot>('GET', PATHS.snapshot); }
   history(sinceSecs: number) {
-    return this.request<Record<string, unknown>[]>('GET', `${PATHS.history}?since=${Math.round(sinceSecs)}`);
+    return this.request<HistoryPoint[]>('GET', `${PATHS.history}?since=${Math.round(sinceSecs)}`);
   }
   events() { return this.request<Event[]>('GET', PATHS.events); }
-  config() { return this.request<Record<string, unknown>>('GET', PATHS.config); }
+  config() { return this.request<LoadedConfig>('GET', PATHS.config); }
   putConfig(config: Config, dryRun = false) {
     return this.request<unknown>('PUT', dryRun ? `${PATHS.config}?dry_run=1` : PATHS.config, config);
   }
   clearCache(pids: number[] = []) {
-    return this.request<Record<string, unknown>>('POST', PATHS.clearCache, { pids });
+    return this.request<ActionOutcome[]>('POST', PATHS.clearCache, { pids });
   }
   setLimit(kind: LimitKind, bytes: number, pids: number[] = []) {
-    return this.request<Record<string, unknown>>('POST', PATHS.limit, { kind, bytes, pids });
+    return this.request<ActionOutcome[]>('POST', PATHS.limit, { kind, bytes, pids });
   }
 
   /** The stream URL; carries `?token=` too, for servers that check it there (EventSource). */

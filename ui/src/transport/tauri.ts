@@ -1,4 +1,4 @@
-import type { Config, Event, LimitKind, Snapshot } from '../api-types';
+import type { ActionOutcome, Config, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot } from '../api-types';
 import { COMMANDS, EVENTS } from './names';
 import { ApiError, type StreamHandlers, type Transport } from './types';
 import { errorMessage } from './http';
@@ -31,13 +31,13 @@ export class TauriTransport implements Transport {
   }
 
   snapshot() { return this.call<Snapshot>(COMMANDS.snapshot); }
-  history(sinceSecs: number) { return this.call<Record<string, unknown>[]>(COMMANDS.history, { since: Math.round(sinceSecs) }); }
+  history(sinceSecs: number) { return this.call<HistoryPoint[]>(COMMANDS.history, { since: Math.round(sinceSecs) }); }
   events() { return this.call<Event[]>(COMMANDS.events); }
-  config() { return this.call<Record<string, unknown>>(COMMANDS.config); }
+  config() { return this.call<LoadedConfig>(COMMANDS.config); }
   putConfig(config: Config, dryRun = false) { return this.call<unknown>(COMMANDS.putConfig, { config, dryRun }); }
-  clearCache(pids: number[] = []) { return this.call<Record<string, unknown>>(COMMANDS.clearCache, { pids }); }
+  clearCache(pids: number[] = []) { return this.call<ActionOutcome[]>(COMMANDS.clearCache, { pids }); }
   setLimit(kind: LimitKind, bytes: number, pids: number[] = []) {
-    return this.call<Record<string, unknown>>(COMMANDS.setLimit, { kind, bytes, pids });
+    return this.call<ActionOutcome[]>(COMMANDS.setLimit, { kind, bytes, pids });
   }
 
   subscribe(h: StreamHandlers): () => void {

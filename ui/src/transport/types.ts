@@ -1,5 +1,5 @@
 import type {
-  ActionOutcome, Config, ConfigView, Event, HistoryPoint, LimitKind, Snapshot,
+  ActionOutcome, Config, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot,
 } from '../api-types';
 import type { StreamStatus } from './sse';
 
@@ -34,12 +34,15 @@ export interface Transport {
   /** History for the last `sinceSecs` seconds. */
   history(sinceSecs: number): Promise<HistoryPoint[]>;
   events(): Promise<Event[]>;
-  config(): Promise<ConfigView>;
-  /** Saves (or with `dryRun` only validates) a config; rejects with ApiError(400) on errors. */
+  config(): Promise<LoadedConfig>;
+  /**
+   * Saves (or with `dryRun` only validates) a config. Rejects with ApiError(400) whose body
+   * is `{error, issues: ConfigIssue[]}`: the engine's own messages.
+   */
   putConfig(config: Config, dryRun?: boolean): Promise<unknown>;
-  /** Clears the MLX cache of these processes (all attached ones when empty). */
-  clearCache(pids?: number[]): Promise<ActionOutcome>;
-  setLimit(kind: LimitKind, bytes: number, pids?: number[]): Promise<ActionOutcome>;
+  /** Clears the MLX cache of these processes (all attached ones when empty): one outcome each. */
+  clearCache(pids?: number[]): Promise<ActionOutcome[]>;
+  setLimit(kind: LimitKind, bytes: number, pids?: number[]): Promise<ActionOutcome[]>;
   /** Subscribes to the live stream; the returned function unsubscribes (always call it). */
   subscribe(h: StreamHandlers): () => void;
 }

@@ -56,7 +56,7 @@ export function App({ store }: { store: Store }) {
   }, [s]);
 
   return (
-    <div class="app">
+    <div class="shell">
       <header class="top">
         <h1>Headroom</h1>
         <PressureBadge level={s?.pressure.level ?? null} />

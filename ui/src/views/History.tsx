@@ -1,4 +1,5 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
+import type { HistoryPoint } from '../api-types';
 import type { Store } from '../store';
 import { Chart, type ChartData } from './Chart';
 
@@ -15,33 +16,28 @@ export function History({ store }: { store: Store }) {
   const [data, setData] = useState<ChartData | null>(null);
   const [note, setNote] = useState<string | null>(null);
   const secs = RANGES.find((r) => r.id === range)!.secs;
-  const timer = useRef<ReturnType<typeof setInterval>>();
 
   useEffect(() => {
     let alive = true;
-    const load = async () => {
+    let hist: ChartData | null = null;
+    const show = () => {
       const since = Date.now() / 1000 - secs;
+      const live = store.live.columns(since);
+      setData(hist ? mergeColumns(hist, live) : live);
+    };
+    const load = async () => {
       const fromHistory = await store.transport.history(secs).then(historyColumns, () => null);
       if (!alive) return;
-      if (fromHistory && fromHistory[0]!.length > 1) {
-        setData(fromHistory);
-        setNote(null);
-      } else {
-        // No history from the backend (yet): what this page has seen since it opened.
-        setData(store.live.columns(since));
-        setNote(range === '10m' ? null : 'History is not available; showing what this page has seen.');
-      }
+      hist = fromHistory && fromHistory[0]!.length > 0 ? fromHistory : null;
+      // Without history from the backend: what this page has seen since it opened.
+      setNote(hist || range === '10m' ? null : 'History is not available; showing what this page has seen.');
+      show();
     };
     void load();
     // 10 min follows the stream; longer ranges refresh once a minute.
-    const unsub = range === '10m'
-      ? store.subscribe(() => {
-          if (!alive) return;
-          setData(store.live.columns(Date.now() / 1000 - secs));
-        })
-      : null;
-    timer.current = range === '10m' ? undefined : setInterval(load, 60_000);
-    return () => { alive = false; unsub?.(); if (timer.current) clearInterval(timer.current); };
+    const unsub = range === '10m' ? store.subscribe(() => { if (alive) show(); }) : null;
+    const timer = range === '10m' ? null : setInterval(load, 60_000);
+    return () => { alive = false; unsub?.(); if (timer) clearInterval(timer); };
   }, [range, store, secs]);
 
   return (
@@ -59,19 +55,26 @@ export function History({ store }: { store: Store }) {
   );
 }
 
-/** Turns `/api/history` points into chart columns; null when the shape is not understood. */
-export function historyColumns(points: Record<string, unknown>[]): ChartData | null {
-  if (!Array.isArray(points)) return null;
+/** Turns `/api/history` points (`t` in ms since the epoch) into chart columns. */
+export function historyColumns(points: HistoryPoint[] | { points: HistoryPoint[] }): ChartData | null {
+  const list = Array.isArray(points) ? points : points?.points;
+  if (!Array.isArray(list)) return null;
   const cols: (number | null)[][] = [[], [], [], [], []];
-  for (const p of points) {
-    const t = typeof p.at === 'string' ? Date.parse(p.at) / 1000 : typeof p.t === 'number' ? p.t : Number.NaN;
-    if (!Number.isFinite(t)) return null;
-    const num = (k: string) => (typeof p[k] === 'number' ? (p[k] as number) : null);
-    cols[0]!.push(t);
-    cols[1]!.push(num('used'));
-    cols[2]!.push(num('compressed'));
-    cols[3]!.push(num('swap_used'));
-    cols[4]!.push(num('mlx_cache'));
+  for (const p of list) {
+    if (typeof p.t !== 'number') return null;
+    cols[0]!.push(p.t / 1000);
+    cols[1]!.push(p.used ?? null);
+    cols[2]!.push(p.compressed ?? null);
+    cols[3]!.push(p.swap_used ?? null);
+    cols[4]!.push(p.mlx_cache ?? null);
   }
   return cols;
+}
+
+/** History up to where the live series starts, then the live series. */
+export function mergeColumns(hist: ChartData, live: ChartData): ChartData {
+  const first = live[0]!.length ? live[0]![0]! : Number.POSITIVE_INFINITY;
+  let n = 0;
+  while (n < hist[0]!.length && (hist[0]![n] as number) < first) n += 1;
+  return hist.map((col, k) => col.slice(0, n).concat(live[k] ?? []));
 }

@@ -4,18 +4,27 @@ import { formatBytes, parseSize, size, sizeInput } from '../format';
 import type { Store } from '../store';
 import { useStore } from '../store';
 
-/** What an action did, for a person: "Freed 1.2 GB (2 processes)" or the failure. */
-export function outcomeText(o: ActionOutcome | null | undefined, verb = 'Freed'): string {
-  if (!o || typeof o !== 'object') return 'Done';
-  const r = o as Record<string, unknown>;
-  if (typeof r.message === 'string' && r.message) return r.message;
-  const freed = typeof r.freed === 'number' ? r.freed : null;
-  const results = Array.isArray(r.results) ? (r.results as Record<string, unknown>[]) : null;
-  const failed = results?.filter((x) => x.ok === false || typeof x.error === 'string') ?? [];
-  let text = freed != null ? `${verb} ${formatBytes(freed)}` : 'Done';
-  if (results) text += ` (${results.length} process${results.length === 1 ? '' : 'es'})`;
-  if (failed.length) text += `; failed: ${failed.map((x) => `${x.pid ?? '?'} ${x.error ?? ''}`.trim()).join(', ')}`;
-  return text;
+/** What an action did, for a person: "Freed 1.2 GB" / "Freed 1.2 GB in 2 processes", failures named. */
+export function outcomeText(outcomes: ActionOutcome[] | null | undefined, kind?: LimitKind): string {
+  const list: ActionOutcome[] = Array.isArray(outcomes) ? outcomes : outcomes ? [outcomes] : [];
+  if (list.length === 0) return 'No process with the agent to act on';
+  const ok = list.filter((o) => o.ok);
+  const failed = list.filter((o) => !o.ok);
+  const parts: string[] = [];
+  if (ok.length) {
+    if (kind) {
+      const o = ok[0]!;
+      const before = o.previous != null ? `${size(o.previous)} → ` : '';
+      parts.push(`${kind[0]!.toUpperCase()}${kind.slice(1)} limit ${before}${size(o.current)}${ok.length > 1 ? ` in ${ok.length} processes` : ''}`);
+    } else {
+      const freed = ok.reduce((a: number, o: ActionOutcome) => a + (o.freed ?? 0), 0);
+      parts.push(`Freed ${formatBytes(freed)}${ok.length > 1 ? ` in ${ok.length} processes` : ''}`);
+    }
+  }
+  for (const f of failed) {
+    parts.push(`${f.name} (${f.pid}): ${f.error?.message ?? 'failed'}`);
+  }
+  return parts.join('; ');
 }
 
 type Flash = { text: string; error?: boolean };
@@ -27,11 +36,12 @@ export function Mlx({ store }: { store: Store }) {
   if (!s) return <p class="muted">Waiting for the first sample…</p>;
   const attached = s.mlx.filter((p) => p.attached);
 
-  const run = async (key: string, f: () => Promise<ActionOutcome>, verb?: string) => {
+  const run = async (key: string, f: () => Promise<ActionOutcome[]>, kind?: LimitKind) => {
     setBusy(key);
     try {
       const o = await f();
-      setFlash((m) => ({ ...m, [key]: { text: outcomeText(o, verb) } }));
+      const failed = Array.isArray(o) && o.length > 0 && o.every((x) => !x.ok);
+      setFlash((m) => ({ ...m, [key]: { text: outcomeText(o, kind), error: failed } }));
     } catch (e) {
       setFlash((m) => ({ ...m, [key]: { text: e instanceof Error ? e.message : String(e), error: true } }));
     } finally {
@@ -63,7 +73,7 @@ export function Mlx({ store }: { store: Store }) {
             busy={busy !== null}
             flash={flash[`p${p.pid}`]}
             onClear={() => run(`p${p.pid}`, () => store.transport.clearCache([p.pid]))}
-            onLimit={(kind, bytes) => run(`p${p.pid}`, () => store.transport.setLimit(kind, bytes, [p.pid]), 'Set')}
+            onLimit={(kind, bytes) => run(`p${p.pid}`, () => store.transport.setLimit(kind, bytes, [p.pid]), kind)}
           />
         ))}
       </ul>

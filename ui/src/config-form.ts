@@ -1,0 +1,227 @@
+// The alert rules and settings as form fields: text as a person types it, turned back into
+// the engine's `Config` document. Only *parsing* happens here (sizes and durations, with the
+// same rules and messages as `headroom_core::units`); every other check is the engine's,
+// asked through `PUT /api/config?dry_run=1`.
+
+import type { Action, Config, ConfigIssue, Metric, Rule } from './api-types';
+import { durationInput, parseDuration, parseSize, sizeInput } from './format';
+
+export type Unit = 'level' | 'percent' | 'bytes' | 'rate';
+
+/** Metrics in the engine's documentation order, with the label and unit shown. */
+export const METRICS: { id: Metric; label: string; unit: Unit }[] = [
+  { id: 'pressure_level', label: 'Pressure level', unit: 'level' },
+  { id: 'free_percent', label: 'Free memory %', unit: 'percent' },
+  { id: 'swap_used', label: 'Swap used', unit: 'bytes' },
+  { id: 'swapout_rate', label: 'Swap-out rate', unit: 'rate' },
+  { id: 'compressed', label: 'Compressed', unit: 'bytes' },
+  { id: 'compression_rate', label: 'Compression rate', unit: 'rate' },
+  { id: 'mlx_cache_total', label: 'MLX cache, all processes', unit: 'bytes' },
+  { id: 'process_mlx_cache', label: 'MLX cache of one process', unit: 'bytes' },
+  { id: 'process_footprint', label: 'Footprint of one process', unit: 'bytes' },
+  { id: 'available', label: 'Available memory', unit: 'bytes' },
+];
+
+export const LEVELS = [
+  { value: 0, label: 'Normal' },
+  { value: 1, label: 'Warning' },
+  { value: 2, label: 'Critical' },
+];
+
+export function unitOf(metric: Metric): Unit {
+  return METRICS.find((m) => m.id === metric)?.unit ?? 'bytes';
+}
+
+/** A rule as form text. `base` keeps the rule as loaded, so fields the form does not show survive. */
+export interface RuleForm {
+  base: Rule;
+  name: string;
+  enabled: boolean;
+  metric: Metric;
+  comparison: 'above' | 'below';
+  threshold: string;
+  recovery: string;
+  forText: string;
+  samples: string;
+  cooldown: string;
+  notify: boolean;
+  clearCache: boolean;
+  clearScope: 'all' | 'breaching';
+  setCacheLimit: boolean;
+  cacheLimit: string;
+}
+
+/** A value of `unit` as a person types it. */
+export function valueText(unit: Unit, v: number | null | undefined): string {
+  if (v == null) return '';
+  if (unit === 'bytes' || unit === 'rate') return sizeInput(Math.round(v));
+  return String(v);
+}
+
+/** Seconds as typed (0 → `0`). */
+export function secsText(secs: number | null | undefined): string {
+  return !secs ? '0' : durationInput(secs);
+}
+
+export function ruleToForm(r: Rule): RuleForm {
+  const unit = unitOf(r.metric);
+  const actions: Action[] = r.actions ?? [];
+  const clear = actions.find((a) => a.type === 'clear_cache');
+  const limit = actions.find((a) => a.type === 'set_cache_limit');
+  return {
+    base: r,
+    name: r.name ?? '',
+    enabled: r.enabled !== false,
+    metric: r.metric,
+    comparison: r.comparison,
+    threshold: valueText(unit, r.threshold),
+    recovery: valueText(unit, r.recovery),
+    forText: secsText(r.for_secs),
+    samples: String(r.samples ?? 1),
+    cooldown: secsText(r.cooldown_secs),
+    notify: actions.some((a) => a.type === 'notify'),
+    clearCache: !!clear,
+    clearScope: clear?.scope ?? 'all',
+    setCacheLimit: !!limit,
+    cacheLimit: limit ? sizeInput(limit.bytes) : '1GB',
+  };
+}
+
+/** Field errors keyed like the engine's issues: `rules[0].threshold`. */
+export type FieldErrors = Record<string, string>;
+
+function parseValue(unit: Unit, text: string): { ok: true; value: number } | { ok: false; error: string } {
+  if (unit === 'bytes' || unit === 'rate') {
+    // A rate may be typed with its unit: `10MB/s`.
+    return parseSize(unit === 'rate' ? text.replace(/\/s\s*$/i, '') : text);
+  }
+  const t = text.trim();
+  const n = Number(t);
+  // Not a number: pass the text through, the engine names the problem.
+  return t !== '' && Number.isFinite(n) ? { ok: true, value: n } : { ok: false, error: `invalid number ${JSON.stringify(text)}: expected a number, e.g. 15` };
+}
+
+function parseSecs(text: string): { ok: true; value: number } | { ok: false; error: string } {
+  const t = text.trim();
+  if (t === '' || t === '0') return { ok: true, value: 0 };
+  return parseDuration(t);
+}
+
+/** The rule the form describes, and the fields that did not parse. */
+export function formToRule(f: RuleForm, i: number, errors: FieldErrors): Rule {
+  const unit = unitOf(f.metric);
+  const key = (k: string) => `rules[${i}].${k}`;
+  const rule: Rule = { ...f.base, name: f.name, enabled: f.enabled, metric: f.metric, comparison: f.comparison };
+  const th = parseValue(unit, f.threshold);
+  if (th.ok) rule.threshold = th.value; else errors[key('threshold')] = th.error;
+  if (f.recovery.trim() === '') delete rule.recovery;
+  else {
+    const rc = parseValue(unit, f.recovery);
+    if (rc.ok) rule.recovery = rc.value; else errors[key('recovery')] = rc.error;
+  }
+  const fs = parseSecs(f.forText);
+  if (fs.ok) rule.for_secs = fs.value; else errors[key('for_secs')] = fs.error;
+  const cd = parseSecs(f.cooldown);
+  if (cd.ok) rule.cooldown_secs = cd.value; else errors[key('cooldown_secs')] = cd.error;
+  const n = Number(f.samples.trim());
+  // Whatever number was typed goes to the engine, which says what is allowed.
+  if (f.samples.trim() !== '' && Number.isFinite(n)) rule.samples = n;
+  else errors[key('samples')] = `invalid number ${JSON.stringify(f.samples)}: expected a whole number, e.g. 1`;
+  const actions: Action[] = [];
+  if (f.notify) actions.push({ type: 'notify' });
+  if (f.clearCache) actions.push({ type: 'clear_cache', scope: f.clearScope });
+  if (f.setCacheLimit) {
+    const l = parseSize(f.cacheLimit);
+    const idx = actions.length;
+    if (l.ok) actions.push({ type: 'set_cache_limit', bytes: l.value });
+    else errors[`rules[${i}].actions[${idx}].bytes`] = l.error;
+  }
+  rule.actions = actions;
+  return rule;
+}
+
+/** A fresh rule id not used by `rules`. */
+export function newRuleId(rules: { base: Rule }[]): string {
+  const ids = new Set(rules.map((r) => r.base.id));
+  let n = rules.length + 1;
+  while (ids.has(`rule-${n}`)) n += 1;
+  return `rule-${n}`;
+}
+
+export function newRule(rules: { base: Rule }[]): RuleForm {
+  return ruleToForm({
+    id: newRuleId(rules),
+    name: 'MLX cache is large',
+    metric: 'mlx_cache_total',
+    comparison: 'above',
+    threshold: 2 * 2 ** 30,
+    recovery: 2 ** 30,
+    for_secs: 10,
+    samples: 1,
+    cooldown_secs: 600,
+    actions: [{ type: 'notify' }],
+    enabled: true,
+  });
+}
+
+/** Splits the engine's issues by form field; issues with no field on screen are kept apart. */
+export function issuesByKey(issues: ConfigIssue[] | undefined, shown: (key: string) => boolean): { fields: FieldErrors; other: string[] } {
+  const fields: FieldErrors = {};
+  const other: string[] = [];
+  for (const i of issues ?? []) {
+    const key: string = i.key ?? '';
+    if (key && shown(key) && !fields[key]) fields[key] = i.message;
+    else other.push(i.message ?? String(i));
+  }
+  return { fields, other };
+}
+
+/** The fields of a rule form, for mapping issue keys (`rules[2].actions[1].bytes` → rule 2). */
+export function ruleFieldKey(key: string): { index: number; field: string } | null {
+  const m = /^rules\[(\d+)\](?:\.(.+))?$/.exec(key);
+  return m ? { index: Number(m[1]), field: m[2] ?? '' } : null;
+}
+
+/** Settings fields as typed. */
+export interface SettingsForm {
+  interval: string;
+  title: string;
+  iconStyle: string;
+  launchAtLogin: boolean;
+  httpServer: boolean;
+  listen: string;
+}
+
+export function settingsToForm(c: Config): SettingsForm {
+  return {
+    interval: durationInput((c.sampling?.interval_ms ?? 1000) / 1000),
+    title: c.app?.title ?? 'used_percent',
+    iconStyle: c.app?.icon_style ?? 'color',
+    launchAtLogin: !!c.app?.launch_at_login,
+    httpServer: !!c.app?.http_server,
+    listen: c.server?.listen ?? '',
+  };
+}
+
+export function formToSettings(base: Config, f: SettingsForm, errors: FieldErrors): Config {
+  const c: Config = structuredClone(base);
+  const d = parseDuration(f.interval);
+  c.sampling = { ...c.sampling };
+  if (d.ok) c.sampling.interval_ms = Math.round(d.value * 1000); else errors['sampling.interval_ms'] = d.error;
+  c.app = { ...c.app, title: f.title, icon_style: f.iconStyle, launch_at_login: f.launchAtLogin, http_server: f.httpServer };
+  c.server = { ...c.server, listen: f.listen };
+  return c;
+}
+
+export const TITLES = [
+  { value: 'used_percent', label: 'Used %' },
+  { value: 'used_gb', label: 'Used GB' },
+  { value: 'free_gb', label: 'Free GB' },
+  { value: 'mlx_cache', label: 'MLX cache' },
+  { value: 'none', label: 'Nothing (icon only)' },
+];
+
+export const ICON_STYLES = [
+  { value: 'color', label: 'Colour by pressure' },
+  { value: 'template', label: 'Monochrome' },
+];
