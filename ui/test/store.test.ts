@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { JOURNAL_MAX, LiveSeries, Store, staleSeconds } from '../src/store';
+import type { Event, Snapshot } from '../src/api-types';
+import type { StreamHandlers, Transport } from '../src/transport';
+import { mergeColumns } from '../src/views/History';
+
+const snap = (sec: number, used = sec): Snapshot => ({
+  platform: 'linux', at: new Date(sec * 1000).toISOString(),
+  memory: { total: 100, used, app: null, wired: null, compressed: null, cached: null, free: null, available: null },
+  swap: { total: 0, used: 0 }, pressure: { level: 'normal', free_percent: 50 },
+  rates: { swapins: null, swapouts: null, compressions: null, decompressions: null },
+  gpu: { wired_limit: null, recommended_working_set: null },
+  mlx: [{ pid: 1, name: 'p', attached: true, footprint: 10, cache: 5 }, { pid: 2, name: 'q', attached: false, footprint: 10 }],
+  unavailable: [],
+});
+const ev = (sec: number): Event => ({ at: new Date(sec * 1000).toISOString(), severity: 'info', kind: { type: 'storage_recovered' }, message: `e${sec}` });
+
+describe('staleness', () => {
+  it('is stale after 3 intervals and at least 5 s', () => {
+    expect(staleSeconds({ receivedAt: null, intervalMs: 1000 }, 10_000)).toBeNull();
+    expect(staleSeconds({ receivedAt: 0, intervalMs: 1000 }, 5000)).toBeNull();
+    expect(staleSeconds({ receivedAt: 0, intervalMs: 1000 }, 5001)).toBeCloseTo(5.001);
+    expect(staleSeconds({ receivedAt: 0, intervalMs: 10_000 }, 29_000)).toBeNull();
+    expect(staleSeconds({ receivedAt: 0, intervalMs: 10_000 }, 31_000)).toBe(31);
+  });
+});
+
+describe('LiveSeries', () => {
+  it('keeps the newest `capacity` samples in order and drops replays', () => {
+    const s = new LiveSeries(3);
+    for (const t of [1, 2, 2, 3, 4, 5]) s.push(snap(t));
+    const [t, used, , , mlx] = s.columns();
+    expect(t).toEqual([3, 4, 5]);
+    expect(used).toEqual([3, 4, 5]);
+    expect(mlx).toEqual([5, 5, 5]);
+    expect(s.columns(4)[0]).toEqual([4, 5]);
+  });
+  it('merges history before the live series', () => {
+    const hist = [[1, 2, 3, 4], [10, 20, 30, 40], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]];
+    const live = [[3, 5], [31, 51], [1, 1], [1, 1], [1, 1]];
+    expect(mergeColumns(hist, live)[0]).toEqual([1, 2, 3, 5]);
+    expect(mergeColumns(hist, live)[1]).toEqual([10, 20, 31, 51]);
+  });
+});
+
+class FakeTransport implements Transport {
+  readonly kind = 'http' as const;
+  h: StreamHandlers | null = null;
+  eventsCalls = 0;
+  unsubscribed = false;
+  snapshot = async () => snap(0);
+  history = async () => [];
+  events = async () => { this.eventsCalls += 1; return [ev(1), ev(3), ev(2)]; };
+  config = async () => ({});
+  putConfig = async () => ({});
+  clearCache = async () => [];
+  setLimit = async () => [];
+  subscribe(h: StreamHandlers) { this.h = h; return () => { this.unsubscribed = true; }; }
+}
+
+describe('Store', () => {
+  it('estimates the interval, records arrival, caps the journal and refetches it after a reconnect', async () => {
+    let now = 1000;
+    const t = new FakeTransport();
+    const store = new Store(t, () => now);
+    store.start();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(store.state.journal.map((e) => e.message)).toEqual(['e3', 'e2', 'e1']);
+    for (let i = 1; i <= 30; i += 1) { now += 2000; t.h!.snapshot(snap(i * 2)); }
+    expect(store.state.intervalMs).toBeGreaterThan(1800);
+    expect(store.state.receivedAt).toBe(now);
+    for (let i = 0; i < JOURNAL_MAX + 10; i += 1) t.h!.journal(ev(100 + i));
+    expect(store.state.journal).toHaveLength(JOURNAL_MAX);
+    expect(store.state.journal[0]!.message).toBe(`e${100 + JOURNAL_MAX + 9}`);
+    t.h!.status!({ state: 'retrying', failures: 1 });
+    t.h!.status!({ state: 'open', failures: 0 });
+    expect(t.eventsCalls).toBe(2);
+    store.close();
+    expect(t.unsubscribed).toBe(true);
+  });
+});
