@@ -13,4 +13,4 @@ if .venv/bin/python -m mypy --version >/dev/null 2>&1; then
 else
     echo "20-agent: mypy not installed in .venv: type check SKIPPED (pip install mypy)"
 fi
-.venv/bin/python -m pytest -q agent/tests "$@"
+.venv/bin/python -m pytest -q -rs agent/tests "$@"   # -rs prints why a test was skipped
