@@ -25,6 +25,7 @@ _LIMIT_OPS = {
     "set_memory_limit": "memory_limit",
     "set_wired_limit": "wired_limit",
 }
+_SETTERS = ("set_cache_limit", "set_wired_limit", "set_memory_limit")
 _HUGE = 1 << 62  # a cache limit that never trims; used to read the current one
 
 
@@ -110,7 +111,7 @@ class Ops:
         self.started_at = time.time()
         self.target: str | None = None
         self._orig: dict[str, Callable[..., Any]] = {}
-        self._wrapped: list[tuple[Any, str, Callable[..., Any]]] = []
+        self._wrapped: list[tuple[Any, str, Callable[..., Any], Callable[..., Any]]] = []
         self._install_setters()
         self.cache_limit = self._read_cache_limit()
         self.wired_limit = self._read_wired_limit()
@@ -132,20 +133,24 @@ class Ops:
 
     # -- tracking the setters MLX has no getter for ------------------------------------------
     def _install_setters(self) -> None:
-        """Wraps mlx.core's setters so limits the host sets itself show up in ``stats``."""
-        for name in ("set_cache_limit", "set_wired_limit", "set_memory_limit"):
-            self._orig[name] = getattr(self.mx, name)
+        """Wraps mlx.core's setters so limits the host sets itself show up in ``stats``.
+
+        A wrapper left by an earlier agent (a forked parent's) is replaced, not wrapped again.
+        """
         for module in (self.mx, getattr(self.mx, "metal", None)):
-            for name in ("set_cache_limit", "set_wired_limit", "set_memory_limit"):
-                original = getattr(module, name, None) if module is not None else None
-                if original is None or getattr(original, "_headroom_wrapper", False):
+            for name in _SETTERS:
+                current = getattr(module, name, None) if module is not None else None
+                if current is None:
                     continue
+                original = current.__wrapped__ if getattr(current, "_headroom_wrapper", False) else current
+                if module is self.mx:
+                    self._orig[name] = original
                 wrapper = self._tracking_wrapper(name, original)
                 try:
                     setattr(module, name, wrapper)
                 except (AttributeError, TypeError):
                     continue
-                self._wrapped.append((module, name, original))
+                self._wrapped.append((module, name, original, wrapper))
 
     def _tracking_wrapper(self, name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         ops = self
@@ -173,9 +178,8 @@ class Ops:
 
     def uninstall(self) -> None:
         """Puts mlx.core's original setters back (only where ours are still in place)."""
-        for module, name, original in self._wrapped:
-            current = getattr(module, name, None)
-            if getattr(current, "_headroom_wrapper", False) and getattr(current, "__wrapped__", None) is original:
+        for module, name, original, wrapper in self._wrapped:
+            if getattr(module, name, None) is wrapper:
                 setattr(module, name, original)
         self._wrapped.clear()
 

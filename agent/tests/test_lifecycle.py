@@ -146,6 +146,10 @@ def test_forked_child_neither_serves_nor_removes_the_parent_socket(runtime_dir: 
             ok = not headroom_agent.is_running() and headroom_agent.tick() == 0
             child_path = headroom_agent.start()  # a child may start its own agent
             ok = ok and child_path != path and os.path.exists(child_path)
+            import json, socket, mlx.core as mx
+            mx.set_cache_limit(3 << 20)  # the child's agent tracks the child's own setter calls
+            c = socket.socket(socket.AF_UNIX); c.connect(child_path); c.sendall(b'{"id":1,"op":"stats"}\\n')
+            ok = ok and json.loads(c.makefile().readline())["result"]["cache_limit"] == 3 << 20
             sys.exit(0 if ok else 9)
         _, status = os.waitpid(pid, 0)
         child_sock = os.path.join(os.path.dirname(path), f"agent-{pid}.sock")
