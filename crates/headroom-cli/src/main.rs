@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own module; this file only parses arguments and dispatches.
 //! Exit status: 0 success, 1 partial failure or findings, 2 bad input or nothing could be done.
 
+mod actions;
 mod output;
 mod status;
 mod watch;
@@ -24,6 +25,10 @@ enum Command {
     Status(status::StatusArgs),
     /// Print a line (or JSON line) per sample until Ctrl-C.
     Watch(watch::WatchArgs),
+    /// Clear the MLX allocator cache of processes with the agent; prints bytes freed.
+    ClearCache(actions::ClearCacheArgs),
+    /// Set an MLX limit (cache, memory or wired) in processes with the agent.
+    Limit(actions::LimitArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +36,8 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Status(args) => status::run(&args),
         Command::Watch(args) => watch::run(&args),
+        Command::ClearCache(args) => actions::run_clear_cache(&args),
+        Command::Limit(args) => actions::run_limit(&args),
     };
     ExitCode::from(code)
 }

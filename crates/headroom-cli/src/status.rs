@@ -15,12 +15,27 @@ pub struct StatusArgs {
 
 /// Runs `headroom status`.
 pub fn run(args: &StatusArgs) -> u8 {
-    let snapshot = Sampler::new().sample();
+    let mut snapshot = Sampler::new().sample();
+    add_mlx(&mut snapshot);
     if args.json {
         return if print_json(&snapshot, true) { 0 } else { 2 };
     }
     print!("{}", render(&snapshot, use_colour()));
     0
+}
+
+/// Fills the snapshot's MLX processes from one poll of the agents (and one process scan).
+fn add_mlx(snapshot: &mut Snapshot) {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => {
+            let poll = rt.block_on(headroom_core::agents::MlxMonitor::from_env().poll());
+            headroom_core::agents::attach_mlx(snapshot, &poll);
+        }
+        Err(e) => snapshot.mark_unavailable("mlx", format!("cannot start the runtime: {e}")),
+    }
 }
 
 fn size(v: Option<u64>) -> String {

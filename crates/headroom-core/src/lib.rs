@@ -3,6 +3,7 @@
 //! shells around it.
 #![deny(missing_docs)]
 
+pub mod agents;
 pub mod capture;
 pub mod events;
 pub mod history;

@@ -1,0 +1,145 @@
+//! MLX processes: in-process agents reached over Unix sockets, and processes that loaded MLX
+//! without one.
+//!
+//! - [`discovery`]: the per-user runtime directory and its `agent-<pid>.sock` files.
+//! - [`client`]: one verified connection to one agent (credentials checked on both ends,
+//!   bounded reads).
+//! - [`protocol`]: protocol version 1 (`docs/PROTOCOL.md`).
+//! - [`scan`]: MLX processes without an agent, and footprints.
+//! - [`MlxMonitor`]: polls every agent concurrently with hard timeouts, rescans processes at a
+//!   slower pace, and runs actions (`clear_cache`, limits, `reset_peak`).
+
+pub mod client;
+pub mod discovery;
+mod monitor;
+pub mod protocol;
+pub mod scan;
+pub mod sys;
+
+pub use discovery::runtime_dir;
+pub use monitor::MlxMonitor;
+
+use crate::snapshot::{MlxProcess, Snapshot};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// What one [`MlxMonitor::poll`] found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MlxPoll {
+    /// Every MLX process: attached ones with allocator numbers, others with a hint.
+    pub processes: Vec<MlxProcess>,
+    /// Agents that appeared or left since the previous poll.
+    pub changes: Vec<AgentChange>,
+    /// Metal's recommended working set (`max_recommended_working_set_size`) as an attached
+    /// agent reports it; `None` without a Metal agent.
+    pub recommended_working_set: Option<u64>,
+    /// Why part of the picture is missing (an unsafe runtime directory, …).
+    pub problems: Vec<String>,
+}
+
+/// An agent appearing or leaving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[ts(export)]
+pub enum AgentChange {
+    /// An agent answered for the first time.
+    Attached {
+        /// Process id.
+        pid: u32,
+        /// Process name.
+        name: String,
+    },
+    /// An agent that had answered is gone (its socket was removed or its process died).
+    Left {
+        /// Process id.
+        pid: u32,
+        /// Process name.
+        name: String,
+    },
+}
+
+/// Which MLX limit to set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum LimitKind {
+    /// `mx.set_cache_limit`.
+    Cache,
+    /// `mx.set_memory_limit`.
+    Memory,
+    /// `mx.set_wired_limit`.
+    Wired,
+}
+
+impl LimitKind {
+    /// The protocol op that sets this limit.
+    pub fn op(self) -> &'static str {
+        match self {
+            Self::Cache => "set_cache_limit",
+            Self::Memory => "set_memory_limit",
+            Self::Wired => "set_wired_limit",
+        }
+    }
+
+    /// The word people use: `cache`, `memory`, `wired`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Cache => "cache",
+            Self::Memory => "memory",
+            Self::Wired => "wired",
+        }
+    }
+}
+
+/// An error answered by an agent (`code` from `docs/PROTOCOL.md`) or found by the client
+/// (`timeout`, `io`, `closed`, `protocol`, `line_too_long`, `permission_denied`,
+/// `not_attached`, `no_such_process`, `connection_refused`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct AgentError {
+    /// Machine-readable code.
+    pub code: String,
+    /// What happened, naming the bad value and what is allowed.
+    pub message: String,
+}
+
+impl std::fmt::Display for AgentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+/// The result of one action on one process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct ActionOutcome {
+    /// Process id.
+    pub pid: u32,
+    /// Process name.
+    pub name: String,
+    /// Whether the action succeeded.
+    pub ok: bool,
+    /// Bytes freed (`clear_cache`).
+    #[ts(type = "number | null")]
+    pub freed: Option<u64>,
+    /// The value before: the limit, the cache before clearing, the peak before reset.
+    #[ts(type = "number | null")]
+    pub previous: Option<u64>,
+    /// The value after.
+    #[ts(type = "number | null")]
+    pub current: Option<u64>,
+    /// Why it failed.
+    pub error: Option<AgentError>,
+}
+
+/// Fills `snapshot.mlx` and `snapshot.gpu.recommended_working_set` from a poll, and lists its
+/// problems in `snapshot.unavailable`.
+pub fn attach_mlx(snapshot: &mut Snapshot, poll: &MlxPoll) {
+    snapshot.mlx = poll.processes.clone();
+    if poll.recommended_working_set.is_some() {
+        snapshot.gpu.recommended_working_set = poll.recommended_working_set;
+    }
+    for p in &poll.problems {
+        snapshot.mark_unavailable("mlx", p);
+    }
+}

@@ -1,0 +1,243 @@
+//! Finding MLX processes that have no agent, and the footprint of any process.
+//!
+//! - **Linux**: a process loaded MLX when its `/proc/<pid>/maps` maps a file whose name
+//!   contains `libmlx` (the shared library of every MLX build: pip wheels, CUDA, C++). Only
+//!   processes of this user are read (others' maps are unreadable without privileges anyway);
+//!   unreadable or vanished ones are skipped. Footprint: `Pss` from `/proc/<pid>/smaps_rollup`
+//!   (shared pages divided among their users: sums to the real total), else RSS from `statm`.
+//! - **macOS**: the same evidence — a loaded image whose path contains `libmlx` — read with
+//!   libproc: `PROC_PIDREGIONINFO` walks the regions and `proc_regionfilename` names each
+//!   file mapping. It needs no root or entitlement for this user's processes (dyld's image
+//!   list needs `task_for_pid`, which does), and it sees dylibs in any install location. It is
+//!   a few system calls per region, so it runs only at the slow rescan pace and stops at the
+//!   first match. Footprint: `proc_pid_rusage(RUSAGE_INFO_V4).ri_phys_footprint`, which counts
+//!   Metal buffers and is what Activity Monitor shows.
+
+use std::path::Path;
+
+/// The substring of a mapped file name that marks a process as an MLX process.
+pub const MLX_LIBRARY_MARK: &str = "libmlx";
+
+/// A process that loaded MLX.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Process id.
+    pub pid: u32,
+    /// Process name (`comm` on Linux).
+    pub name: String,
+}
+
+/// Whether the text of a `maps` file maps a file containing [`MLX_LIBRARY_MARK`].
+pub fn maps_has_mlx(maps: &str) -> bool {
+    maps.lines().any(maps_line_is_mlx)
+}
+
+/// Whether one `maps` line maps a file whose name contains [`MLX_LIBRARY_MARK`].
+pub fn maps_line_is_mlx(line: &str) -> bool {
+    line.split_whitespace()
+        .nth(5)
+        .is_some_and(|path| file_name(path).contains(MLX_LIBRARY_MARK))
+}
+
+/// Reads a `maps` file line by line and stops at the first MLX mapping (maps of a Python
+/// process are hundreds of kilobytes; MLX usually shows up early).
+fn maps_file_has_mlx(path: &Path) -> Option<bool> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).ok()?;
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) => return Some(false),
+            Ok(_) if maps_line_is_mlx(&line) => return Some(true),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// `Pss` of a `smaps_rollup` text, in bytes.
+pub fn pss_from_smaps_rollup(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with("Pss:"))?;
+    let mut words = line.split_whitespace().skip(1);
+    let kb: u64 = words.next()?.parse().ok()?;
+    (words.next() == Some("kB")).then_some(kb * 1024)
+}
+
+/// Resident set size in bytes from a `statm` text (second field, in pages).
+pub fn rss_from_statm(text: &str, page_size: u64) -> Option<u64> {
+    let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
+    pages.checked_mul(page_size)
+}
+
+/// The MLX processes of `uid` under a Linux `/proc` tree at `proc_root`, skipping `except`.
+pub fn scan_linux(proc_root: &Path, uid: u32, except: u32) -> Vec<Found> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(proc_root) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == except || entry.metadata().map(|m| m.uid()).ok() != Some(uid) {
+            continue;
+        }
+        let dir = entry.path();
+        if maps_file_has_mlx(&dir.join("maps")) == Some(true) {
+            let name = linux_name(&dir);
+            found.push(Found { pid, name });
+        }
+    }
+    found.sort_by_key(|f| f.pid);
+    found
+}
+
+fn linux_name(pid_dir: &Path) -> String {
+    std::fs::read_to_string(pid_dir.join("comm"))
+        .map(|s| s.trim_end_matches('\n').to_string())
+        .unwrap_or_default()
+}
+
+/// Footprint of `pid` under a Linux `/proc` tree: PSS, else RSS.
+pub fn footprint_linux(proc_root: &Path, pid: u32, page_size: u64) -> Option<u64> {
+    let dir = proc_root.join(pid.to_string());
+    if let Some(pss) = std::fs::read_to_string(dir.join("smaps_rollup"))
+        .ok()
+        .and_then(|t| pss_from_smaps_rollup(&t))
+    {
+        return Some(pss);
+    }
+    std::fs::read_to_string(dir.join("statm"))
+        .ok()
+        .and_then(|t| rss_from_statm(&t, page_size))
+}
+
+/// Where the Linux scan reads: `HEADROOM_PROC_ROOT`, else `/proc`.
+#[cfg(target_os = "linux")]
+fn proc_root() -> std::path::PathBuf {
+    std::env::var_os("HEADROOM_PROC_ROOT")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| "/proc".into(), Into::into)
+}
+
+/// The MLX processes of this user on this machine (not this process).
+#[cfg(target_os = "linux")]
+pub fn scan() -> Vec<Found> {
+    scan_linux(&proc_root(), super::sys::euid(), std::process::id())
+}
+
+/// Footprint of `pid` on this machine.
+#[cfg(target_os = "linux")]
+pub fn footprint(pid: u32) -> Option<u64> {
+    footprint_linux(&proc_root(), pid, super::sys::page_size())
+}
+
+/// Name of `pid` on this machine, empty when unknown.
+#[cfg(target_os = "linux")]
+pub fn process_name(pid: u32) -> String {
+    linux_name(&proc_root().join(pid.to_string()))
+}
+
+/// Regions walked per process at most on macOS (a Python process with MLX has ~1–3 thousand).
+#[cfg(target_os = "macos")]
+const MAX_REGIONS: usize = 16_384;
+
+/// The MLX processes of this user on this machine (not this process).
+#[cfg(target_os = "macos")]
+pub fn scan() -> Vec<Found> {
+    use super::sys::libproc;
+    let uid = super::sys::euid();
+    let me = std::process::id();
+    let mut found: Vec<Found> = libproc::all_pids()
+        .into_iter()
+        .filter(|&pid| pid != me && libproc::uid_of(pid) == Some(uid))
+        .filter(|&pid| libproc::maps_file_containing(pid, MLX_LIBRARY_MARK, MAX_REGIONS))
+        .map(|pid| Found {
+            pid,
+            name: libproc::name_of(pid),
+        })
+        .collect();
+    found.sort_by_key(|f| f.pid);
+    found
+}
+
+/// Footprint of `pid` on this machine (phys_footprint, Metal included).
+#[cfg(target_os = "macos")]
+pub fn footprint(pid: u32) -> Option<u64> {
+    super::sys::libproc::phys_footprint(pid)
+}
+
+/// Name of `pid` on this machine, empty when unknown.
+#[cfg(target_os = "macos")]
+pub fn process_name(pid: u32) -> String {
+    super::sys::libproc::name_of(pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAPS: &str = "\
+7f1c00000000-7f1c00021000 rw-p 00000000 00:00 0 
+7f1c2a000000-7f1c2b200000 r-xp 00400000 08:01 123 /w/.venv/lib/python3.11/site-packages/mlx/lib/libmlx.so
+7f1c2c000000-7f1c2c100000 r--p 00000000 08:01 124 /usr/lib/x86_64-linux-gnu/libc.so.6
+";
+
+    #[test]
+    fn maps_with_libmlx_are_mlx() {
+        assert!(maps_has_mlx(MAPS));
+        assert!(!maps_has_mlx(
+            "7f-8f r--p 0 08:01 1 /usr/lib/libc.so.6\n7f-8f r--p 0 08:01 1 /home/libmlx/libz.so\n"
+        ));
+        assert!(!maps_has_mlx(""));
+    }
+
+    #[test]
+    fn pss_and_rss() {
+        let rollup = "55a0-7ffd ---p 00000000 00:00 0 [rollup]\nRss:  2048 kB\nPss:  1536 kB\n";
+        assert_eq!(pss_from_smaps_rollup(rollup), Some(1536 * 1024));
+        assert_eq!(pss_from_smaps_rollup("Rss: 1 kB\n"), None);
+        assert_eq!(
+            rss_from_statm("1000 250 30 1 0 100 0\n", 4096),
+            Some(250 * 4096)
+        );
+        assert_eq!(rss_from_statm("", 4096), None);
+    }
+
+    #[test]
+    fn scans_a_captured_proc_tree() {
+        use std::os::unix::fs::MetadataExt;
+        let root = tempfile::tempdir().unwrap();
+        let uid = std::fs::metadata(root.path()).unwrap().uid();
+        for (pid, maps, comm) in [("100", MAPS, "python3"), ("200", "", "bash")] {
+            let d = root.path().join(pid);
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(d.join("maps"), maps).unwrap();
+            std::fs::write(d.join("comm"), format!("{comm}\n")).unwrap();
+            std::fs::write(d.join("statm"), "10 3 0 0 0 0 0\n").unwrap();
+        }
+        std::fs::create_dir(root.path().join("self")).unwrap();
+        let found = scan_linux(root.path(), uid, 0);
+        assert_eq!(
+            found,
+            vec![Found {
+                pid: 100,
+                name: "python3".into()
+            }]
+        );
+        assert!(scan_linux(root.path(), uid + 1, 0).is_empty());
+        assert!(scan_linux(root.path(), uid, 100).is_empty());
+        assert_eq!(footprint_linux(root.path(), 100, 4096), Some(3 * 4096));
+    }
+}

@@ -1,0 +1,217 @@
+//! The few system calls agents need, each wrapped safely: the effective uid, whether a pid is
+//! alive, the page size (Linux), and on macOS the libproc calls of the process scan.
+//! Every `unsafe` block is here, with its `// SAFETY:` note.
+
+/// Whether a process exists, as `kill(pid, 0)` tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// The process exists and we may signal it (same user).
+    Alive,
+    /// The process exists but belongs to another user (`EPERM`).
+    OtherUser,
+    /// No such process (`ESRCH`).
+    Gone,
+}
+
+/// The effective user id of this process.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid takes no arguments, cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() }
+}
+
+/// Whether `pid` is alive, without sending a signal (`kill(pid, 0)`).
+pub fn liveness(pid: u32) -> Liveness {
+    let Ok(raw) = libc::pid_t::try_from(pid) else {
+        return Liveness::Gone;
+    };
+    if raw <= 0 {
+        // 0 and negative pids address process groups, never one process.
+        return Liveness::Gone;
+    }
+    // SAFETY: signal 0 performs only the existence and permission checks; no signal is sent.
+    let rc = unsafe { libc::kill(raw, 0) };
+    if rc == 0 {
+        return Liveness::Alive;
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::ESRCH) => Liveness::Gone,
+        _ => Liveness::OtherUser,
+    }
+}
+
+/// The page size in bytes (4096 if sysconf does not say).
+#[cfg(target_os = "linux")]
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf reads a constant of the running system and touches no memory of ours.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
+
+/// macOS libproc wrappers used by the process scan (type-checked from Linux only).
+#[cfg(target_os = "macos")]
+pub mod libproc {
+    use std::ffi::c_void;
+
+    /// `PROC_PIDREGIONINFO` (sys/proc_info.h).
+    const PROC_PIDREGIONINFO: libc::c_int = 7;
+
+    /// `struct proc_regioninfo` (sys/proc_info.h); only address and size are read.
+    #[repr(C)]
+    #[derive(Default)]
+    struct ProcRegionInfo {
+        pri_protection: u32,
+        pri_max_protection: u32,
+        pri_inheritance: u32,
+        pri_flags: u32,
+        pri_offset: u64,
+        pri_behavior: u32,
+        pri_user_wired_count: u32,
+        pri_user_tag: u32,
+        pri_pages_resident: u32,
+        pri_pages_shared_now_private: u32,
+        pri_pages_swapped_out: u32,
+        pri_pages_dirtied: u32,
+        pri_ref_count: u32,
+        pri_shadow_depth: u32,
+        pri_share_mode: u32,
+        pri_private_pages_resident: u32,
+        pri_shared_pages_resident: u32,
+        pri_obj_id: u32,
+        pri_depth: u32,
+        pri_address: u64,
+        pri_size: u64,
+    }
+
+    /// Every pid on the system (racy by nature: processes come and go).
+    pub fn all_pids() -> Vec<u32> {
+        let mut buf: Vec<libc::pid_t> = vec![0; 8192];
+        loop {
+            let bytes = libc::c_int::try_from(buf.len() * std::mem::size_of::<libc::pid_t>())
+                .unwrap_or(libc::c_int::MAX);
+            // SAFETY: the buffer is valid for `bytes` bytes; the kernel writes at most that.
+            let n = unsafe { libc::proc_listallpids(buf.as_mut_ptr().cast::<c_void>(), bytes) };
+            let Ok(n) = usize::try_from(n) else {
+                return Vec::new();
+            };
+            if n < buf.len() || buf.len() >= 1 << 20 {
+                buf.truncate(n);
+                return buf.iter().filter_map(|&p| u32::try_from(p).ok()).collect();
+            }
+            buf.resize(buf.len() * 2, 0);
+        }
+    }
+
+    /// The uid owning `pid`, from `PROC_PIDTBSDINFO`.
+    pub fn uid_of(pid: u32) -> Option<u32> {
+        let pid = libc::c_int::try_from(pid).ok()?;
+        // SAFETY: proc_bsdinfo is plain old data; all-zero bytes are a valid value.
+        let mut info: libc::proc_bsdinfo = unsafe { std::mem::zeroed() };
+        let size = libc::c_int::try_from(std::mem::size_of::<libc::proc_bsdinfo>()).ok()?;
+        // SAFETY: `info` is valid for `size` bytes and the flavor's struct is proc_bsdinfo.
+        let n = unsafe {
+            libc::proc_pidinfo(
+                pid,
+                libc::PROC_PIDTBSDINFO,
+                0,
+                (&mut info as *mut libc::proc_bsdinfo).cast::<c_void>(),
+                size,
+            )
+        };
+        (n == size).then_some(info.pbi_uid)
+    }
+
+    /// The process name (`proc_name`), empty when unknown.
+    pub fn name_of(pid: u32) -> String {
+        let Ok(pid) = libc::c_int::try_from(pid) else {
+            return String::new();
+        };
+        let mut buf = [0u8; 256];
+        // SAFETY: the buffer is valid for its length; proc_name writes at most that many bytes.
+        let n = unsafe { libc::proc_name(pid, buf.as_mut_ptr().cast::<c_void>(), 256) };
+        let len = usize::try_from(n).unwrap_or(0).min(buf.len());
+        String::from_utf8_lossy(&buf[..len]).into_owned()
+    }
+
+    /// `ri_phys_footprint` from `proc_pid_rusage(RUSAGE_INFO_V4)`: what Activity Monitor's
+    /// Memory column shows, Metal buffers included.
+    pub fn phys_footprint(pid: u32) -> Option<u64> {
+        let pid = libc::c_int::try_from(pid).ok()?;
+        // SAFETY: rusage_info_v4 is plain old data; all-zero bytes are a valid value.
+        let mut info: libc::rusage_info_v4 = unsafe { std::mem::zeroed() };
+        let ptr = (&mut info as *mut libc::rusage_info_v4).cast::<c_void>();
+        // SAFETY: for RUSAGE_INFO_V4 the kernel writes one rusage_info_v4 through the pointer,
+        // which points at `info` (libc types the out-parameter as `*mut rusage_info_t`).
+        let rc = unsafe {
+            libc::proc_pid_rusage(pid, libc::RUSAGE_INFO_V4, ptr.cast::<libc::rusage_info_t>())
+        };
+        (rc == 0).then_some(info.ri_phys_footprint)
+    }
+
+    /// The region of `pid` at or after `address`: `(start, size)`.
+    fn region_at(pid: libc::c_int, address: u64) -> Option<(u64, u64)> {
+        let mut info = ProcRegionInfo::default();
+        let size = libc::c_int::try_from(std::mem::size_of::<ProcRegionInfo>()).ok()?;
+        // SAFETY: `info` is a repr(C) proc_regioninfo valid for `size` bytes, the struct of
+        // this flavor; the kernel writes at most `size` bytes.
+        let n = unsafe {
+            libc::proc_pidinfo(
+                pid,
+                PROC_PIDREGIONINFO,
+                address,
+                (&mut info as *mut ProcRegionInfo).cast::<c_void>(),
+                size,
+            )
+        };
+        (n == size && info.pri_size > 0).then_some((info.pri_address, info.pri_size))
+    }
+
+    /// The file mapped at `address` in `pid`, if any.
+    fn region_file(pid: libc::c_int, address: u64) -> Option<String> {
+        let mut buf = vec![0u8; libc::PROC_PIDPATHINFO_MAXSIZE as usize];
+        let cap = u32::try_from(buf.len()).ok()?;
+        // SAFETY: the buffer is valid for `cap` bytes; the kernel writes at most that many.
+        let n = unsafe {
+            libc::proc_regionfilename(pid, address, buf.as_mut_ptr().cast::<c_void>(), cap)
+        };
+        let len = usize::try_from(n).ok().filter(|&n| n > 0)?.min(buf.len());
+        Some(String::from_utf8_lossy(&buf[..len]).into_owned())
+    }
+
+    /// Whether any region of `pid` maps a file whose path contains `needle`, walking at most
+    /// `max_regions` regions.
+    pub fn maps_file_containing(pid: u32, needle: &str, max_regions: usize) -> bool {
+        let Ok(pid) = libc::c_int::try_from(pid) else {
+            return false;
+        };
+        let mut address = 0u64;
+        for _ in 0..max_regions {
+            let Some((start, size)) = region_at(pid, address) else {
+                return false;
+            };
+            if region_file(pid, start).is_some_and(|p| p.contains(needle)) {
+                return true;
+            }
+            let Some(next) = start.checked_add(size) else {
+                return false;
+            };
+            address = next;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_pid_is_alive_and_a_reaped_child_is_gone() {
+        assert_eq!(liveness(std::process::id()), Liveness::Alive);
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert_eq!(liveness(pid), Liveness::Gone);
+        assert_eq!(liveness(0), Liveness::Gone);
+        assert_eq!(liveness(u32::MAX), Liveness::Gone);
+    }
+}
