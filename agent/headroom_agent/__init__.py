@@ -114,7 +114,7 @@ def _bind(path: str) -> socket.socket:
     try:
         listener.bind(path)
         os.chmod(path, 0o600)  # the directory is 0700, so no one else could reach it meanwhile
-        listener.listen(16)
+        listener.listen(128)  # bursts of non-blocking connects (32+ clients) must not see EAGAIN
     except BaseException:
         listener.close()
         raise

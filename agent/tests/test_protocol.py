@@ -8,6 +8,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -282,3 +283,29 @@ def test_two_agents_answer_for_their_own_process(builder: Proc, runtime_dir: str
         c2.result("clear_cache")
         assert c1.result("stats")["cache"] == builder.own_cache() > 0
         assert other.own_cache() == 0
+
+
+def test_connections_beyond_the_limit_get_busy(builder: Proc) -> None:
+    from headroom_agent._server import MAX_CONNECTIONS
+
+    held = [builder.client() for _ in range(MAX_CONNECTIONS)]
+    try:
+        for c in held:
+            c.result("hello")
+        with builder.client() as extra:
+            refused = extra.read_line()
+            assert refused is not None and refused["error"]["code"] == "busy"
+            assert str(MAX_CONNECTIONS) in refused["error"]["message"]
+        held.pop().close()
+        deadline = time.monotonic() + 10
+        while True:  # the freed slot comes back once its thread has finished
+            with builder.client() as again:
+                again.send_raw(b'{"id":1,"op":"hello"}\n')
+                answer = again.read_line()
+            if answer is not None and answer["ok"]:
+                break
+            assert time.monotonic() < deadline, answer
+            time.sleep(0.05)
+    finally:
+        for c in held:
+            c.close()
