@@ -215,7 +215,7 @@ pub(crate) fn select_points() -> String {
     }
     format!(
         "WITH m AS (
-           SELECT t, n, {minute} FROM samples_1m WHERE t >= ?1 AND t < ?3
+           SELECT t, n, {minute} FROM samples_1m WHERE t >= ?1 AND t < ?3 AND t <= ?2
            UNION ALL
            SELECT t, 1 AS n, {raw} FROM samples WHERE t >= max(?1, ?3) AND t <= ?2
          )

@@ -72,6 +72,19 @@ fn floor_minute(t: i64) -> i64 {
     t.div_euclid(MINUTE_MS) * MINUTE_MS
 }
 
+/// Whether `path` exists, is not empty and lacks SQLite's header.
+fn foreign_file(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut head = [0u8; 16];
+    match f.read(&mut head) {
+        Ok(0) | Err(_) => false,
+        Ok(_) => &head != b"SQLite format 3\0",
+    }
+}
+
 /// Moves `path` (and its `-wal`/`-shm` companions) aside; returns the new name.
 fn move_aside(path: &Path) -> Result<PathBuf, String> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
@@ -96,7 +109,13 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        match Self::try_file(path) {
+        // Not a database at all: set it aside before SQLite touches it or its `-wal`.
+        let opened = if foreign_file(path) {
+            Err(OpenError::Corrupt("file is not a database".into()))
+        } else {
+            Self::try_file(path)
+        };
+        match opened {
             Ok(s) => Ok((s, None)),
             Err(OpenError::Corrupt(why)) => {
                 let aside = move_aside(path)?;
@@ -197,8 +216,12 @@ impl Store {
     /// Rolls complete minutes up, enforces retention and the size bound.
     pub fn maintain(&self, now_ms: i64, r: &Retention) -> rusqlite::Result<()> {
         let tx = self.conn.unchecked_transaction()?;
-        let to = floor_minute(now_ms - ROLLUP_LAG_MS);
-        let first: Option<i64> = tx.query_row("SELECT min(t) FROM samples", [], |r| r.get(0))?;
+        let (first, last): (Option<i64>, Option<i64>) =
+            tx.query_row("SELECT min(t), max(t) FROM samples", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        // A minute is complete once a later sample is stored (and it is not too recent).
+        let to = floor_minute(now_ms - ROLLUP_LAG_MS).min(floor_minute(last.unwrap_or(now_ms)));
         let from = self.meta("rollup_to")?.or(first.map(floor_minute));
         if let Some(from) = from.filter(|f| *f < to) {
             tx.execute(&schema::rollup(), params![from, to])?;
@@ -294,10 +317,14 @@ impl Store {
         if since > until {
             return Ok(Vec::new());
         }
-        let oldest: Option<i64> = self
-            .conn
-            .query_row("SELECT min(t) FROM samples", [], |r| r.get(0))?;
-        let minute_path = oldest.map_or(true, |o| since < o);
+        // Minute rows answer only the part of the range older than every full-rate row.
+        let (oldest_raw, oldest_minute): (Option<i64>, Option<i64>) = self.conn.query_row(
+            "SELECT (SELECT min(t) FROM samples), (SELECT min(t) FROM samples_1m)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let older = |o: i64| oldest_raw.map_or(true, |raw| o < raw);
+        let minute_path = older(since) && oldest_minute.is_some_and(older);
         let (watermark, origin, res) = if minute_path {
             let wm = self.meta("rollup_to")?.unwrap_or(since);
             (wm, floor_minute(since), MINUTE_MS)

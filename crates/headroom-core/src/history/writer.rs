@@ -165,6 +165,10 @@ impl Writer {
         }
         self.last_maintenance = Some(now);
         let Some(store) = &self.store else { return };
+        if !store.is_memory() && !self.path.exists() {
+            let e = format!("{} was removed", self.path.display());
+            return self.fail_over(e);
+        }
         let limits = if store.is_memory() {
             self.memory_limits
         } else {
