@@ -4,6 +4,7 @@
 //! Exit status: 0 success, 1 partial failure or findings, 2 bad input or nothing could be done.
 
 mod actions;
+mod capture;
 mod output;
 mod status;
 mod watch;
@@ -25,6 +26,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Print a line (or JSON line) per sample until Ctrl-C.
     Watch(watch::WatchArgs),
+    /// Record the raw counters behind the numbers, to attach to a report or replay anywhere.
+    Capture(capture::CaptureArgs),
     /// Clear the MLX allocator cache of processes with the agent; prints bytes freed.
     ClearCache(actions::ClearCacheArgs),
     /// Set an MLX limit (cache, memory or wired) in processes with the agent.
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Status(args) => status::run(&args),
         Command::Watch(args) => watch::run(&args),
+        Command::Capture(args) => capture::run(&args),
         Command::ClearCache(args) => actions::run_clear_cache(&args),
         Command::Limit(args) => actions::run_limit(&args),
     };

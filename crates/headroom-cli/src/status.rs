@@ -11,10 +11,16 @@ pub struct StatusArgs {
     /// Print the snapshot as JSON (the public contract) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Derive the snapshot from a capture file (`headroom capture`) instead of this machine.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<std::path::PathBuf>,
 }
 
 /// Runs `headroom status`.
 pub fn run(args: &StatusArgs) -> u8 {
+    if let Some(file) = &args.replay {
+        return crate::capture::status_replay(file, args.json, render);
+    }
     let mut snapshot = Sampler::new().sample();
     add_mlx(&mut snapshot);
     if args.json {

@@ -19,6 +19,9 @@ pub struct WatchArgs {
     /// Stop after this many samples (default: until Ctrl-C).
     #[arg(long)]
     pub count: Option<u64>,
+    /// Print every sample of a capture file (`headroom capture`) without waiting.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<std::path::PathBuf>,
 }
 
 fn parse_interval(s: &str) -> Result<Duration, String> {
@@ -31,6 +34,9 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
 
 /// Runs `headroom watch`.
 pub fn run(args: &WatchArgs) -> u8 {
+    if let Some(file) = &args.replay {
+        return crate::capture::watch_replay(file, args.json, print_line);
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -1,0 +1,254 @@
+//! `headroom capture`: record the raw counters behind one or more samples; and the replay side
+//! of `headroom status --replay FILE` / `headroom watch --replay FILE`.
+
+use crate::output::{print_json, use_colour};
+use headroom_core::capture::{this_host, Capture, ProcessInfo};
+use headroom_core::snapshot::Snapshot;
+use headroom_core::units::parse_duration;
+use headroom_core::Sampler;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Most samples one capture takes.
+const MAX_SAMPLES: u32 = 3600;
+/// Most processes `--with-processes` lists (largest resident first).
+const MAX_PROCESSES: usize = 50;
+
+/// Arguments of `headroom capture`.
+#[derive(Debug, clap::Args)]
+pub struct CaptureArgs {
+    /// Write the capture to FILE instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Samples to take (1 to 3600); two or more give rates.
+    #[arg(long, default_value_t = 2, value_parser = parse_samples)]
+    pub samples: u32,
+    /// Time between samples: 1s, 500ms… (at least 100ms).
+    #[arg(long, default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+    /// Also record the largest processes' names, sizes and command lines (personal data).
+    #[arg(long)]
+    pub with_processes: bool,
+}
+
+fn parse_samples(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if (1..=MAX_SAMPLES).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "invalid --samples {s:?}: must be a whole number from 1 to {MAX_SAMPLES}"
+        )),
+    }
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s).map_err(|e| e.0)?;
+    if d < Duration::from_millis(100) {
+        return Err(format!("invalid interval {s:?}: must be at least 100ms"));
+    }
+    Ok(d)
+}
+
+/// Runs `headroom capture`.
+pub fn run(args: &CaptureArgs) -> u8 {
+    let capture = record(args);
+    let text = match capture.to_json() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("headroom: {e}");
+            return 2;
+        }
+    };
+    match &args.output {
+        None => print_stdout(&text),
+        Some(path) => match write_atomically(path, &text) {
+            Ok(()) => {
+                eprintln!(
+                    "headroom: wrote {} ({} samples); attach it to your report",
+                    path.display(),
+                    capture.samples.len()
+                );
+                0
+            }
+            Err(e) => {
+                eprintln!("headroom: cannot write {}: {e}", path.display());
+                2
+            }
+        },
+    }
+}
+
+/// Takes the samples on a fixed schedule (no drift) and assembles the document.
+fn record(args: &CaptureArgs) -> Capture {
+    let mut sampler = Sampler::new();
+    let start = Instant::now();
+    let mut samples = Vec::new();
+    for i in 0..args.samples {
+        if let Some(wait) = (args.interval * i).checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        samples.push(sampler.read_raw());
+    }
+    let host = this_host(samples.first().map(|s| &s.raw));
+    let mut capture = Capture::new(host, chrono::Utc::now());
+    capture.samples = samples;
+    if args.with_processes {
+        capture.processes = Some(processes());
+    }
+    capture
+}
+
+fn print_stdout(text: &str) -> u8 {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("headroom: cannot write the capture: {e}");
+            2
+        }
+    }
+}
+
+/// Writes `text` to a temporary file beside `path`, then renames it into place.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map_or_else(|| "capture".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, format!("{text}\n"))?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// The largest processes by resident size (Linux `/proc`; empty elsewhere for now).
+fn processes() -> Vec<ProcessInfo> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut list: Vec<ProcessInfo> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(process_info)
+        .collect();
+    list.sort_by(|a, b| b.resident.cmp(&a.resident).then(a.pid.cmp(&b.pid)));
+    list.truncate(MAX_PROCESSES);
+    list
+}
+
+fn process_info(pid: u32) -> Option<ProcessInfo> {
+    let base = PathBuf::from(format!("/proc/{pid}"));
+    let name = std::fs::read_to_string(base.join("comm")).ok()?;
+    let status = std::fs::read_to_string(base.join("status")).unwrap_or_default();
+    let command = std::fs::read(base.join("cmdline"))
+        .ok()
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .replace('\0', " ")
+                .trim()
+                .to_string()
+        })
+        .filter(|c| !c.is_empty());
+    Some(ProcessInfo {
+        pid,
+        name: name.trim().to_string(),
+        resident: headroom_core::platform::linux::meminfo_field(&status, "VmRSS"),
+        command,
+    })
+}
+
+/// Loads a capture for replay; the error names the file and the bad field.
+pub fn load(path: &Path) -> Result<Capture, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read capture {}: {e}", path.display()))?;
+    Capture::from_json(&text).map_err(|e| format!("cannot replay {}: {e}", path.display()))
+}
+
+/// `headroom status --replay FILE`: the last sample of the capture (rates against the one
+/// before it), through the same derivation as a live sample.
+pub fn status_replay(path: &Path, json: bool, render: fn(&Snapshot, bool) -> String) -> u8 {
+    let capture = match load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("headroom: {e}");
+            return 2;
+        }
+    };
+    let snapshots = capture.replay();
+    let Some(last) = snapshots.last() else {
+        eprintln!("headroom: {} has no samples", path.display());
+        return 2;
+    };
+    if json {
+        return if print_json(last, true) { 0 } else { 2 };
+    }
+    println!("{}", describe(&capture, path, snapshots.len()));
+    print!("{}", render(last, use_colour()));
+    0
+}
+
+/// `headroom watch --replay FILE`: every sample of the capture, without waiting.
+pub fn watch_replay(path: &Path, json: bool, line: fn(&Snapshot, bool) -> bool) -> u8 {
+    let capture = match load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("headroom: {e}");
+            return 2;
+        }
+    };
+    let colour = use_colour();
+    for s in capture.replay() {
+        let ok = if json {
+            print_json(&s, false)
+        } else {
+            line(&s, colour)
+        };
+        if !ok {
+            return 0; // stdout closed (`| head`): a normal way to stop.
+        }
+    }
+    0
+}
+
+/// One line saying what is being replayed.
+fn describe(c: &Capture, path: &Path, n: usize) -> String {
+    let h = &c.host;
+    let what: Vec<&str> = [h.os_version.as_deref(), h.chip.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let os = match h.os {
+        headroom_core::snapshot::Platform::Macos => "macOS",
+        headroom_core::snapshot::Platform::Linux => "Linux",
+    };
+    format!(
+        "Replay      {} ({os} {}; sample {n} of {n})",
+        path.display(),
+        what.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_and_interval_are_validated_with_the_allowed_range() {
+        assert_eq!(parse_samples("3"), Ok(3));
+        for bad in ["0", "-1", "abc", "3601"] {
+            let e = parse_samples(bad).unwrap_err();
+            assert!(e.contains(bad) && e.contains("1 to 3600"), "{e}");
+        }
+        assert!(parse_interval("50ms")
+            .unwrap_err()
+            .contains("at least 100ms"));
+    }
+
+    #[test]
+    fn atomic_write_leaves_only_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        write_atomically(&path, "{}").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}\n");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
