@@ -5,9 +5,12 @@
 
 pub mod agents;
 pub mod capture;
+pub mod config;
+pub mod engine;
 pub mod events;
 pub mod history;
 pub mod platform;
+pub mod rules;
 pub mod snapshot;
 pub mod units;
 

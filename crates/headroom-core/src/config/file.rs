@@ -1,0 +1,287 @@
+//! Where the file lives, loading it without ever failing, and saving it atomically while
+//! keeping the user's comments and key order (toml_edit).
+
+use super::validate::validate_json;
+use super::{Config, ConfigIssue, LoadedConfig};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use toml_edit::{DocumentMut, Item, Table, Value};
+
+fn env_path(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+fn home() -> PathBuf {
+    env_path("HOME").unwrap_or_else(std::env::temp_dir)
+}
+
+/// An XDG base directory: `$VAR` when absolute, else `$HOME/<fallback>`.
+fn xdg(var: &str, fallback: &str) -> PathBuf {
+    env_path(var)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| home().join(fallback))
+}
+
+fn app_support() -> PathBuf {
+    home().join("Library/Application Support/Headroom")
+}
+
+/// The configuration file: `HEADROOM_CONFIG`, else `~/Library/Application Support/Headroom/
+/// config.toml` on macOS and `$XDG_CONFIG_HOME/headroom/config.toml` on Linux.
+pub fn config_path() -> PathBuf {
+    if let Some(p) = env_path("HEADROOM_CONFIG") {
+        return p;
+    }
+    if cfg!(target_os = "macos") {
+        app_support().join("config.toml")
+    } else {
+        xdg("XDG_CONFIG_HOME", ".config").join("headroom/config.toml")
+    }
+}
+
+/// The data directory (history database): `HEADROOM_DATA_DIR`, else `~/Library/Application
+/// Support/Headroom` on macOS and `$XDG_DATA_HOME/headroom` on Linux.
+pub fn data_dir() -> PathBuf {
+    if let Some(p) = env_path("HEADROOM_DATA_DIR") {
+        return p;
+    }
+    if cfg!(target_os = "macos") {
+        app_support()
+    } else {
+        xdg("XDG_DATA_HOME", ".local/share").join("headroom")
+    }
+}
+
+/// Parses TOML text into a validated configuration. `Err` carries the message for
+/// [`LoadedConfig::error`] and, when the TOML parsed, the individual issues.
+pub fn parse_toml(text: &str) -> Result<Config, (String, Vec<ConfigIssue>)> {
+    let value: serde_json::Value =
+        toml::from_str(text).map_err(|e| (syntax(text, &e), Vec::new()))?;
+    validate_json(&value).map_err(|issues| (summary(&issues), issues))
+}
+
+fn syntax(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim_end();
+    let Some(span) = e.span() else {
+        return format!("TOML syntax error: {msg}");
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("TOML syntax error at line {line}, column {column}: {msg}")
+}
+
+fn summary(issues: &[ConfigIssue]) -> String {
+    let list: Vec<&str> = issues.iter().map(|i| i.message.as_str()).collect();
+    list.join("; ")
+}
+
+/// Loads the configuration. Never fails: a missing file means the defaults; a file that
+/// cannot be read, parsed or validated is left as it is, the defaults are in force and
+/// [`LoadedConfig::error`] says why.
+pub fn load(path: &Path) -> LoadedConfig {
+    let mut out = LoadedConfig {
+        config: Config::default(),
+        path: path.to_path_buf(),
+        error: None,
+        issues: Vec::new(),
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => match parse_toml(&text) {
+            Ok(c) => out.config = c,
+            Err((msg, issues)) => {
+                out.error = Some(format!(
+                    "{}: {msg} (defaults in force; the file was not changed)",
+                    path.display()
+                ));
+                out.issues = issues;
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            out.error = Some(format!(
+                "{}: cannot read: {e} (defaults in force)",
+                path.display()
+            ))
+        }
+    }
+    out
+}
+
+/// Why a configuration was not saved.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigSaveError {
+    /// The configuration itself is invalid.
+    #[error("the configuration is invalid: {}", summary(.0))]
+    Invalid(Vec<ConfigIssue>),
+    /// The file on disk has problems; it is never overwritten (fix or remove it first).
+    #[error(
+        "{path}: not saved because the file on disk has problems; fix or remove it first: {error}"
+    )]
+    FileHasErrors {
+        /// The file.
+        path: String,
+        /// Its problems.
+        error: String,
+    },
+    /// Reading or writing failed.
+    #[error("{path}: cannot save: {error}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        error: String,
+    },
+}
+
+impl ConfigSaveError {
+    /// The problem as config issues (what `PUT /api/config` answers).
+    pub fn issues(&self) -> Vec<ConfigIssue> {
+        match self {
+            ConfigSaveError::Invalid(v) => v.clone(),
+            other => vec![ConfigIssue {
+                key: String::new(),
+                value: String::new(),
+                allowed: "a configuration file that parses and validates".into(),
+                message: other.to_string(),
+            }],
+        }
+    }
+}
+
+/// Saves `config` to `path` atomically (temp file, fsync, rename, fsync of the directory),
+/// keeping the comments and order of the existing file. Refuses an invalid configuration and
+/// never overwrites a file that currently fails to parse or validate.
+pub fn save(path: &Path, config: &Config) -> Result<(), ConfigSaveError> {
+    let issues = config.issues();
+    if !issues.is_empty() {
+        return Err(ConfigSaveError::Invalid(issues));
+    }
+    let io = |e: std::io::Error| ConfigSaveError::Io {
+        path: path.display().to_string(),
+        error: e.to_string(),
+    };
+    let old = match std::fs::read_to_string(path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io(e)),
+    };
+    let text = render(old.as_deref(), config).map_err(|error| ConfigSaveError::FileHasErrors {
+        path: path.display().to_string(),
+        error,
+    })?;
+    write_atomic(path, text.as_bytes()).map_err(io)
+}
+
+/// The new file text: the old document with `config`'s values merged in, or a fresh one.
+fn render(old: Option<&str>, config: &Config) -> Result<String, String> {
+    let fresh = toml::to_string(config).map_err(|e| format!("cannot encode: {e}"))?;
+    let fresh: DocumentMut = fresh.parse().map_err(|e| format!("cannot encode: {e}"))?;
+    let Some(old) = old else {
+        return Ok(format!("{HEADER}{fresh}"));
+    };
+    if let Err((msg, _)) = parse_toml(old) {
+        return Err(msg);
+    }
+    let mut doc: DocumentMut = old.parse().map_err(|e| format!("{e}"))?;
+    merge_table(doc.as_table_mut(), fresh.as_table());
+    Ok(doc.to_string())
+}
+
+const HEADER: &str = "# Headroom configuration. Every key is optional; see docs/RULES.md and \
+docs/config.schema.json.\n# `headroom config check` validates this file.\n\n";
+
+fn merge_table(old: &mut Table, new: &Table) {
+    let stale: Vec<String> = old
+        .iter()
+        .map(|(k, _)| k.to_string())
+        .filter(|k| !new.contains_key(k))
+        .collect();
+    for k in stale {
+        old.remove(&k);
+    }
+    for (k, item) in new.iter() {
+        match old.get_mut(k) {
+            Some(o) => merge_item(o, item),
+            None => {
+                old.insert(k, item.clone());
+            }
+        }
+    }
+}
+
+fn merge_item(old: &mut Item, new: &Item) {
+    match (old, new) {
+        (Item::Table(o), Item::Table(n)) => merge_table(o, n),
+        (Item::ArrayOfTables(o), Item::ArrayOfTables(n)) => {
+            while o.len() > n.len() {
+                o.remove(o.len() - 1);
+            }
+            for (i, t) in n.iter().enumerate() {
+                match o.get_mut(i) {
+                    Some(ot) => merge_table(ot, t),
+                    None => o.push(t.clone()),
+                }
+            }
+        }
+        (Item::Value(o), Item::Value(n)) => {
+            if !same_value(o, n) {
+                let decor = o.decor().clone();
+                *o = n.clone();
+                *o.decor_mut() = decor;
+            }
+        }
+        (o, n) => *o = n.clone(),
+    }
+}
+
+/// Whether two values are equal regardless of formatting (`15` and `15.0`, `1e9`).
+fn same_value(a: &Value, b: &Value) -> bool {
+    let num = |v: &Value| match v {
+        Value::Integer(i) => Some(*i.value() as f64),
+        Value::Float(f) => Some(*f.value()),
+        _ => None,
+    };
+    if let (Some(x), Some(y)) = (num(a), num(b)) {
+        return x == y;
+    }
+    let bare = |v: &Value| {
+        let mut v = v.clone();
+        v.decor_mut().clear();
+        v.to_string().replace(char::is_whitespace, "")
+    };
+    bare(a) == bare(b)
+}
+
+/// Writes `bytes` to `path` via a temporary file in the same directory (mode 0600: the file
+/// may hold a token), fsyncs it, renames it over `path` and fsyncs the directory.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let name = path.file_name().map_or_else(
+        || "config.toml".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = write_synced(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result?;
+    std::fs::File::open(&dir)?.sync_all()
+}
+
+fn write_synced(tmp: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
