@@ -1,0 +1,75 @@
+//! What the native menu's action items do, and showing notifications.
+
+use crate::notify::Notification;
+use crate::state::AppState;
+use serde_json::Value;
+use tauri::{AppHandle, Manager, Runtime};
+use tauri_plugin_autostart::ManagerExt;
+use tauri_plugin_notification::NotificationExt;
+
+/// Shows a native notification (logged when the system has no notification service).
+pub fn show_notification<R: Runtime>(app: &AppHandle<R>, n: &Notification) {
+    log::info!("notification: {} — {}", n.title, n.body.replace('\n', " / "));
+    let shown = app
+        .notification()
+        .builder()
+        .title(&n.title)
+        .body(&n.body)
+        .show();
+    if let Err(e) = shown {
+        log::warn!("cannot show the notification: {e}");
+    }
+}
+
+/// "Clear MLX cache" from the menu: clears every attached process and says what it freed.
+pub fn clear_all_caches<R: Runtime>(app: &AppHandle<R>) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let backend = app.state::<AppState>().backend.clone();
+        let body = match backend.clear_cache(Vec::new()).await {
+            Ok(summary) => summary.message,
+            Err(e) => format!("Could not clear the MLX cache: {}", e.error),
+        };
+        let n = Notification {
+            title: "Headroom".to_owned(),
+            body,
+        };
+        show_notification(&app, &n);
+    });
+}
+
+/// "Launch at login" from the menu: flips the login item and saves the choice in the config
+/// (`app.launch_at_login`) so the settings view agrees.
+pub fn toggle_launch_at_login<R: Runtime>(app: &AppHandle<R>) {
+    let enable = !crate::tray::autostart_enabled(app);
+    set_launch_at_login(app, enable);
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let backend = app.state::<AppState>().backend.clone();
+        let loaded = backend.config();
+        if let Some(error) = loaded.error {
+            // Never overwrite a file the person has to fix; the login item is set anyway.
+            return log::warn!("launch at login not saved: the config file has a problem: {error}");
+        }
+        let mut doc = match serde_json::to_value(loaded.config) {
+            Ok(doc) => doc,
+            Err(e) => return log::warn!("cannot save launch at login: {e}"),
+        };
+        doc["app"]["launch_at_login"] = Value::Bool(enable);
+        if let Err(e) = backend.put_config(doc, false).await {
+            log::warn!("cannot save launch at login in the config: {}", e.error);
+        }
+    });
+}
+
+/// Registers or unregisters the app as a login item; returns the state now in force.
+pub fn set_launch_at_login<R: Runtime>(app: &AppHandle<R>, enable: bool) -> bool {
+    let auto = app.autolaunch();
+    let result = if enable { auto.enable() } else { auto.disable() };
+    if let Err(e) = result {
+        log::warn!("cannot change launch at login: {e}");
+    }
+    let now = auto.is_enabled().unwrap_or(false);
+    log::info!("launch at login: {now}");
+    now
+}

@@ -1,0 +1,106 @@
+//! What the app needs from the engine, as a small object-safe trait.
+//!
+//! Commands, the tray and notifications are written against [`Backend`]; the engine
+//! implements it (`engine.rs`) and command tests use a fake. Values the app only passes to the
+//! UI (history points, action outcomes, configuration) travel as JSON, so the engine's own
+//! types and messages reach the UI unchanged.
+
+use headroom_core::agents::LimitKind;
+use headroom_core::config::LoadedConfig;
+use headroom_core::events::Event;
+use headroom_core::Snapshot;
+use serde::Serialize;
+use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// A boxed, sendable future (the trait must be object-safe to live in Tauri state).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One item of the engine's live feed.
+#[derive(Debug, Clone)]
+pub enum Feed {
+    /// A new sample.
+    Snapshot(Arc<Snapshot>),
+    /// A journal entry (rule fired or resolved, action taken, agent attached, …).
+    Journal(Arc<Event>),
+}
+
+/// An error a command answers with; the UI shows `error` and, for a rejected configuration,
+/// each issue (key, value and what is allowed).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommandError {
+    /// What went wrong, for a person.
+    pub error: String,
+    /// The HTTP-like status the UI's error type carries (400 bad request, 503 unavailable).
+    pub status: u16,
+    /// The engine's individual problems (configuration validation).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<Value>,
+}
+
+impl CommandError {
+    /// A bad request (status 400).
+    pub fn bad_request(error: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            status: 400,
+            errors: Vec::new(),
+        }
+    }
+
+    /// The engine could not do it now (status 503).
+    pub fn unavailable(error: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            status: 503,
+            errors: Vec::new(),
+        }
+    }
+}
+
+/// The engine operations the app uses.
+pub trait Backend: Send + Sync + 'static {
+    /// The most recent snapshot, if a sample was taken yet.
+    fn latest(&self) -> Option<Arc<Snapshot>>;
+    /// A live feed of snapshots and journal entries, starting now.
+    fn subscribe(&self) -> broadcast::Receiver<Feed>;
+    /// The configuration in force, its file and its load error.
+    fn config(&self) -> LoadedConfig;
+    /// Validates a configuration document and, unless `dry_run`, saves and applies it.
+    /// `Ok` holds the configuration as the engine normalised it.
+    fn put_config(&self, doc: Value, dry_run: bool) -> BoxFuture<'_, Result<Value, CommandError>>;
+    /// History points from `since` ago until now.
+    fn history(&self, since: Duration) -> BoxFuture<'_, Result<Value, CommandError>>;
+    /// The journal, newest last.
+    fn events(&self) -> BoxFuture<'_, Result<Vec<Event>, CommandError>>;
+    /// Clears the MLX cache of `pids` (all attached processes when empty).
+    fn clear_cache(&self, pids: Vec<u32>) -> BoxFuture<'_, Result<ActionSummary, CommandError>>;
+    /// Sets an MLX limit in `pids` (all attached processes when empty).
+    fn set_limit(
+        &self,
+        kind: LimitKind,
+        bytes: u64,
+        pids: Vec<u32>,
+    ) -> BoxFuture<'_, Result<ActionSummary, CommandError>>;
+    /// Stops sampling and flushes history.
+    fn shutdown(&self) -> BoxFuture<'_, ()>;
+}
+
+/// The result of an action over several processes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionSummary {
+    /// Bytes freed in total (cache clears).
+    pub freed: u64,
+    /// Processes where it succeeded.
+    pub succeeded: u32,
+    /// Processes where it failed.
+    pub failed: u32,
+    /// One outcome per process, as the engine reported it.
+    pub outcomes: Value,
+    /// What happened, for a person ("Cleared 2.1 GB of MLX cache in 2 processes").
+    pub message: String,
+}

@@ -1,0 +1,168 @@
+//! Headroom's menu-bar app: a tray icon that shows memory pressure and used memory, a native
+//! menu to clear MLX caches, a popover window with the web UI, and notifications from the
+//! engine's alert rules. The engine runs in-process.
+//!
+//! Shaped like Tauri's `examples/api`: `main.rs` calls [`run`]; [`commands`] are thin
+//! handlers over the engine, registered by [`with_commands`] so tests can drive them through
+//! `tauri::test::mock_builder`; the tray lives in [`tray`] and decides nothing itself — the
+//! pure [`icon`], [`title`], [`menu_model`] and [`notify`] modules do.
+#![deny(missing_docs)]
+
+pub mod actions;
+pub mod backend;
+pub mod commands;
+pub mod icon;
+pub mod live;
+pub mod menu_model;
+pub mod notify;
+pub mod sampler_backend;
+pub mod server;
+pub mod settings;
+pub mod state;
+pub mod title;
+pub mod tray;
+pub mod window;
+
+use backend::Backend;
+use state::AppState;
+use std::sync::Arc;
+use std::time::Instant;
+use tauri::{AppHandle, Builder, Manager, RunEvent, Runtime};
+
+/// Registers the commands and the shared state on `builder` (the app and the tests).
+pub fn with_commands<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
+    builder
+        .manage(state)
+        .invoke_handler(tauri::generate_handler![
+            commands::get_snapshot,
+            commands::get_history,
+            commands::get_events,
+            commands::get_config,
+            commands::put_config,
+            commands::clear_cache,
+            commands::set_limit,
+        ])
+}
+
+/// Command-line options of `headroom-app`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LaunchOptions {
+    /// Open the window at start (`--show`, or `HEADROOM_APP_SHOW=1`).
+    pub show: bool,
+}
+
+impl LaunchOptions {
+    /// Parses `args` (without the program name) and the environment.
+    pub fn parse(args: impl IntoIterator<Item = String>, show_env: Option<&str>) -> Self {
+        let show = args.into_iter().any(|a| a == "--show") || show_env == Some("1");
+        Self { show }
+    }
+}
+
+/// Starts the app and runs until "Quit", SIGTERM or SIGINT.
+pub fn run() {
+    let started = Instant::now();
+    let options = LaunchOptions::parse(
+        std::env::args().skip(1),
+        std::env::var("HEADROOM_APP_SHOW").ok().as_deref(),
+    );
+    let backend: Arc<dyn Backend> = sampler_backend::SamplerBackend::start();
+    let app = with_commands(plugins(Builder::default()), AppState::new(backend, started))
+        .setup(move |app| setup(app.handle(), &options))
+        .on_window_event(window::on_window_event)
+        .build(tauri::generate_context!());
+    match app {
+        Ok(app) => app.run(on_run_event),
+        Err(e) => {
+            eprintln!("headroom-app: cannot start: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// The plugins, single-instance first so a second launch stops before doing anything.
+fn plugins(builder: Builder<tauri::Wry>) -> Builder<tauri::Wry> {
+    builder
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            log::info!("second launch: showing the window");
+            window::show(app);
+        }))
+        .plugin(log_plugin())
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_positioner::init())
+        .plugin(
+            tauri_plugin_window_state::Builder::new()
+                .with_state_flags(tauri_plugin_window_state::StateFlags::SIZE)
+                .build(),
+        )
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ))
+}
+
+/// Logs to the app's log directory and stderr; `HEADROOM_LOG=debug` adds a line per sample.
+fn log_plugin<R: Runtime>() -> tauri::plugin::TauriPlugin<R> {
+    use tauri_plugin_log::{Target, TargetKind};
+    let level = match std::env::var("HEADROOM_LOG").as_deref() {
+        Ok("debug") => log::LevelFilter::Debug,
+        Ok("warn") => log::LevelFilter::Warn,
+        _ => log::LevelFilter::Info,
+    };
+    tauri_plugin_log::Builder::new()
+        .targets([
+            Target::new(TargetKind::LogDir {
+                file_name: Some("headroom".into()),
+            }),
+            Target::new(TargetKind::Stderr),
+        ])
+        .level(log::LevelFilter::Warn)
+        .level_for("headroom_app", level)
+        .level_for("headroom_core", level)
+        .build()
+}
+
+fn setup<R: Runtime>(app: &AppHandle<R>, options: &LaunchOptions) -> Result<(), Box<dyn std::error::Error>> {
+    #[cfg(target_os = "macos")]
+    app.set_activation_policy(tauri::ActivationPolicy::Accessory);
+    let tray = tray::create(app)?;
+    tray::log_ready(app);
+    live::spawn(app.clone(), Some(tray));
+    stop_on_signals(app.clone());
+    if options.show {
+        window::show(app);
+    }
+    Ok(())
+}
+
+fn on_run_event<R: Runtime>(app: &AppHandle<R>, event: RunEvent) {
+    match event {
+        // Closing the window never quits: only "Quit" or a signal (which pass a code) do.
+        RunEvent::ExitRequested { code: None, api, .. } => api.prevent_exit(),
+        RunEvent::Exit => {
+            let backend = app.state::<AppState>().backend.clone();
+            tauri::async_runtime::block_on(backend.shutdown());
+            log::info!("stopped");
+        }
+        _ => {}
+    }
+}
+
+/// SIGTERM and SIGINT quit cleanly (history flushed, exit status 0).
+fn stop_on_signals<R: Runtime>(app: AppHandle<R>) {
+    #[cfg(unix)]
+    tauri::async_runtime::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return log::warn!("cannot listen for SIGTERM/SIGINT");
+        };
+        tokio::select! {
+            _ = term.recv() => log::info!("SIGTERM: quitting"),
+            _ = int.recv() => log::info!("SIGINT: quitting"),
+        }
+        app.exit(0);
+    });
+}

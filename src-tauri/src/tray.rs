@@ -1,0 +1,179 @@
+//! The tray icon, its title and its native menu.
+//!
+//! Built once at start with fixed item ids; [`TrayView::show`] then updates the icon, the
+//! title and the menu items only where what they show changed (see [`crate::icon`],
+//! [`crate::title`] and [`crate::menu_model`], which decide what to show).
+
+use crate::icon::{IconCache, IconKey, SIZE};
+use crate::menu_model::{ItemId, MenuModel};
+use crate::state::AppState;
+use crate::{actions, window};
+use headroom_core::config::{App as AppSettings, IconStyle};
+use headroom_core::Snapshot;
+use std::collections::HashMap;
+use tauri::image::Image;
+use tauri::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem};
+use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
+use tauri::{AppHandle, Manager, Runtime};
+use tauri_plugin_autostart::ManagerExt;
+
+/// The tray icon's id.
+pub const TRAY_ID: &str = "headroom";
+
+const OPEN: &str = "open";
+const ALERTS: &str = "alerts";
+const LAUNCH_AT_LOGIN: &str = "launch-at-login";
+const QUIT: &str = "quit";
+
+/// The tray and the menu items that follow the snapshot, with what they show now.
+pub struct TrayView<R: Runtime> {
+    tray: TrayIcon<R>,
+    items: HashMap<ItemId, MenuItem<R>>,
+    launch_at_login: CheckMenuItem<R>,
+    shown_menu: Option<MenuModel>,
+    icon: IconCache,
+    shown_title: Option<Option<String>>,
+}
+
+/// Builds the tray icon and its menu (before the first sample).
+pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayView<R>> {
+    let model = MenuModel::from_snapshot(None);
+    let mut items = HashMap::new();
+    for id in ItemId::ALL {
+        let item = model.item(id);
+        let menu_item = MenuItem::with_id(app, id.id(), &item.label, item.enabled, None::<&str>)?;
+        items.insert(id, menu_item);
+    }
+    let login = autostart_enabled(app);
+    let launch_at_login =
+        CheckMenuItem::with_id(app, LAUNCH_AT_LOGIN, "Launch at login", true, login, None::<&str>)?;
+    let menu = build_menu(app, &items, &launch_at_login)?;
+    let tray = TrayIconBuilder::with_id(TRAY_ID)
+        .tooltip("Headroom")
+        .menu(&menu)
+        .show_menu_on_left_click(false)
+        .on_menu_event(on_menu_event)
+        .on_tray_icon_event(on_tray_event)
+        .build(app)?;
+    Ok(TrayView {
+        tray,
+        items,
+        launch_at_login,
+        shown_menu: Some(model),
+        icon: IconCache::default(),
+        shown_title: None,
+    })
+}
+
+fn build_menu<R: Runtime>(
+    app: &AppHandle<R>,
+    items: &HashMap<ItemId, MenuItem<R>>,
+    launch_at_login: &CheckMenuItem<R>,
+) -> tauri::Result<Menu<R>> {
+    let menu = Menu::new(app)?;
+    for id in [ItemId::Used, ItemId::Swap, ItemId::Compressed, ItemId::Mlx] {
+        if let Some(item) = items.get(&id) {
+            menu.append(item)?;
+        }
+    }
+    menu.append(&PredefinedMenuItem::separator(app)?)?;
+    if let Some(item) = items.get(&ItemId::ClearCache) {
+        menu.append(item)?;
+    }
+    menu.append(&PredefinedMenuItem::separator(app)?)?;
+    menu.append(&MenuItem::with_id(app, OPEN, "Open Headroom", true, None::<&str>)?)?;
+    menu.append(&MenuItem::with_id(app, ALERTS, "Alerts…", true, None::<&str>)?)?;
+    menu.append(launch_at_login)?;
+    menu.append(&PredefinedMenuItem::separator(app)?)?;
+    menu.append(&MenuItem::with_id(app, QUIT, "Quit Headroom", true, Some("CmdOrCtrl+Q"))?)?;
+    Ok(menu)
+}
+
+impl<R: Runtime> TrayView<R> {
+    /// Shows `snapshot` with `settings` (title format, icon style); touches only what changed.
+    pub fn show(&mut self, snapshot: Option<&Snapshot>, settings: &AppSettings) {
+        self.show_icon(snapshot, settings.icon_style);
+        self.show_title(crate::title::render(settings.title, snapshot));
+        self.show_menu(MenuModel::from_snapshot(snapshot));
+    }
+
+    fn show_icon(&mut self, snapshot: Option<&Snapshot>, style: IconStyle) {
+        let Some(rgba) = self.icon.update(IconKey::new(snapshot, style)) else {
+            return;
+        };
+        let image = Image::new_owned(rgba, SIZE, SIZE);
+        let template = style == IconStyle::Template;
+        if let Err(e) = self.tray.set_icon_with_as_template(Some(image), template) {
+            log::warn!("cannot set the tray icon: {e}");
+        }
+    }
+
+    fn show_title(&mut self, title: Option<String>) {
+        if self.shown_title.as_ref() == Some(&title) {
+            return;
+        }
+        if let Err(e) = self.tray.set_title(title.as_deref()) {
+            log::warn!("cannot set the tray title: {e}");
+        }
+        self.shown_title = Some(title);
+    }
+
+    fn show_menu(&mut self, model: MenuModel) {
+        for (id, item) in model.changes_from(self.shown_menu.as_ref()) {
+            let Some(menu_item) = self.items.get(&id) else {
+                continue;
+            };
+            let result = menu_item
+                .set_text(&item.label)
+                .and_then(|()| menu_item.set_enabled(item.enabled));
+            if let Err(e) = result {
+                log::warn!("cannot update the menu item {}: {e}", id.id());
+            }
+        }
+        self.shown_menu = Some(model);
+    }
+
+    /// Sets the "Launch at login" check mark.
+    pub fn show_launch_at_login(&self, enabled: bool) {
+        if let Err(e) = self.launch_at_login.set_checked(enabled) {
+            log::warn!("cannot update the launch-at-login item: {e}");
+        }
+    }
+}
+
+/// Whether the app is registered to start at login.
+pub fn autostart_enabled<R: Runtime>(app: &AppHandle<R>) -> bool {
+    app.autolaunch().is_enabled().unwrap_or(false)
+}
+
+fn on_tray_event<R: Runtime>(tray: &TrayIcon<R>, event: TrayIconEvent) {
+    tauri_plugin_positioner::on_tray_event(tray.app_handle(), &event);
+    if let TrayIconEvent::Click {
+        button: MouseButton::Left,
+        button_state: MouseButtonState::Up,
+        ..
+    } = event
+    {
+        window::toggle(tray.app_handle());
+    }
+}
+
+fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
+    match event.id().as_ref() {
+        OPEN => window::show(app),
+        ALERTS => window::show_view(app, "alerts"),
+        LAUNCH_AT_LOGIN => actions::toggle_launch_at_login(app),
+        QUIT => {
+            log::info!("quit from the menu");
+            app.exit(0);
+        }
+        id if id == ItemId::ClearCache.id() => actions::clear_all_caches(app),
+        _ => {}
+    }
+}
+
+/// The elapsed time since launch, for the log.
+pub fn log_ready<R: Runtime>(app: &AppHandle<R>) {
+    let ms = app.state::<AppState>().elapsed_ms();
+    log::info!("tray icon ready {ms} ms after launch");
+}
