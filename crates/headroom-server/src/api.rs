@@ -4,8 +4,8 @@ use crate::backend::Backend;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{OriginalUri, Query, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use headroom_core::units::{parse_duration, parse_size};
@@ -284,7 +284,7 @@ pub async fn health<B: Backend>(State(s): State<AppState<B>>) -> Response {
 }
 
 /// Any other `/api/…` path.
-pub async fn not_found(method: Method, uri: Uri) -> ApiError {
+pub async fn not_found(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
@@ -295,7 +295,7 @@ pub async fn not_found(method: Method, uri: Uri) -> ApiError {
 }
 
 /// A known path with another method.
-pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+pub async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         format!("{} does not accept {method}; see docs/API.md", uri.path()),

@@ -35,6 +35,8 @@ pub struct ConfigView {
     pub path: Option<String>,
     /// Why the file could not be loaded; `None` when it loaded cleanly or does not exist.
     pub error: Option<String>,
+    /// The individual problems behind `error` (the engine's `ConfigIssue`s), if any.
+    pub issues: Vec<Value>,
 }
 
 /// The state of one alert rule, for `/metrics`.
