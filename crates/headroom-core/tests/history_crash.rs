@@ -4,6 +4,7 @@
 //! The child is this test binary run again with `HEADROOM_CRASH_CHILD_DIR` set: the ignored
 //! test `crash_child_writer` then records a sample every 2 ms (printing `rec <n>` after each)
 //! until it is killed.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 use chrono::{DateTime, Duration as Span, Utc};
 use headroom_core::history::{HistoryLimits, HistoryOptions, HistoryStore, ManualClock};

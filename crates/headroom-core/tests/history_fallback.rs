@@ -1,5 +1,6 @@
 //! A database that cannot be opened or written never stops history: memory fallback,
 //! reporting, recovery, and corrupt files moved aside (never deleted).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 use chrono::Utc;
 use headroom_core::events::EventKind;

@@ -1,5 +1,6 @@
 //! Retention and downsampling, driven by an injected clock through two simulated days of 1 s
 //! samples (and then a month), against a real SQLite file.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 use chrono::{DateTime, Duration as Span, Utc};
 use headroom_core::events::{Event, EventKind, Severity};
