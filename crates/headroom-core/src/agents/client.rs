@@ -16,12 +16,27 @@ use tokio::net::UnixStream;
 
 const READ_CHUNK: usize = 16 * 1024;
 
+/// Connects, retrying a few times when the listen backlog is full (`EAGAIN` on Linux).
+async fn connect_retrying(path: &Path) -> std::io::Result<UnixStream> {
+    let mut tries = 0;
+    loop {
+        match UnixStream::connect(path).await {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && tries < 3 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// A verified connection to an agent that answered `hello` with protocol version 1.
 #[derive(Debug)]
 pub struct AgentConn {
     stream: UnixStream,
     pending: Vec<u8>,
     next_id: u64,
+    ops: Vec<String>,
 }
 
 fn err(code: &str, message: String) -> AgentError {
@@ -40,7 +55,7 @@ impl AgentConn {
         let dir = path.parent().unwrap_or(Path::new("/"));
         check_dir(dir, uid).map_err(|m| err(codes::PERMISSION_DENIED, m))?;
         check_socket(path, uid).map_err(|m| err(codes::PERMISSION_DENIED, m))?;
-        let stream = UnixStream::connect(path).await.map_err(|e| {
+        let stream = connect_retrying(path).await.map_err(|e| {
             let code = match e.kind() {
                 std::io::ErrorKind::ConnectionRefused => codes::REFUSED,
                 _ => codes::IO,
@@ -67,6 +82,7 @@ impl AgentConn {
             stream,
             pending: Vec::new(),
             next_id: 1,
+            ops: Vec::new(),
         };
         let hello: Hello = protocol::decode_result("hello", conn.call("hello", None).await?)?;
         if hello.protocol != PROTOCOL_VERSION {
@@ -75,11 +91,21 @@ impl AgentConn {
                 hello.protocol
             )));
         }
+        conn.ops = hello.ops;
         Ok(conn)
     }
 
     /// Sends one request and reads its answer: the `result` object, or the agent's error.
     pub async fn call(&mut self, op: &str, arg: Option<(&str, u64)>) -> Result<Value, AgentError> {
+        if op != "hello" && !self.ops.is_empty() && !self.ops.iter().any(|o| o == op) {
+            return Err(err(
+                "unknown_op",
+                format!(
+                    "the agent does not serve `{op}` (it serves: {})",
+                    self.ops.join(", ")
+                ),
+            ));
+        }
         let id = self.next_id;
         self.next_id += 1;
         let line = protocol::encode_request(id, op, arg);

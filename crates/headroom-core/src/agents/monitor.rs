@@ -26,8 +26,10 @@ use tokio::time::timeout;
 pub const DEFAULT_RESCAN: Duration = Duration::from_secs(5);
 /// Default hard timeout of one `stats` call (connecting included).
 pub const DEFAULT_STATS_TIMEOUT: Duration = Duration::from_millis(250);
-/// Default hard timeout of one action (`clear_cache` waits for queued MLX work).
-pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default hard timeout of one action: `clear_cache` waits for queued MLX work, and a
+/// cooperative agent answers `timeout` itself after its 30 s default, which this outlasts
+/// (docs/PROTOCOL.md §8).
+pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(35);
 
 /// The one-line hint shown for MLX processes without an agent.
 pub const ATTACH_HINT: &str =
@@ -99,7 +101,7 @@ impl MlxMonitor {
         self.stats_timeout = d;
     }
 
-    /// Hard timeout of one action (default 30 s).
+    /// Hard timeout of one action (default 35 s).
     pub fn set_action_timeout(&mut self, d: Duration) {
         self.action_timeout = d;
     }

@@ -118,6 +118,9 @@ pub struct Hello {
     /// The agent's pid.
     #[serde(default)]
     pub pid: Option<u32>,
+    /// The ops the agent serves (a client sends no other).
+    #[serde(default)]
+    pub ops: Vec<String>,
 }
 
 /// The `stats` answer (fields this client uses; others are ignored).
