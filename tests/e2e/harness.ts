@@ -183,6 +183,8 @@ export function memTotal(): number {
 }
 
 export const ARTIFACTS = join(REPO, 'artifacts/ui');
+/** axe-core, for the accessibility checks. */
+export const AXE = join(REPO, 'ui/node_modules/axe-core/axe.min.js');
 
 /** The message printed (loudly) when the suite cannot run yet. */
 export function loud(why: string): string {

@@ -2,7 +2,7 @@
 import { expect, test, type Page } from '@playwright/test';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ARTIFACTS, Env, MlxWorkload, Serve, freePort, loud, memTotal, mlxUnavailable, serveUnavailable } from './harness';
+import { ARTIFACTS, AXE, Env, MlxWorkload, Serve, freePort, loud, memTotal, mlxUnavailable, serveUnavailable } from './harness';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -41,6 +41,8 @@ const open = async (page: Page, view = 'overview') => {
   await expect(page.getByTestId('pressure')).not.toHaveClass(/unknown/);
 };
 
+const live = (page: Page) => page.getByRole('status').filter({ hasText: /^Live$/ });
+
 test('the overview shows the same total memory as /proc/meminfo', async ({ page }) => {
   const total = memTotal();
   const { body } = await serve.api<{ memory: { total: number } }>('/api/snapshot');
@@ -55,7 +57,7 @@ test('the overview shows the same total memory as /proc/meminfo', async ({ page 
 
 test('first render is fast and the page is live', async ({ page }) => {
   await open(page);
-  await expect(page.getByRole('status').filter({ hasText: 'Live' })).toBeVisible();
+  await expect(live(page)).toBeVisible();
   const t = await page.evaluate(() => {
     const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
     const first = performance.getEntriesByName('headroom:first-render')[0];
@@ -88,16 +90,93 @@ test('"Clear cache" brings the process\'s own cache to zero and shows the bytes 
   await expect(row.getByTestId('cache')).toHaveText('0 B', { timeout: 15_000 });
 });
 
+test('an invalid threshold shows the engine\'s error and saves nothing', async ({ page }) => {
+  const before = env.readConfig();
+  const { body: loaded } = await serve.api<{ config: { rules: { id: string; threshold: number }[] } }>('/api/config');
+  const i = loaded.config.rules.findIndex((r) => r.id === 'free-low');
+  expect(i).toBeGreaterThanOrEqual(0);
+  // What the engine itself says about this value.
+  const doc = structuredClone(loaded.config);
+  doc.rules[i]!.threshold = 150;
+  const dry = await serve.api<{ issues: { key: string; message: string }[] }>('/api/config?dry_run=1', {
+    method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc),
+  });
+  expect(dry.status).toBe(400);
+  const message = dry.body.issues.find((x) => x.key === `rules[${i}].threshold`)!.message;
+
+  await open(page, 'alerts');
+  const rule = page.getByTestId('rule-free-low');
+  await rule.locator('summary').click();
+  const threshold = rule.getByLabel(/^Threshold/);
+  await threshold.fill('150');
+  await expect(rule.getByRole('alert')).toHaveText(message);
+  await expect(threshold).toHaveAttribute('aria-invalid', 'true');
+  await expect(page.getByRole('button', { name: 'Save' })).toBeDisabled();
+  await threshold.press('Enter');
+  // Sizes that do not parse get parse_size's own message, before any request.
+  const swap = page.getByTestId('rule-swap-used');
+  await swap.locator('summary').click();
+  await swap.getByLabel(/^Threshold/).fill('12XB');
+  await expect(swap.getByRole('alert')).toHaveText(/^invalid size "12XB": expected a non-negative number with an optional unit B, K\/KB\/KiB/);
+  await expect(page.getByRole('button', { name: 'Save' })).toBeDisabled();
+  await page.waitForTimeout(1000);
+  expect(env.readConfig()).toBe(before);
+  const { body: after } = await serve.api<{ config: { rules: { threshold: number }[] } }>('/api/config');
+  expect(after.config.rules[i]!.threshold).toBe(loaded.config.rules[i]!.threshold);
+});
+
+test('a valid threshold is saved to the config file', async ({ page }) => {
+  await open(page, 'alerts');
+  const rule = page.getByTestId('rule-free-low');
+  await rule.locator('summary').click();
+  await rule.getByLabel(/^Threshold/).fill('12');
+  await expect(page.getByTestId('config-status')).toHaveText('Valid — not saved yet');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByTestId('config-status')).toHaveText(/^Saved/);
+  const text = env.readConfig();
+  expect(text, 'config file written').not.toBeNull();
+  expect(text).toContain('free-low');
+  expect(text).toMatch(/threshold\s*=\s*12(\.0)?\s/);
+  const { body } = await serve.api<{ config: { rules: { id: string; threshold: number }[] }; error: string | null }>('/api/config');
+  expect(body.error).toBeNull();
+  expect(body.config.rules.find((r) => r.id === 'free-low')!.threshold).toBe(12);
+});
+
+test('every view is reachable by keyboard and has no accessibility violations', async ({ page }) => {
+  for (const colorScheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme });
+    await open(page);
+    let current = 'Overview';
+    for (const view of ['MLX', 'Alerts', 'Settings', 'Overview']) {
+      await page.getByRole('tab', { name: new RegExp(`^${current}`) }).focus();
+      await page.keyboard.press('ArrowRight');
+      current = view;
+      const tab = page.getByRole('tab', { name: new RegExp(`^${view}`) });
+      await expect(tab).toBeFocused();
+      await expect(tab).toHaveAttribute('aria-selected', 'true');
+      await expect(page.getByRole('tabpanel')).toBeVisible();
+      if (view === 'Alerts') await page.locator('details.rule summary').first().click();
+      await page.addScriptTag({ path: AXE });
+      const violations = await page.evaluate(async () => {
+        const r = await (window as unknown as { axe: { run: (c: unknown, o: unknown) => Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> } })
+          .axe.run(document, { resultTypes: ['violations'] });
+        return r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+      });
+      expect(violations, `${view} (${colorScheme})`).toEqual([]);
+    }
+  }
+});
+
 test('stopping serve shows the stale state; starting it again recovers', async ({ page }) => {
   await open(page);
-  await expect(page.getByText('Live')).toBeVisible();
+  await expect(live(page)).toBeVisible();
   await serve.stop();
   const stale = page.getByTestId('stale');
   await expect(stale).toBeVisible({ timeout: 20_000 });
   await expect(stale).toHaveText(/Stale — last update \d+ s ago/);
   await serve.start();
   await expect(stale).toBeHidden({ timeout: 20_000 });
-  await expect(page.getByText('Live')).toBeVisible();
+  await expect(live(page)).toBeVisible();
 });
 
 test('screenshots of each view, light and dark, at 360×560', async ({ browser }) => {

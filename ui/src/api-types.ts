@@ -9,6 +9,9 @@ export type { PressureLevel } from './bindings/PressureLevel';
 export type { Event } from './bindings/Event';
 export type { EventKind } from './bindings/EventKind';
 export type { Severity } from './bindings/Severity';
+export type { ActionOutcome } from './bindings/ActionOutcome';
+export type { AgentError } from './bindings/AgentError';
+export type { LimitKind } from './bindings/LimitKind';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 // PENDING bindings: `any` (not a hand-written copy) until the generated file lands; then the
@@ -27,7 +30,3 @@ export type Metric = string;
 export type Action = any;
 /** PENDING (engine `config::ConfigIssue`). */
 export type ConfigIssue = any;
-/** PENDING (agents `ActionOutcome`): one per process. */
-export type ActionOutcome = any;
-/** PENDING (agents `LimitKind`). */
-export type LimitKind = 'cache' | 'memory' | 'wired';

@@ -250,31 +250,47 @@ describe('TauriTransport', () => {
     const listeners = new Map<string, (e: { payload: unknown }) => void>();
     let unlistened = 0;
     const t = new TauriTransport(
-      (async (cmd: string, args?: unknown) => { calls.push([cmd, args]); if (cmd === 'put_config') throw 'rules[0].threshold: bad'; return {}; }) as never,
+      (async (cmd: string, args?: unknown) => {
+        calls.push([cmd, args]);
+        if (cmd === 'put_config') throw { error: 'rules[0].threshold = -1: out of range', status: 400, errors: [{ key: 'rules[0].threshold', message: 'rules[0].threshold = -1: out of range' }] };
+        if (cmd === 'get_snapshot') throw 'no sample taken yet';
+        if (cmd === 'clear_cache') return { freed: 5, succeeded: 1, failed: 0, outcomes: [{ pid: 1, name: 'p', ok: true, freed: 5, previous: 5, current: 0, error: null }], message: 'Cleared' };
+        return {};
+      }) as never,
       (async (ev: string, cb: (e: { payload: unknown }) => void) => { listeners.set(ev, cb); return () => { unlistened += 1; listeners.delete(ev); }; }) as never,
     );
-    await t.clearCache([1]);
-    await t.setLimit('memory', 10, []);
+    expect(await t.clearCache([1])).toEqual([{ pid: 1, name: 'p', ok: true, freed: 5, previous: 5, current: 0, error: null }]);
+    expect(await t.setLimit('memory', 10, [])).toEqual([]);
+    const e1 = await t.snapshot().catch((e: unknown) => e);
+    expect((e1 as ApiError).message).toBe('no sample taken yet');
     await t.history(600);
     const err = await t.putConfig({}, true).catch((e: unknown) => e);
-    expect((err as ApiError).message).toBe('rules[0].threshold: bad');
+    // The app's CommandError gets the HTTP API's error shape.
+    expect((err as ApiError).message).toBe('rules[0].threshold = -1: out of range');
+    expect((err as ApiError).status).toBe(400);
+    expect((err as ApiError).body).toEqual({ error: 'rules[0].threshold = -1: out of range', issues: [{ key: 'rules[0].threshold', message: 'rules[0].threshold = -1: out of range' }] });
     expect(calls).toEqual([
       ['clear_cache', { pids: [1] }],
       ['set_limit', { kind: 'memory', bytes: 10, pids: [] }],
+      ['get_snapshot', undefined],
       ['get_history', { since: 600 }],
       ['put_config', { config: {}, dryRun: true }],
     ]);
     const got: unknown[] = [];
-    const stop = t.subscribe({ snapshot: (s) => got.push(s), journal: (e) => got.push(e) });
-    await until(() => listeners.size === 2);
+    const views: string[] = [];
+    const stop = t.subscribe({ snapshot: (s) => got.push(s), journal: (e) => got.push(e), navigate: (v) => views.push(v) });
+    await until(() => listeners.size === 3);
     listeners.get('snapshot')?.({ payload: snap(1) });
     listeners.get('journal')?.({ payload: { message: 'x' } });
+    listeners.get('navigate')?.({ payload: 'alerts' });
     expect(got).toHaveLength(2);
+    expect(views).toEqual(['alerts']);
     stop();
-    expect(unlistened).toBe(2);
+    expect(unlistened).toBe(3);
+    expect(listeners.size).toBe(0);
     // Unsubscribing before listen() resolved still unlistens.
     const stop2 = t.subscribe({ snapshot: () => {}, journal: () => {} });
     stop2();
-    await until(() => unlistened === 4);
+    await until(() => unlistened === 6);
   });
 });

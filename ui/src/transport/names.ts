@@ -16,6 +16,8 @@ export const COMMANDS = {
 export const EVENTS = {
   snapshot: 'snapshot',
   journal: 'journal',
+  /** Tauri only: the app asks the UI to show a view (`alerts`, `overview`, …). */
+  navigate: 'navigate',
 } as const;
 
 /** HTTP paths of `headroom serve`. */

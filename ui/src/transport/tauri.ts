@@ -6,6 +6,13 @@ import { errorMessage } from './http';
 type Invoke = <T>(cmd: string, args?: Record<string, unknown>) => Promise<T>;
 type Listen = <T>(event: string, cb: (e: { payload: T }) => void) => Promise<() => void>;
 
+/** Per-process outcomes from an action's answer (an array, or a summary holding `outcomes`). */
+export function outcomes(r: unknown): ActionOutcome[] {
+  if (Array.isArray(r)) return r as ActionOutcome[];
+  const o = r && typeof r === 'object' ? (r as { outcomes?: unknown }).outcomes : undefined;
+  return Array.isArray(o) ? (o as ActionOutcome[]) : [];
+}
+
 /** Whether the page runs inside the Tauri app. */
 export function isTauri(): boolean {
   return typeof window !== 'undefined' && '__TAURI_INTERNALS__' in window;
@@ -24,9 +31,15 @@ export class TauriTransport implements Transport {
     try {
       return await this.invokeFn<T>(cmd, args);
     } catch (e) {
-      // Commands reject with the serialized Rust error: a string or an object.
-      const status = e && typeof e === 'object' && 'status' in e ? Number((e as { status: unknown }).status) : 400;
-      throw new ApiError(errorMessage(e, String(e)), status, e);
+      // Commands reject with the app's CommandError `{error, status, errors}` (or a string);
+      // the body is given the HTTP API's shape `{error, issues}` so views see one contract.
+      if (e && typeof e === 'object') {
+        const c = e as { error?: unknown; status?: unknown; errors?: unknown; issues?: unknown };
+        const status = typeof c.status === 'number' ? c.status : 400;
+        const issues = Array.isArray(c.issues) ? c.issues : Array.isArray(c.errors) ? c.errors : [];
+        throw new ApiError(errorMessage(e, 'the app refused the request'), status, { error: c.error, issues });
+      }
+      throw new ApiError(String(e), 400, { error: String(e), issues: [] });
     }
   }
 
@@ -35,9 +48,11 @@ export class TauriTransport implements Transport {
   events() { return this.call<Event[]>(COMMANDS.events); }
   config() { return this.call<LoadedConfig>(COMMANDS.config); }
   putConfig(config: Config, dryRun = false) { return this.call<unknown>(COMMANDS.putConfig, { config, dryRun }); }
-  clearCache(pids: number[] = []) { return this.call<ActionOutcome[]>(COMMANDS.clearCache, { pids }); }
-  setLimit(kind: LimitKind, bytes: number, pids: number[] = []) {
-    return this.call<ActionOutcome[]>(COMMANDS.setLimit, { kind, bytes, pids });
+  // The app answers an ActionSummary `{freed, succeeded, failed, outcomes, message}`;
+  // views get the per-process outcomes, as from the HTTP API.
+  async clearCache(pids: number[] = []) { return outcomes(await this.call<unknown>(COMMANDS.clearCache, { pids })); }
+  async setLimit(kind: LimitKind, bytes: number, pids: number[] = []) {
+    return outcomes(await this.call<unknown>(COMMANDS.setLimit, { kind, bytes, pids }));
   }
 
   subscribe(h: StreamHandlers): () => void {
@@ -51,6 +66,7 @@ export class TauriTransport implements Transport {
     h.status?.({ state: 'connecting', failures: 0 });
     add(this.listenFn<Snapshot>(EVENTS.snapshot, (e) => h.snapshot(e.payload)));
     add(this.listenFn<Event>(EVENTS.journal, (e) => h.journal(e.payload)));
+    add(this.listenFn<string>(EVENTS.navigate, (e) => h.navigate?.(e.payload)));
     h.status?.({ state: 'open', failures: 0 });
     return () => {
       closed = true;

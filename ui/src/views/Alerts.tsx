@@ -181,7 +181,7 @@ function RuleCard({ r, i, errors, onChange, onRemove }: {
           ) : (
             <>
               {text('threshold', 'Threshold', unitHint(unit))}
-              {text('recovery', 'Recovers at', '(blank: threshold)')}
+              {text('recovery', 'Recovers at')}
             </>
           )}
         </div>

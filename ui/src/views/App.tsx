@@ -49,6 +49,8 @@ export function App({ store }: { store: Store }) {
   };
 
   const s = state.snapshot;
+  const now = useNow(1000);
+  const stale = staleSeconds(state, now) != null;
   useEffect(() => {
     if (s && !performance.getEntriesByName('headroom:first-render').length) {
       performance.mark('headroom:first-render');
@@ -56,13 +58,14 @@ export function App({ store }: { store: Store }) {
   }, [s]);
 
   return (
-    <div class="shell">
+    <div class={`shell${stale ? ' is-stale' : ''}`}>
       <header class="top">
         <h1>Headroom</h1>
         <PressureBadge level={s?.pressure.level ?? null} />
         <StreamBanner store={store} />
       </header>
-      <nav role="tablist" aria-label="Views" class="tabs" onKeyDown={onKey}>
+      <nav aria-label="Views">
+      <div role="tablist" aria-label="Views" class="tabs" onKeyDown={onKey}>
         {TABS.map((t) => (
           <button
             key={t.id}
@@ -78,8 +81,10 @@ export function App({ store }: { store: Store }) {
             {t.id === 'mlx' && s && s.mlx.length > 0 ? <span class="count" aria-label={`${s.mlx.length} processes`}>{s.mlx.length}</span> : null}
           </button>
         ))}
+      </div>
       </nav>
-      <main id={`panel-${tab}`} role="tabpanel" aria-labelledby={`tab-${tab}`} class="panel" tabIndex={-1}>
+      <main>
+      <div id={`panel-${tab}`} role="tabpanel" aria-labelledby={`tab-${tab}`} class="panel" tabIndex={-1}>
         {state.loadError && !s ? (
           <p class="error" role="alert">Cannot reach Headroom: {state.loadError}</p>
         ) : null}
@@ -87,6 +92,7 @@ export function App({ store }: { store: Store }) {
         {tab === 'mlx' ? <Mlx store={store} /> : null}
         {tab === 'alerts' ? <Alerts store={store} /> : null}
         {tab === 'settings' ? <Settings store={store} /> : null}
+      </div>
       </main>
     </div>
   );
@@ -105,9 +111,9 @@ function StreamBanner({ store }: { store: Store }) {
     return <span class="live wait" role="status" aria-live="polite">Connecting…</span>;
   }
   if (stale == null) return <span class="live" role="status" aria-live="polite"><span class="dot" aria-hidden="true" />Live</span>;
-  const why = st.state === 'retrying' ? ` · reconnecting${st.error ? ` (${st.error})` : ''}` : '';
+  const why = st.state === 'retrying' || st.state === 'connecting' ? ' · reconnecting…' : '';
   return (
-    <span class="stale" role="status" aria-live="polite" data-testid="stale" title={st.error ?? ''}>
+    <span class="stale" role="status" aria-live="polite" data-testid="stale" title={st.error ? `Last error: ${st.error}` : ''}>
       Stale — last update {ago(stale)}{why}
     </span>
   );

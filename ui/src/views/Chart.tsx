@@ -15,6 +15,12 @@ const LINES = [
 
 const GIB = 2 ** 30;
 
+/** `14:05` in local time. */
+function clock(sec: number): string {
+  const d = new Date(sec * 1000);
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+}
+
 /** Short axis labels: `12G`, `1.5G`, `512M`. */
 export function axisLabel(v: number): string {
   if (v >= GIB) return `${Number((v / GIB).toFixed(1))}G`;
@@ -53,7 +59,7 @@ export function Chart({ data, range }: { data: ChartData; range: number }) {
       cursor: { drag: { x: false, y: false }, points: { size: 5 } },
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(max || 0, GIB) * 1.05] } },
       axes: [
-        { ...axis, size: 28, font: '10px system-ui' },
+        { ...axis, size: 24, font: '10px system-ui', values: (_u, vals) => vals.map(clock) },
         { ...axis, size: 36, font: '10px system-ui', values: (_u, vals) => vals.map(axisLabel) },
       ],
       series: [
