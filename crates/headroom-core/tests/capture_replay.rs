@@ -1,5 +1,6 @@
 //! Captures: a live round trip on this machine, every capture in `captures/` replaying, and
 //! the refusals (truncated, newer version, wrong type, negative count).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
 use headroom_core::capture::{this_host, Capture};
 use headroom_core::platform::{RawSample, TimedRaw};

@@ -5,6 +5,7 @@
 //! the figures the report gives: Activity Monitor's, to its two decimals in GiB, or exact
 //! bytes worked out by hand from a full `vm_stat` dump. The capture is replayed through the
 //! same functions the live macOS backend uses.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
 use headroom_core::capture::Capture;
 use headroom_core::snapshot::{PressureLevel, Snapshot};
