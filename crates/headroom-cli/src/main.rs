@@ -5,6 +5,7 @@
 
 mod actions;
 mod capture;
+mod history_cmd;
 mod output;
 mod status;
 mod watch;
@@ -32,6 +33,10 @@ enum Command {
     ClearCache(actions::ClearCacheArgs),
     /// Set an MLX limit (cache, memory or wired) in processes with the agent.
     Limit(actions::LimitArgs),
+    /// Print recorded history (full rate for the last day, per minute before) from the database.
+    History(history_cmd::HistoryArgs),
+    /// Print the journal: rules fired and resolved, actions, agents, storage problems.
+    Events(history_cmd::EventsArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +47,8 @@ fn main() -> ExitCode {
         Command::Capture(args) => capture::run(&args),
         Command::ClearCache(args) => actions::run_clear_cache(&args),
         Command::Limit(args) => actions::run_limit(&args),
+        Command::History(args) => history_cmd::run_history(&args),
+        Command::Events(args) => history_cmd::run_events(&args),
     };
     ExitCode::from(code)
 }

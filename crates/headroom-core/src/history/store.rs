@@ -323,7 +323,7 @@ impl Store {
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let older = |o: i64| oldest_raw.map_or(true, |raw| o < raw);
+        let older = |o: i64| oldest_raw.map_or(true, |raw| o < floor_minute(raw));
         let minute_path = older(since) && oldest_minute.is_some_and(older);
         let (watermark, origin, res) = if minute_path {
             let wm = self.meta("rollup_to")?.unwrap_or(since);

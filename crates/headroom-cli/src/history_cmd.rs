@@ -1,0 +1,264 @@
+//! `headroom history` and `headroom events`: read the history database directly, read-only,
+//! so they work whether or not `headroom serve` or the app is running.
+
+use crate::output::print_json;
+use chrono::{DateTime, Utc};
+use headroom_core::events::{Event, Severity};
+use headroom_core::history::{
+    default_data_dir, parse_since, EventQuery, HistoryPoint, HistoryQuery, HistoryReader,
+};
+use headroom_core::units::format_bytes;
+use std::path::PathBuf;
+
+/// Arguments of `headroom history`.
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// Start: a duration back from now (90s, 15m, 1h, 2d), an RFC 3339 time or epoch ms.
+    #[arg(long, default_value = "1h")]
+    pub since: String,
+    /// End (same forms as --since); default now.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Merge neighbouring samples (min/avg/max) so that at most this many points remain.
+    #[arg(long)]
+    pub max_points: Option<u32>,
+    /// Print a JSON array of points.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print CSV with a header line (bytes, bytes per second, percent; empty when unknown).
+    #[arg(long)]
+    pub csv: bool,
+    /// Data directory holding history.db (default: HEADROOM_DATA_DIR or the platform's).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Arguments of `headroom events`.
+#[derive(Debug, clap::Args)]
+pub struct EventsArgs {
+    /// Only events after this (same forms as `history --since`); default all kept.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// At most this many (the newest).
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Print a JSON array of events.
+    #[arg(long)]
+    pub json: bool,
+    /// Data directory holding history.db (default: HEADROOM_DATA_DIR or the platform's).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+fn time_ms(text: &str, now: DateTime<Utc>) -> Result<i64, u8> {
+    parse_since(text, now)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| {
+            eprintln!("headroom: {e}");
+            2
+        })
+}
+
+/// Opens the database; a missing one is exit 1 (nothing recorded yet), a broken one exit 2.
+fn open(data_dir: Option<&PathBuf>) -> Result<HistoryReader, u8> {
+    let dir = data_dir.cloned().unwrap_or_else(default_data_dir);
+    HistoryReader::open(&dir).map_err(|e| {
+        eprintln!("headroom: {e}");
+        if e.starts_with("no history database") {
+            eprintln!("headroom: history is written by `headroom serve` or the Headroom app");
+            1
+        } else {
+            2
+        }
+    })
+}
+
+/// Runs `headroom history`.
+pub fn run_history(args: &HistoryArgs) -> u8 {
+    match history(args) {
+        Ok(()) => 0,
+        Err(code) => code,
+    }
+}
+
+fn history(args: &HistoryArgs) -> Result<(), u8> {
+    let now = Utc::now();
+    let q = HistoryQuery {
+        since_ms: Some(time_ms(&args.since, now)?),
+        until_ms: args.until.as_deref().map(|u| time_ms(u, now)).transpose()?,
+        max_points: args.max_points,
+    };
+    let reader = open(args.data_dir.as_ref())?;
+    let points = reader.query(&q, now).map_err(|e| {
+        eprintln!("headroom: cannot read history: {e}");
+        2
+    })?;
+    if args.json {
+        return print_json(&points, false).then_some(()).ok_or(2);
+    }
+    if args.csv {
+        print!("{}", to_csv(&points));
+    } else {
+        print!("{}", to_text(&points));
+    }
+    Ok(())
+}
+
+fn stamp(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
+}
+
+fn cell<T: ToString>(v: Option<T>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_default()
+}
+
+/// The CSV `headroom history --csv` prints.
+pub fn to_csv(points: &[HistoryPoint]) -> String {
+    let mut out = String::from(
+        "t_ms,time,samples,used,available,app,wired,compressed,cached,free,swap_used,pressure,\
+         free_percent,swapin_rate,swapout_rate,compression_rate,mlx_cache,used_min,used_max,\
+         compressed_min,compressed_max,swap_used_min,swap_used_max,mlx_cache_min,mlx_cache_max\n",
+    );
+    for p in points {
+        let cells = [
+            p.t.to_string(),
+            stamp(p.t),
+            p.samples.to_string(),
+            cell(p.used),
+            cell(p.available),
+            cell(p.app),
+            cell(p.wired),
+            cell(p.compressed),
+            cell(p.cached),
+            cell(p.free),
+            cell(p.swap_used),
+            cell(p.pressure),
+            cell(p.free_percent),
+            cell(p.swapin_rate),
+            cell(p.swapout_rate),
+            cell(p.compression_rate),
+            cell(p.mlx_cache),
+            cell(p.used_min),
+            cell(p.used_max),
+            cell(p.compressed_min),
+            cell(p.compressed_max),
+            cell(p.swap_used_min),
+            cell(p.swap_used_max),
+            cell(p.mlx_cache_min),
+            cell(p.mlx_cache_max),
+        ];
+        out += &cells.join(",");
+        out.push('\n');
+    }
+    out
+}
+
+fn size(v: Option<u64>) -> String {
+    v.map_or_else(|| "n/a".to_string(), format_bytes)
+}
+
+fn pressure(p: Option<u8>) -> &'static str {
+    match p {
+        Some(0) => "Normal",
+        Some(1) => "Warning",
+        Some(_) => "Critical",
+        None => "n/a",
+    }
+}
+
+/// The table `headroom history` prints.
+pub fn to_text(points: &[HistoryPoint]) -> String {
+    if points.is_empty() {
+        return "No samples in that range.\n".to_string();
+    }
+    let mut out = format!(
+        "{:<20}  {:>10}  {:>10}  {:>10}  {:>10}  {:<8}  {:>10}\n",
+        "TIME (UTC)", "USED", "AVAILABLE", "COMPRESSED", "SWAP", "PRESSURE", "MLX CACHE"
+    );
+    for p in points {
+        out += &format!(
+            "{:<20}  {:>10}  {:>10}  {:>10}  {:>10}  {:<8}  {:>10}\n",
+            stamp(p.t),
+            size(p.used),
+            size(p.available),
+            size(p.compressed),
+            size(p.swap_used),
+            pressure(p.pressure),
+            size(p.mlx_cache)
+        );
+    }
+    out
+}
+
+/// Runs `headroom events`.
+pub fn run_events(args: &EventsArgs) -> u8 {
+    match events(args) {
+        Ok(()) => 0,
+        Err(code) => code,
+    }
+}
+
+fn events(args: &EventsArgs) -> Result<(), u8> {
+    let now = Utc::now();
+    let q = EventQuery {
+        since_ms: args.since.as_deref().map(|s| time_ms(s, now)).transpose()?,
+        limit: Some(args.limit),
+    };
+    let reader = open(args.data_dir.as_ref())?;
+    let events = reader.events(&q).map_err(|e| {
+        eprintln!("headroom: cannot read the journal: {e}");
+        2
+    })?;
+    if args.json {
+        return print_json(&events, false).then_some(()).ok_or(2);
+    }
+    print!("{}", events_text(&events));
+    Ok(())
+}
+
+/// The lines `headroom events` prints.
+pub fn events_text(events: &[Event]) -> String {
+    if events.is_empty() {
+        return "No events.\n".to_string();
+    }
+    events
+        .iter()
+        .map(|e| {
+            let level = match e.severity {
+                Severity::Info => "info",
+                Severity::Warning => "warning",
+                Severity::Critical => "critical",
+            };
+            format!(
+                "{}  {level:<8}  {}\n",
+                e.at.format("%Y-%m-%dT%H:%M:%SZ"),
+                e.message
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_has_a_cell_per_header_and_empty_unknowns() {
+        let p = HistoryPoint {
+            t: 0,
+            samples: 1,
+            used: Some(5),
+            ..HistoryPoint::default()
+        };
+        let csv = to_csv(&[p]);
+        let mut lines = csv.lines();
+        let header = lines.next().unwrap().split(',').count();
+        let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+        assert_eq!(row.len(), header);
+        assert_eq!(&row[..4], ["0", "1970-01-01T00:00:00Z", "1", "5"]);
+        assert_eq!(row[4], "");
+    }
+}
