@@ -1,6 +1,6 @@
 //! Shared by the `agents_*` integration tests: real MLX workloads under the real Python agent,
 //! fake agents (Rust threads on real Unix sockets) for faults, and per-test runtime dirs.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::expect_used, clippy::unwrap_used)] // test helpers: a failure is a test failure
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
