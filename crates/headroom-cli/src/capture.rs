@@ -2,10 +2,13 @@
 //! of `headroom status --replay FILE` / `headroom watch --replay FILE`.
 
 use crate::output::{print_json, use_colour};
+use headroom_core::agents::client::AgentConn;
+use headroom_core::agents::MlxMonitor;
 use headroom_core::capture::{this_host, Capture, ProcessInfo};
 use headroom_core::snapshot::Snapshot;
 use headroom_core::units::parse_duration;
 use headroom_core::Sampler;
+use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -30,6 +33,10 @@ pub struct CaptureArgs {
     /// Also record the largest processes' names, sizes and command lines (personal data).
     #[arg(long)]
     pub with_processes: bool,
+    /// Also record each MLX agent's `stats` answer (its command line only with
+    /// --with-processes).
+    #[arg(long)]
+    pub with_mlx: bool,
 }
 
 fn parse_samples(s: &str) -> Result<u32, String> {
@@ -95,7 +102,62 @@ fn record(args: &CaptureArgs) -> Capture {
     if args.with_processes {
         capture.processes = Some(processes());
     }
+    if args.with_mlx {
+        capture.agents = agents_stats(args.with_processes);
+    }
     capture
+}
+
+/// How long one agent may take to answer `stats`.
+const AGENT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Keys of a `stats` answer that can hold paths or arguments.
+const PERSONAL_KEYS: [&str; 2] = ["cmdline", "target"];
+
+/// Every agent's `stats` answer verbatim (`{"pid", "stats"}`), or why it gave none
+/// (`{"pid", "error"}`); command lines and script paths removed unless `keep_personal`.
+fn agents_stats(keep_personal: bool) -> Vec<Value> {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return vec![json!({ "error": format!("cannot start the runtime: {e}") })],
+    };
+    let sockets = match MlxMonitor::from_env().agents() {
+        Ok(s) => s,
+        Err(e) => return vec![json!({ "error": e })],
+    };
+    let ask = |path: PathBuf| async move {
+        let mut conn = AgentConn::connect(&path).await?;
+        conn.call("stats", None).await
+    };
+    sockets
+        .into_iter()
+        .map(|a| {
+            // The timer must be created inside the runtime.
+            let answer =
+                rt.block_on(async { tokio::time::timeout(AGENT_TIMEOUT, ask(a.path)).await });
+            match answer {
+                Ok(Ok(mut stats)) => {
+                    if !keep_personal {
+                        scrub(&mut stats);
+                    }
+                    json!({ "pid": a.pid, "stats": stats })
+                }
+                Ok(Err(e)) => json!({ "pid": a.pid, "error": e.to_string() }),
+                Err(_) => json!({ "pid": a.pid, "error": "no answer within 2s" }),
+            }
+        })
+        .collect()
+}
+
+/// Removes the keys that can name files or arguments from a `stats` answer.
+fn scrub(stats: &mut Value) {
+    if let Some(obj) = stats.as_object_mut() {
+        for k in PERSONAL_KEYS {
+            obj.remove(k);
+        }
+    }
 }
 
 fn print_stdout(text: &str) -> u8 {
@@ -241,6 +303,14 @@ mod tests {
         assert!(parse_interval("50ms")
             .unwrap_err()
             .contains("at least 100ms"));
+    }
+
+    #[test]
+    fn scrub_removes_command_lines_and_targets_only() {
+        let mut v =
+            json!({"pid": 1, "cmdline": ["python", "/home/me/x.py"], "target": "/x", "cache": 5});
+        scrub(&mut v);
+        assert_eq!(v, json!({"pid": 1, "cache": 5}));
     }
 
     #[test]
