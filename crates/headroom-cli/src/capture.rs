@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 const MAX_SAMPLES: u32 = 3600;
 /// Most processes `--with-processes` lists (largest resident first).
 const MAX_PROCESSES: usize = 50;
+/// Longest command line kept per process.
+const MAX_COMMAND_CHARS: usize = 1024;
 
 /// Arguments of `headroom capture`.
 #[derive(Debug, clap::Args)]
@@ -207,7 +209,9 @@ fn process_info(pid: u32) -> Option<ProcessInfo> {
             String::from_utf8_lossy(&b)
                 .replace('\0', " ")
                 .trim()
-                .to_string()
+                .chars()
+                .take(MAX_COMMAND_CHARS)
+                .collect::<String>()
         })
         .filter(|c| !c.is_empty());
     Some(ProcessInfo {
