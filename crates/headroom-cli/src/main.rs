@@ -5,6 +5,7 @@
 
 mod actions;
 mod capture;
+mod config_cmd;
 mod history_cmd;
 mod output;
 mod status;
@@ -37,6 +38,8 @@ enum Command {
     History(history_cmd::HistoryArgs),
     /// Print the journal: rules fired and resolved, actions, agents, storage problems.
     Events(history_cmd::EventsArgs),
+    /// The configuration file: path, show, check, init, schema.
+    Config(config_cmd::ConfigArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Limit(args) => actions::run_limit(&args),
         Command::History(args) => history_cmd::run_history(&args),
         Command::Events(args) => history_cmd::run_events(&args),
+        Command::Config(args) => config_cmd::run(&args),
     };
     ExitCode::from(code)
 }

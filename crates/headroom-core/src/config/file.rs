@@ -177,23 +177,78 @@ pub fn save(path: &Path, config: &Config) -> Result<(), ConfigSaveError> {
 
 /// The new file text: the old document with `config`'s values merged in, or a fresh one.
 fn render(old: Option<&str>, config: &Config) -> Result<String, String> {
-    let fresh = toml::to_string(config).map_err(|e| format!("cannot encode: {e}"))?;
-    let fresh: DocumentMut = fresh.parse().map_err(|e| format!("cannot encode: {e}"))?;
+    let fresh = to_document(config)?;
     let Some(old) = old else {
         return Ok(format!("{HEADER}{fresh}"));
     };
-    if let Err((msg, _)) = parse_toml(old) {
-        return Err(msg);
-    }
+    let base = to_document(&parse_toml(old).map_err(|(msg, _)| msg)?)?;
     let mut doc: DocumentMut = old.parse().map_err(|e| format!("{e}"))?;
-    merge_table(doc.as_table_mut(), fresh.as_table());
+    merge_table(doc.as_table_mut(), fresh.as_table(), Some(base.as_table()));
     Ok(doc.to_string())
+}
+
+/// A configuration as TOML text (what a fresh file holds, without the header).
+pub fn to_toml(config: &Config) -> Result<String, String> {
+    to_document(config).map(|d| d.to_string())
+}
+
+/// A configuration as a TOML document, nested arrays of tables written inline
+/// (`actions = [{ type = "notify" }]`).
+fn to_document(config: &Config) -> Result<DocumentMut, String> {
+    let text = toml::to_string(config).map_err(|e| format!("cannot encode: {e}"))?;
+    let mut doc: DocumentMut = text.parse().map_err(|e| format!("cannot encode: {e}"))?;
+    for (_, item) in doc.as_table_mut().iter_mut() {
+        match item {
+            Item::Table(t) => inline_nested(t),
+            Item::ArrayOfTables(a) => a.iter_mut().for_each(inline_nested),
+            _ => {}
+        }
+    }
+    Ok(doc)
+}
+
+fn inline_nested(t: &mut Table) {
+    let nested: Vec<String> = t
+        .iter()
+        .filter(|(_, item)| item.is_array_of_tables())
+        .map(|(k, _)| k.to_string())
+        .collect();
+    for key in nested {
+        if let Some(Item::ArrayOfTables(a)) = t.remove(&key) {
+            let mut array = a.into_array();
+            array.iter_mut().for_each(whole_floats_as_integers);
+            t.insert(&key, Item::Value(Value::Array(array)));
+        }
+    }
+    for (_, item) in t.iter_mut() {
+        match item {
+            Item::Value(v) => whole_floats_as_integers(v),
+            Item::Table(inner) => inline_nested(inner),
+            _ => {}
+        }
+    }
+}
+
+/// `1073741824.0` is written `1073741824` (it reads back as the same number).
+fn whole_floats_as_integers(v: &mut Value) {
+    match v {
+        Value::Float(f) => {
+            let x = *f.value();
+            if x.fract() == 0.0 && x.abs() < 9.0e15 {
+                *v = Value::from(x as i64);
+            }
+        }
+        Value::InlineTable(t) => t.iter_mut().for_each(|(_, v)| whole_floats_as_integers(v)),
+        _ => {}
+    }
 }
 
 const HEADER: &str = "# Headroom configuration. Every key is optional; see docs/RULES.md and \
 docs/config.schema.json.\n# `headroom config check` validates this file.\n\n";
 
-fn merge_table(old: &mut Table, new: &Table) {
+/// Merges `new` into `old` in place. `base` is what `old` means once loaded (defaults
+/// filled in): a key the user left out is only written when its value differs from that.
+fn merge_table(old: &mut Table, new: &Table, base: Option<&Table>) {
     let stale: Vec<String> = old
         .iter()
         .map(|(k, _)| k.to_string())
@@ -203,8 +258,10 @@ fn merge_table(old: &mut Table, new: &Table) {
         old.remove(&k);
     }
     for (k, item) in new.iter() {
+        let base_item = base.and_then(|b| b.get(k));
         match old.get_mut(k) {
-            Some(o) => merge_item(o, item),
+            Some(o) => merge_item(o, item, base_item),
+            None if base_item.is_some_and(|b| same_item(b, item)) => {}
             None => {
                 old.insert(k, item.clone());
             }
@@ -212,16 +269,17 @@ fn merge_table(old: &mut Table, new: &Table) {
     }
 }
 
-fn merge_item(old: &mut Item, new: &Item) {
+fn merge_item(old: &mut Item, new: &Item, base: Option<&Item>) {
     match (old, new) {
-        (Item::Table(o), Item::Table(n)) => merge_table(o, n),
+        (Item::Table(o), Item::Table(n)) => merge_table(o, n, base.and_then(Item::as_table)),
         (Item::ArrayOfTables(o), Item::ArrayOfTables(n)) => {
             while o.len() > n.len() {
                 o.remove(o.len() - 1);
             }
+            let base = base.and_then(Item::as_array_of_tables);
             for (i, t) in n.iter().enumerate() {
                 match o.get_mut(i) {
-                    Some(ot) => merge_table(ot, t),
+                    Some(ot) => merge_table(ot, t, base.and_then(|b| b.get(i))),
                     None => o.push(t.clone()),
                 }
             }
@@ -234,6 +292,13 @@ fn merge_item(old: &mut Item, new: &Item) {
             }
         }
         (o, n) => *o = n.clone(),
+    }
+}
+
+fn same_item(a: &Item, b: &Item) -> bool {
+    match (a, b) {
+        (Item::Value(x), Item::Value(y)) => same_value(x, y),
+        _ => a.to_string() == b.to_string(),
     }
 }
 

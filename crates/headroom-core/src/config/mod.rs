@@ -11,7 +11,7 @@ mod file;
 mod schema;
 mod validate;
 
-pub use file::{config_path, data_dir, load, parse_toml, save, ConfigSaveError};
+pub use file::{config_path, data_dir, load, parse_toml, save, to_toml, ConfigSaveError};
 pub use schema::json_schema;
 pub use validate::{validate_json, ConfigIssue, Limit, LIMITS};
 

@@ -25,6 +25,26 @@ fn number(v: f64) -> Value {
     }
 }
 
+/// The values allowed for an enumerated key (`app.title`, `rules[2].metric`), from the schema.
+pub(crate) fn enum_values(key: &str) -> Option<Vec<String>> {
+    let mut schema = json_schema();
+    let pattern = super::validate::strip_indices(key);
+    let node = property(&mut schema, &pattern)?;
+    let from_one_of = node.get("oneOf").and_then(Value::as_array).map(|variants| {
+        variants
+            .iter()
+            .filter_map(|v| v.get("const").and_then(Value::as_str).map(String::from))
+            .collect::<Vec<_>>()
+    });
+    let from_enum = node.get("enum").and_then(Value::as_array).map(|values| {
+        values
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect::<Vec<_>>()
+    });
+    from_one_of.or(from_enum).filter(|v| !v.is_empty())
+}
+
 /// The schema node of a dotted key (`rules[].samples`), following `$ref`s into `$defs`.
 fn property<'a>(root: &'a mut Value, key: &str) -> Option<&'a mut Value> {
     let mut path: Vec<String> = Vec::new();

@@ -136,7 +136,7 @@ pub fn limit_for(key: &str) -> Option<&'static Limit> {
     LIMITS.iter().find(|l| l.key == pattern)
 }
 
-fn strip_indices(key: &str) -> String {
+pub(crate) fn strip_indices(key: &str) -> String {
     let mut out = String::with_capacity(key.len());
     let mut skipping = false;
     for c in key.chars() {
@@ -240,6 +240,10 @@ fn allowed_for(key: &str, serde_msg: &str) -> String {
     let expected = serde_msg
         .rsplit_once("expected ")
         .map_or(serde_msg, |(_, e)| e);
+    if let Some(values) = super::schema::enum_values(key) {
+        let quoted: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+        return format!("one of {}", quoted.join(", "));
+    }
     match expected {
         "u64" | "u32" | "u16" | "u8" => "a non-negative integer".into(),
         "f64" | "f32" => "a number".into(),

@@ -1,0 +1,159 @@
+//! `headroom config path|show|check|init|schema`: the configuration file from a terminal.
+//!
+//! Exit status: 0 fine; 1 the file has problems (defaults are in force, the file is kept);
+//! 2 the file cannot be read or written, or bad input.
+
+use headroom_core::config::{self, Config, LoadedConfig};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Arguments of `headroom config`.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+/// `headroom config` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum ConfigCommand {
+    /// Print where the configuration file is (`HEADROOM_CONFIG` overrides it).
+    Path,
+    /// Print the configuration in force (defaults where the file says nothing).
+    Show {
+        /// Print JSON (the `PUT /api/config` body) instead of TOML.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate the configuration file (or FILE): every problem with its key, value and
+    /// what is allowed.
+    Check {
+        /// The file to check instead of the configuration file.
+        file: Option<PathBuf>,
+    },
+    /// Write a configuration file with every default, unless one exists.
+    Init,
+    /// Print the JSON Schema of the configuration file.
+    Schema,
+}
+
+/// Runs `headroom config …`.
+pub fn run(args: &ConfigArgs) -> u8 {
+    match &args.command {
+        ConfigCommand::Path => {
+            println!("{}", config::config_path().display());
+            0
+        }
+        ConfigCommand::Show { json } => show(*json),
+        ConfigCommand::Check { file } => check(file.clone().unwrap_or_else(config::config_path)),
+        ConfigCommand::Init => init(&config::config_path()),
+        ConfigCommand::Schema => print_json(&config::json_schema(), 0),
+    }
+}
+
+/// Prints pretty JSON; a closed stdout is not an error. Returns `code`, or 2 when the value
+/// cannot be encoded.
+fn print_json<T: serde::Serialize>(value: &T, code: u8) -> u8 {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => {
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
+            code
+        }
+        Err(e) => {
+            eprintln!("headroom: cannot encode JSON: {e}");
+            2
+        }
+    }
+}
+
+fn report(loaded: &LoadedConfig) -> u8 {
+    let Some(error) = &loaded.error else {
+        return 0;
+    };
+    if loaded.issues.is_empty() {
+        eprintln!("headroom: {error}");
+    } else {
+        eprintln!(
+            "headroom: {}: {} problem(s); defaults are in force and the file was not changed:",
+            loaded.path.display(),
+            loaded.issues.len()
+        );
+        for issue in &loaded.issues {
+            eprintln!("  {}", issue.message);
+        }
+    }
+    // A file that exists but cannot be read is "nothing could be done"; bad content is a finding.
+    if error.contains(": cannot read: ") {
+        2
+    } else {
+        1
+    }
+}
+
+fn show(json: bool) -> u8 {
+    let loaded = config::load(&config::config_path());
+    let code = report(&loaded);
+    if json {
+        return print_json(&loaded.config, code);
+    }
+    match config::to_toml(&loaded.config) {
+        Ok(text) => {
+            let origin = if loaded.error.is_some() {
+                "defaults (the file has problems, see above)".to_string()
+            } else if loaded.path.exists() {
+                loaded.path.display().to_string()
+            } else {
+                format!("defaults (no file at {})", loaded.path.display())
+            };
+            // A closed stdout (`| head`) is a normal way to stop reading.
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "# In force: {origin}\n\n{text}");
+            code
+        }
+        Err(e) => {
+            eprintln!("headroom: cannot encode the configuration as TOML: {e}");
+            2
+        }
+    }
+}
+
+fn check(path: PathBuf) -> u8 {
+    if !path.exists() {
+        println!(
+            "{}: no file; every default is in force (`headroom config init` writes one)",
+            path.display()
+        );
+        return 0;
+    }
+    let loaded = config::load(&path);
+    let code = report(&loaded);
+    if code == 0 {
+        println!(
+            "{}: ok ({} rules, {} enabled)",
+            path.display(),
+            loaded.config.rules.len(),
+            loaded.config.rules.iter().filter(|r| r.enabled).count()
+        );
+    }
+    code
+}
+
+fn init(path: &Path) -> u8 {
+    if path.exists() {
+        eprintln!(
+            "headroom: {} already exists; not overwritten (`headroom config check` validates it)",
+            path.display()
+        );
+        return 1;
+    }
+    match config::save(path, &Config::default()) {
+        Ok(()) => {
+            println!("{}", path.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("headroom: {e}");
+            2
+        }
+    }
+}
