@@ -250,3 +250,33 @@ async fn size_bound_trims_the_oldest_rows() {
         "oldest trimmed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_jumps_back_and_forward_keep_minutes_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(t0()));
+    let lim = HistoryLimits {
+        full_rate_hours: 1,
+        ..limits()
+    };
+    let store = HistoryStore::open_with_options(dir.path(), &lim, options(clock.clone()));
+    feed(&store, &clock, 0, 2 * 3600).await;
+    // Back by an hour (samples repeat timestamps), then forward past where it was.
+    feed(&store, &clock, 3600, 2 * 3600).await;
+    feed(&store, &clock, 2 * 3600, 4 * 3600).await;
+    let db = dir.path().join("history.db");
+    assert_eq!(count(&db, "SELECT max(n) FROM samples_1m"), 60);
+    let q = HistoryQuery {
+        since_ms: Some(ms(0)),
+        until_ms: Some(ms(4 * 3600 - 1)),
+        max_points: Some(240),
+    };
+    let points = store.query(q).await;
+    let total: u32 = points.iter().map(|p| p.samples).sum();
+    assert_eq!(total, 4 * 3600, "every second once, none twice");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let ok: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+}
