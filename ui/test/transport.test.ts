@@ -125,12 +125,12 @@ describe('HttpTransport requests', () => {
   it('sends the bearer token and the documented paths and bodies', async () => {
     const s = await start();
     s.routes.set('GET /api/snapshot', (_q, r) => r.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(snap(1))));
-    s.routes.set('POST /api/actions/clear-cache', (_q, r) => r.writeHead(200, { 'content-type': 'application/json' }).end('{"freed":42}'));
+    s.routes.set('POST /api/actions/clear-cache', (_q, r) => r.writeHead(200, { 'content-type': 'application/json' }).end('{"failed":0,"freed":42,"outcomes":[{"current":0,"error":null,"freed":42,"name":"python","ok":true,"pid":12,"previous":42}],"succeeded":1}'));
     s.routes.set('POST /api/actions/limit', (_q, r) => r.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
     s.routes.set('GET /api/history', (_q, r) => r.writeHead(200, { 'content-type': 'application/json' }).end('[]'));
     const t = new HttpTransport({ base: s.base, token: 's3cret' });
     expect((await t.snapshot()).memory.total).toBe(16 * 2 ** 30);
-    expect(await t.clearCache([12, 13])).toEqual({ freed: 42 });
+    expect(await t.clearCache([12, 13])).toEqual([{ current: 0, error: null, freed: 42, name: 'python', ok: true, pid: 12, previous: 42 }]);
     await t.clearCache();
     await t.setLimit('cache', 1024, [5]);
     await t.history(3600);

@@ -1,7 +1,7 @@
 import type { ActionOutcome, Config, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot } from '../api-types';
 import { PATHS, EVENTS } from './names';
 import { openStream, type StreamOptions } from './sse';
-import { ApiError, type StreamHandlers, type Transport } from './types';
+import { ApiError, outcomes, type StreamHandlers, type Transport } from './types';
 
 export interface HttpOptions {
   /** Origin (and optional prefix) of `headroom serve`; defaults to the page's origin. */
@@ -79,11 +79,12 @@ export class HttpTransport implements Transport {
   putConfig(config: Config, dryRun = false) {
     return this.request<unknown>('PUT', dryRun ? `${PATHS.config}?dry_run=1` : PATHS.config, config);
   }
-  clearCache(pids: number[] = []) {
-    return this.request<ActionOutcome[]>('POST', PATHS.clearCache, { pids });
+  // Actions answer `{freed, succeeded, failed, outcomes: ActionOutcome[]}`; views get the outcomes.
+  async clearCache(pids: number[] = []): Promise<ActionOutcome[]> {
+    return outcomes(await this.request<unknown>('POST', PATHS.clearCache, { pids }));
   }
-  setLimit(kind: LimitKind, bytes: number, pids: number[] = []) {
-    return this.request<ActionOutcome[]>('POST', PATHS.limit, { kind, bytes, pids });
+  async setLimit(kind: LimitKind, bytes: number, pids: number[] = []): Promise<ActionOutcome[]> {
+    return outcomes(await this.request<unknown>('POST', PATHS.limit, { kind, bytes, pids }));
   }
 
   /** The stream URL; carries `?token=` too, for servers that check it there (EventSource). */

@@ -1,17 +1,10 @@
-import type { ActionOutcome, Config, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot } from '../api-types';
+import type { Config, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot } from '../api-types';
 import { COMMANDS, EVENTS } from './names';
-import { ApiError, type StreamHandlers, type Transport } from './types';
+import { ApiError, outcomes, type StreamHandlers, type Transport } from './types';
 import { errorMessage } from './http';
 
 type Invoke = <T>(cmd: string, args?: Record<string, unknown>) => Promise<T>;
 type Listen = <T>(event: string, cb: (e: { payload: T }) => void) => Promise<() => void>;
-
-/** Per-process outcomes from an action's answer (an array, or a summary holding `outcomes`). */
-export function outcomes(r: unknown): ActionOutcome[] {
-  if (Array.isArray(r)) return r as ActionOutcome[];
-  const o = r && typeof r === 'object' ? (r as { outcomes?: unknown }).outcomes : undefined;
-  return Array.isArray(o) ? (o as ActionOutcome[]) : [];
-}
 
 /** Whether the page runs inside the Tauri app. */
 export function isTauri(): boolean {

@@ -48,3 +48,10 @@ export interface Transport {
   /** Subscribes to the live stream; the returned function unsubscribes (always call it). */
   subscribe(h: StreamHandlers): () => void;
 }
+
+/** Per-process outcomes from an action's answer (an array, or a summary holding `outcomes`). */
+export function outcomes(r: unknown): ActionOutcome[] {
+  if (Array.isArray(r)) return r as ActionOutcome[];
+  const o = r && typeof r === 'object' ? (r as { outcomes?: unknown }).outcomes : undefined;
+  return Array.isArray(o) ? (o as ActionOutcome[]) : [];
+}

@@ -22,7 +22,7 @@ export function Journal({ store, limit = 50 }: { store: Store; limit?: number })
         <ol class="events">
           {journal.slice(0, limit).map((e: Event, i) => (
             <li key={`${e.at}-${i}`} class={`ev ${e.severity}`}>
-              <span class="sev" aria-label={SEVERITY_WORD[e.severity]} title={SEVERITY_WORD[e.severity]} />
+              <span class="sev" role="img" aria-label={SEVERITY_WORD[e.severity]} title={SEVERITY_WORD[e.severity]} />
               <time dateTime={e.at} class="num muted">{time(e.at)}</time>
               <span class="msg">{e.message}</span>
             </li>

@@ -118,7 +118,7 @@ function Proc({ p, busy, flash, onClear, onLimit }: {
             <LimitField label="Memory limit" kind="memory" pid={p.pid} current={p.memory_limit} disabled={busy} onSet={onLimit} />
           </div>
           <div class="row-between">
-            <span class="muted small">{[p.backend, p.mlx_version && `MLX ${p.mlx_version}`].filter(Boolean).join(' · ')}</span>
+            <span class="muted small">{[p.backend, p.mlx_version && `MLX ${p.mlx_version}`, p.wired_limit ? `wired limit ${size(p.wired_limit)}` : null].filter(Boolean).join(' · ')}</span>
             <button disabled={busy} onClick={onClear} aria-label={`Clear cache of ${p.name} (pid ${p.pid})`}>Clear cache</button>
           </div>
           <FlashLine f={flash} testid="flash" />
