@@ -50,6 +50,7 @@ pub(super) fn spawn(
     ));
     let mlx = tokio::spawn(mlx_loop(shared.clone(), monitor, poll_tx, sampling_rx));
     let owner = Owner {
+        pressure: read(&shared.config).config.linux_pressure,
         shared,
         source,
         rules,
@@ -70,6 +71,8 @@ struct Owner {
     rules: RuleEngine,
     poll: watch::Receiver<Arc<MlxPoll>>,
     sampling: watch::Sender<config::Sampling>,
+    /// Linux pressure thresholds in force (kept here: read on every sample).
+    pressure: config::LinuxPressure,
     storage_ok: bool,
 }
 
@@ -103,8 +106,7 @@ impl Owner {
     /// One sample: read, merge MLX, re-derive pressure, evaluate, record, broadcast, act.
     fn sample_once(&mut self) {
         let mut snap = self.source.sample();
-        let config = read(&self.shared.config).config;
-        config.linux_pressure.apply(&mut snap);
+        self.pressure.apply(&mut snap);
         attach_mlx(&mut snap, &self.poll.borrow());
         let now = self.shared.clock.now();
         let outcomes = self.rules.evaluate(&snap, now);
@@ -166,6 +168,7 @@ impl Owner {
     /// Applies a configuration the handle has validated and saved.
     fn apply(&mut self, c: Config) {
         self.rules.set_rules(c.rules.clone());
+        self.pressure = c.linux_pressure.clone();
         write(&self.shared.rule_states, self.rules.states());
         let _ = self.sampling.send(c.sampling.clone());
         let path = self.shared.opts.config_path.clone();
