@@ -3,7 +3,7 @@
 // same rules and messages as `headroom_core::units`); every other check is the engine's,
 // asked through `PUT /api/config?dry_run=1`.
 
-import type { Action, Config, ConfigIssue, Metric, Rule } from './api-types';
+import type { ActionJson, Comparison, Config, ConfigIssue, IconStyle, Metric, Rule, Scope, TitleFormat } from './api-types';
 import { durationInput, parseDuration, parseSize, sizeInput } from './format';
 
 export type Unit = 'level' | 'percent' | 'bytes' | 'rate';
@@ -38,7 +38,7 @@ export interface RuleForm {
   name: string;
   enabled: boolean;
   metric: Metric;
-  comparison: 'above' | 'below';
+  comparison: Comparison;
   threshold: string;
   recovery: string;
   forText: string;
@@ -46,7 +46,7 @@ export interface RuleForm {
   cooldown: string;
   notify: boolean;
   clearCache: boolean;
-  clearScope: 'all' | 'breaching';
+  clearScope: Scope;
   setCacheLimit: boolean;
   cacheLimit: string;
 }
@@ -65,7 +65,7 @@ export function secsText(secs: number | null | undefined): string {
 
 export function ruleToForm(r: Rule): RuleForm {
   const unit = unitOf(r.metric);
-  const actions: Action[] = r.actions ?? [];
+  const actions: ActionJson[] = (r.actions ?? []) as ActionJson[];
   const clear = actions.find((a) => a.type === 'clear_cache');
   const limit = actions.find((a) => a.type === 'set_cache_limit');
   return {
@@ -127,7 +127,7 @@ export function formToRule(f: RuleForm, i: number, errors: FieldErrors): Rule {
   // Whatever number was typed goes to the engine, which says what is allowed.
   if (f.samples.trim() !== '' && Number.isFinite(n)) rule.samples = n;
   else errors[key('samples')] = `invalid number ${JSON.stringify(f.samples)}: expected a whole number, e.g. 1`;
-  const actions: Action[] = [];
+  const actions: ActionJson[] = [];
   if (f.notify) actions.push({ type: 'notify' });
   if (f.clearCache) actions.push({ type: 'clear_cache', scope: f.clearScope });
   if (f.setCacheLimit) {
@@ -136,7 +136,7 @@ export function formToRule(f: RuleForm, i: number, errors: FieldErrors): Rule {
     if (l.ok) actions.push({ type: 'set_cache_limit', bytes: l.value });
     else errors[`rules[${i}].actions[${idx}].bytes`] = l.error;
   }
-  rule.actions = actions;
+  rule.actions = actions as Rule['actions'];
   return rule;
 }
 
@@ -159,7 +159,7 @@ export function newRule(rules: { base: Rule }[]): RuleForm {
     for_secs: 10,
     samples: 1,
     cooldown_secs: 600,
-    actions: [{ type: 'notify' }],
+    actions: [{ type: 'notify' }] as ActionJson[] as Rule['actions'],
     enabled: true,
   });
 }
@@ -185,8 +185,8 @@ export function ruleFieldKey(key: string): { index: number; field: string } | nu
 /** Settings fields as typed. */
 export interface SettingsForm {
   interval: string;
-  title: string;
-  iconStyle: string;
+  title: TitleFormat;
+  iconStyle: IconStyle;
   launchAtLogin: boolean;
   httpServer: boolean;
   listen: string;
@@ -213,7 +213,7 @@ export function formToSettings(base: Config, f: SettingsForm, errors: FieldError
   return c;
 }
 
-export const TITLES = [
+export const TITLES: { value: TitleFormat; label: string }[] = [
   { value: 'used_percent', label: 'Used %' },
   { value: 'used_gb', label: 'Used GB' },
   { value: 'free_gb', label: 'Free GB' },
@@ -221,7 +221,7 @@ export const TITLES = [
   { value: 'none', label: 'Nothing (icon only)' },
 ];
 
-export const ICON_STYLES = [
+export const ICON_STYLES: { value: IconStyle; label: string }[] = [
   { value: 'color', label: 'Colour by pressure' },
   { value: 'template', label: 'Monochrome' },
 ];

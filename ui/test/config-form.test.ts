@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import type { Config, Rule } from '../src/api-types';
 import { formToRule, formToSettings, issuesByKey, newRule, ruleFieldKey, ruleToForm, settingsToForm, type FieldErrors } from '../src/config-form';
 
 const GIB = 2 ** 30;
 const swapRule = {
   id: 'swap-used', name: 'Swap use is above 1 GB', metric: 'swap_used', comparison: 'above', threshold: GIB,
   recovery: 512 * 2 ** 20, for_secs: 0, samples: 1, cooldown_secs: 3600, actions: [{ type: 'notify' }], enabled: true,
-};
+} as unknown as Rule;
+const rule = (r: object) => r as Rule;
 
 describe('rule forms', () => {
   it('show sizes and durations as people type them and round-trip unchanged', () => {
@@ -20,7 +22,7 @@ describe('rule forms', () => {
   });
 
   it('keep fields the form does not show', () => {
-    const r = { ...swapRule, future_field: 7 };
+    const r = rule({ ...swapRule, future_field: 7 });
     expect(formToRule(ruleToForm(r), 0, {})).toMatchObject({ future_field: 7 });
   });
 
@@ -34,9 +36,9 @@ describe('rule forms', () => {
   });
 
   it('accept rates typed with /s and pass percentages as numbers (range is the engine\'s call)', () => {
-    const rate = formToRule({ ...ruleToForm({ ...swapRule, metric: 'swapout_rate' }), threshold: '10MB/s' }, 0, {});
+    const rate = formToRule({ ...ruleToForm(rule({ ...swapRule, metric: 'swapout_rate' })), threshold: '10MB/s' }, 0, {});
     expect(rate.threshold).toBe(10 * 2 ** 20);
-    const pct = formToRule({ ...ruleToForm({ ...swapRule, metric: 'free_percent', threshold: 15 }), threshold: '150' }, 0, {});
+    const pct = formToRule({ ...ruleToForm(rule({ ...swapRule, metric: 'free_percent', threshold: 15 })), threshold: '150' }, 0, {});
     expect(pct.threshold).toBe(150);
   });
 
@@ -70,7 +72,7 @@ describe('engine issues', () => {
 
 describe('settings form', () => {
   it('edits the sampling interval and app settings, keeping the rest', () => {
-    const base = { sampling: { interval_ms: 1000, mlx_poll_ms: 1000 }, app: { title: 'used_percent' }, server: { listen: '127.0.0.1:9178' }, rules: [swapRule] };
+    const base = { sampling: { interval_ms: 1000, mlx_poll_ms: 1000 }, app: { title: 'used_percent' }, server: { listen: '127.0.0.1:9178' }, rules: [swapRule] } as unknown as Config;
     const f = settingsToForm(base);
     expect(f.interval).toBe('1s');
     const errors: FieldErrors = {};

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { JOURNAL_MAX, LiveSeries, Store, staleSeconds } from '../src/store';
-import type { Event, Snapshot } from '../src/api-types';
+import type { Config, Event, Snapshot } from '../src/api-types';
 import type { StreamHandlers, Transport } from '../src/transport';
 import { mergeColumns } from '../src/views/History';
 
@@ -51,7 +51,7 @@ class FakeTransport implements Transport {
   snapshot = async () => snap(0);
   history = async () => [];
   events = async () => { this.eventsCalls += 1; return [ev(1), ev(3), ev(2)]; };
-  config = async () => ({});
+  config = async () => ({ config: {} as Config, path: '', error: null, issues: [] });
   putConfig = async () => ({});
   clearCache = async () => [];
   setLimit = async () => [];

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiError, HttpTransport, TauriTransport } from '../src/transport';
 import { SseParser, backoffDelay, type SseMessage, type StreamStatus } from '../src/transport/sse';
-import type { Event, Snapshot } from '../src/api-types';
+import type { Config, Event, Snapshot } from '../src/api-types';
 
 const snap = (n: number): Snapshot => ({
   platform: 'linux',
@@ -149,7 +149,7 @@ describe('HttpTransport requests', () => {
     const body = { errors: [{ key: 'rules[0].threshold', message: 'rules[0].threshold: -1 is out of range' }] };
     s.routes.set('PUT /api/config', (_q, r) => r.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify(body)));
     const t = new HttpTransport({ base: s.base });
-    const err = await t.putConfig({ rules: [] }, true).catch((e: unknown) => e);
+    const err = await t.putConfig({ rules: [] } as unknown as Config, true).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).status).toBe(400);
     expect((err as ApiError).message).toBe('rules[0].threshold: -1 is out of range');
@@ -264,7 +264,7 @@ describe('TauriTransport', () => {
     const e1 = await t.snapshot().catch((e: unknown) => e);
     expect((e1 as ApiError).message).toBe('no sample taken yet');
     await t.history(600);
-    const err = await t.putConfig({}, true).catch((e: unknown) => e);
+    const err = await t.putConfig({} as Config, true).catch((e: unknown) => e);
     // The app's CommandError gets the HTTP API's error shape.
     expect((err as ApiError).message).toBe('rules[0].threshold = -1: out of range');
     expect((err as ApiError).status).toBe(400);

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import type { Config, LoadedConfig } from '../api-types';
+import type { Config, LoadedConfig, Metric } from '../api-types';
 import {
   LEVELS, METRICS, formToRule, issuesByKey, newRule, ruleFieldKey, ruleToForm, unitOf, type FieldErrors, type RuleForm,
 } from '../config-form';
@@ -161,7 +161,7 @@ function RuleCard({ r, i, errors, onChange, onRemove }: {
         {text('name', 'Name')}
         <div class="two">
           <Field id={id('metric')} label="Metric" error={err('metric')}>
-            <select id={id('metric')} value={r.metric} onChange={(e) => onChange({ metric: (e.target as HTMLSelectElement).value })}>
+            <select id={id('metric')} value={r.metric} onChange={(e) => onChange({ metric: (e.target as HTMLSelectElement).value as Metric })}>
               {METRICS.map((m) => <option key={m.id} value={m.id}>{m.label}</option>)}
             </select>
           </Field>

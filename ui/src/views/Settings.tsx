@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import type { LoadedConfig } from '../api-types';
+import type { IconStyle, LoadedConfig, TitleFormat } from '../api-types';
 import { ICON_STYLES, TITLES, formToSettings, issuesByKey, settingsToForm, type FieldErrors, type SettingsForm } from '../config-form';
 import type { Store } from '../store';
 import { LoadError, SaveBar } from './Alerts';
@@ -58,14 +58,14 @@ function SettingsEditor({ cfg, loaded }: { cfg: ReturnType<typeof useConfig>; lo
       <h2>Menu bar <span class="muted small">(takes effect in the app)</span></h2>
       <div class="field">
         <label for="set-title">Title beside the icon</label>
-        <select id="set-title" value={f.title} onChange={(e) => set({ title: (e.target as HTMLSelectElement).value })}>
+        <select id="set-title" value={f.title} onChange={(e) => set({ title: (e.target as HTMLSelectElement).value as TitleFormat })}>
           {TITLES.map((t) => <option key={t.value} value={t.value}>{t.label}</option>)}
         </select>
         {err('app.title') ? <span class="field-error" role="alert">{err('app.title')}</span> : null}
       </div>
       <div class="field">
         <label for="set-icon">Icon</label>
-        <select id="set-icon" value={f.iconStyle} onChange={(e) => set({ iconStyle: (e.target as HTMLSelectElement).value })}>
+        <select id="set-icon" value={f.iconStyle} onChange={(e) => set({ iconStyle: (e.target as HTMLSelectElement).value as IconStyle })}>
           {ICON_STYLES.map((t) => <option key={t.value} value={t.value}>{t.label}</option>)}
         </select>
       </div>
