@@ -2,7 +2,7 @@
 //! is ok, the stored samples have no holes, and at most one batch is lost per kill.
 //!
 //! The child is this test binary run again with `HEADROOM_CRASH_CHILD_DIR` set: the ignored
-//! test `crash_child_writer` then records a sample every 2 ms (printing `rec <n>` after each)
+//! test `crash_child_writer` then records a sample every 5 ms (printing `rec <n>` after each)
 //! until it is killed.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
@@ -57,7 +57,7 @@ fn crash_child_writer() {
         store.record(&s);
         writeln!(out, "rec {n}").unwrap();
         out.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -143,6 +143,7 @@ fn kill_9_during_writes_never_corrupts() {
             "round {round}: lost {lost} samples (printed up to {last_printed}, stored up to {last})"
         );
         worst_loss = worst_loss.max(lost);
+        eprintln!("round {round}: killed after {after:?}, lost {lost}");
         next = last + 1;
     }
     eprintln!("{KILLS} kills: worst loss {worst_loss} samples (batch ≤ {BATCH_MAX} or 100 ms)");

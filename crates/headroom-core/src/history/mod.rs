@@ -347,13 +347,15 @@ impl HistoryStore {
             q.samples.pop_front();
             q.dropped += 1;
         }
-        if q.samples.is_empty() {
+        // The writer is woken twice per batch: to start its deadline, and when it is full.
+        let first = q.samples.is_empty();
+        if first {
             q.first_at = Some(std::time::Instant::now());
         }
         q.samples.push_back(row);
-        let full = q.samples.len() >= shared.batch_max;
+        let wake = first || q.samples.len() >= shared.batch_max;
         drop(q);
-        if full {
+        if wake {
             shared.wake.notify_one();
         }
     }
