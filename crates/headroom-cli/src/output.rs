@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 /// Whether to colour stdout: a terminal, and `NO_COLOR` unset or empty (no-color.org).
 pub fn use_colour() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
 }
 
 /// The pressure word, coloured green / yellow / red when `colour`.

@@ -55,8 +55,10 @@ pub struct ZramRaw {
 /// Reads the kernel files from a configurable root (for replaying captured trees).
 #[derive(Debug)]
 pub struct LinuxReader {
-    proc_root: PathBuf,
-    sys_root: PathBuf,
+    meminfo: PathBuf,
+    vmstat: PathBuf,
+    psi: PathBuf,
+    block: PathBuf,
     page_size: u64,
     buf: Vec<u8>,
 }
@@ -64,9 +66,12 @@ pub struct LinuxReader {
 impl LinuxReader {
     /// A reader of `proc_root` (normally `/proc`) and `sys_root` (normally `/sys`).
     pub fn new(proc_root: impl Into<PathBuf>, sys_root: impl Into<PathBuf>) -> Self {
+        let (proc_root, sys_root) = (proc_root.into(), sys_root.into());
         Self {
-            proc_root: proc_root.into(),
-            sys_root: sys_root.into(),
+            meminfo: proc_root.join("meminfo"),
+            vmstat: proc_root.join("vmstat"),
+            psi: proc_root.join("pressure/memory"),
+            block: sys_root.join("block"),
             page_size: host_page_size(),
             buf: Vec::with_capacity(8192),
         }
@@ -89,43 +94,47 @@ impl LinuxReader {
             page_size: self.page_size,
             ..LinuxRaw::default()
         };
-        raw.meminfo = self.read_file(&self.proc_root.join("meminfo"), &mut raw.read_errors);
-        raw.vmstat = self.read_file(&self.proc_root.join("vmstat"), &mut raw.read_errors);
-        let psi = self.proc_root.join("pressure/memory");
-        raw.pressure_memory = self.read_file(&psi, &mut raw.read_errors);
+        let errors = &mut raw.read_errors;
+        raw.meminfo = read_into(&mut self.buf, &self.meminfo, errors);
+        raw.vmstat = read_into(&mut self.buf, &self.vmstat, errors);
+        raw.pressure_memory = read_into(&mut self.buf, &self.psi, errors);
         raw.zram = self.read_zram();
         RawSample::Linux(raw)
     }
 
-    fn read_file(&mut self, path: &Path, errors: &mut Vec<String>) -> Option<String> {
-        self.buf.clear();
-        let res = std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut self.buf));
-        match res {
-            Ok(_) => Some(String::from_utf8_lossy(&self.buf).into_owned()),
-            Err(e) => {
-                errors.push(format!("{}: {e}", path.display()));
-                None
-            }
-        }
-    }
-
     fn read_zram(&mut self) -> Vec<ZramRaw> {
-        let Ok(dir) = std::fs::read_dir(self.sys_root.join("block")) else {
+        let Ok(dir) = std::fs::read_dir(&self.block) else {
             return Vec::new();
         };
-        let mut names: Vec<String> = dir
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.starts_with("zram"))
-            .collect();
-        names.sort();
         let mut out = Vec::new();
-        for device in names {
-            let path = self.sys_root.join("block").join(&device).join("mm_stat");
-            if let Ok(mm_stat) = std::fs::read_to_string(path) {
-                out.push(ZramRaw { device, mm_stat });
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let Some(device) = name.to_str().filter(|n| n.starts_with("zram")) else {
+                continue;
+            };
+            let mut path = entry.path();
+            path.push("mm_stat");
+            if let Some(mm_stat) = read_into(&mut self.buf, &path, &mut Vec::new()) {
+                out.push(ZramRaw {
+                    device: device.to_string(),
+                    mm_stat,
+                });
             }
         }
+        out.sort_by(|a, b| a.device.cmp(&b.device));
         out
+    }
+}
+
+/// Reads `path` through the reusable `buf`; a failure is recorded in `errors`.
+fn read_into(buf: &mut Vec<u8>, path: &Path, errors: &mut Vec<String>) -> Option<String> {
+    buf.clear();
+    match std::fs::File::open(path).and_then(|mut f| f.read_to_end(buf)) {
+        Ok(_) => Some(String::from_utf8_lossy(buf).into_owned()),
+        Err(e) => {
+            errors.push(format!("{}: {e}", path.display()));
+            None
+        }
     }
 }
 
@@ -136,26 +145,16 @@ pub fn host_page_size() -> u64 {
     u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
 }
 
-/// Looks up a `Key:   123 kB` line of `/proc/meminfo` and returns bytes.
-pub fn meminfo_field(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|line| {
-        let rest = line.strip_prefix(key)?.strip_prefix(':')?;
-        let mut parts = rest.split_whitespace();
-        let value: u64 = parts.next()?.parse().ok()?;
-        match parts.next() {
-            Some("kB") => value.checked_mul(1024),
-            None => Some(value),
-            Some(_) => None,
-        }
-    })
+/// The lines of `text` the kernel finished writing: a last line without its newline is a
+/// truncated read (the kernel ends every line with `\n`) and is ignored.
+pub fn complete_lines(text: &str) -> impl Iterator<Item = &str> {
+    let end = text.rfind('\n').unwrap_or(0);
+    text[..end].split('\n').filter(|l| !l.is_empty())
 }
 
-/// Looks up a `key value` line of `/proc/vmstat`.
-pub fn vmstat_field(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|line| {
-        let (k, v) = line.split_once(' ')?;
-        (k == key).then(|| v.trim().parse().ok()).flatten()
-    })
+/// Looks up a `Key:   123 kB` line of `/proc/meminfo` and returns bytes.
+pub fn meminfo_field(text: &str, key: &str) -> Option<u64> {
+    line_value(text, key, b':').and_then(parse_kb)
 }
 
 /// The `some` and `full` lines of `/proc/pressure/memory`.
@@ -174,7 +173,7 @@ pub struct Psi {
 /// Parses `/proc/pressure/memory`; `None` when a needed value is missing or malformed.
 pub fn parse_psi(text: &str) -> Option<Psi> {
     let avg = |kind: &str, key: &str| -> Option<f64> {
-        let line = text.lines().find(|l| l.starts_with(kind))?;
+        let line = complete_lines(text).find(|l| l.starts_with(kind))?;
         line.split_whitespace()
             .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
     };
@@ -266,6 +265,83 @@ pub fn derive(raw: &LinuxRaw, at: DateTime<Utc>) -> Derived {
     }
 }
 
+/// The `/proc/meminfo` fields the derivation uses, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemInfo {
+    /// MemTotal.
+    pub mem_total: Option<u64>,
+    /// MemFree.
+    pub mem_free: Option<u64>,
+    /// MemAvailable (kernel ≥ 3.14).
+    pub mem_available: Option<u64>,
+    /// Buffers.
+    pub buffers: Option<u64>,
+    /// Cached (page cache, includes Shmem).
+    pub cached: Option<u64>,
+    /// AnonPages.
+    pub anon_pages: Option<u64>,
+    /// Shmem.
+    pub shmem: Option<u64>,
+    /// SReclaimable.
+    pub s_reclaimable: Option<u64>,
+    /// SwapTotal.
+    pub swap_total: Option<u64>,
+    /// SwapFree.
+    pub swap_free: Option<u64>,
+    /// Zswap (compressed pool size, kernel ≥ 6.5).
+    pub zswap: Option<u64>,
+}
+
+impl MemInfo {
+    /// Parses the fields above from `/proc/meminfo` text.
+    pub fn parse(text: &str) -> Self {
+        let kb = |key: &str| line_value(text, key, b':').and_then(parse_kb);
+        Self {
+            mem_total: kb("MemTotal"),
+            mem_free: kb("MemFree"),
+            mem_available: kb("MemAvailable"),
+            buffers: kb("Buffers"),
+            cached: kb("Cached"),
+            anon_pages: kb("AnonPages"),
+            shmem: kb("Shmem"),
+            s_reclaimable: kb("SReclaimable"),
+            swap_total: kb("SwapTotal"),
+            swap_free: kb("SwapFree"),
+            zswap: kb("Zswap"),
+        }
+    }
+}
+
+/// The value of the complete line `<key><sep><value>\n` in a kernel text file.
+///
+/// A SIMD substring search per key is several times faster than splitting ~200 lines
+/// (`benches/sample.rs`). A last line without its newline is a truncated read: `None`.
+pub fn line_value<'a>(text: &'a str, key: &str, sep: u8) -> Option<&'a str> {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(i) = memchr::memmem::find(&bytes[from..], key.as_bytes()).map(|i| i + from) {
+        let end_of_key = i + key.len();
+        if (i == 0 || bytes[i - 1] == b'\n') && bytes.get(end_of_key) == Some(&sep) {
+            let value = &text[end_of_key + 1..];
+            return value.find('\n').map(|end| &value[..end]);
+        }
+        from = end_of_key;
+    }
+    None
+}
+
+/// Parses the value part of a meminfo line (`   123 kB`) into bytes.
+fn parse_kb(rest: &str) -> Option<u64> {
+    let rest = rest.trim_start_matches(' ');
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let value: u64 = rest[..digits].parse().ok()?;
+    match rest[digits..].trim() {
+        "kB" => value.checked_mul(1024),
+        "" => Some(value),
+        _ => None,
+    }
+}
+
 fn derive_memory(s: &mut Snapshot, raw: &LinuxRaw) {
     let Some(text) = raw.meminfo.as_deref() else {
         for f in [
@@ -283,27 +359,26 @@ fn derive_memory(s: &mut Snapshot, raw: &LinuxRaw) {
         s.mark_unavailable("swap", "/proc/meminfo could not be read");
         return;
     };
-    let f = |k: &str| meminfo_field(text, k);
+    let mi = MemInfo::parse(text);
     let m = &mut s.memory;
-    m.total = f("MemTotal");
-    m.free = f("MemFree");
-    let shmem = f("Shmem").unwrap_or(0);
-    m.cached = match (f("Cached"), f("Buffers"), f("SReclaimable")) {
-        (Some(c), b, r) => Some((c + b.unwrap_or(0) + r.unwrap_or(0)).saturating_sub(shmem)),
-        _ => None,
-    };
-    m.app = f("AnonPages").map(|a| a + shmem);
+    m.total = mi.mem_total;
+    m.free = mi.mem_free;
+    let shmem = mi.shmem.unwrap_or(0);
+    m.cached = mi.cached.map(|c| {
+        (c + mi.buffers.unwrap_or(0) + mi.s_reclaimable.unwrap_or(0)).saturating_sub(shmem)
+    });
+    m.app = mi.anon_pages.map(|a| a + shmem);
     let zram: u64 = raw
         .zram
         .iter()
         .filter_map(|z| zram_mem_used(&z.mm_stat))
         .sum();
-    m.compressed = Some(f("Zswap").unwrap_or(0) + zram);
+    m.compressed = Some(mi.zswap.unwrap_or(0) + zram);
     let estimate = match (m.free, m.cached) {
         (Some(fr), Some(c)) => Some(fr + c),
         _ => None,
     };
-    m.available = f("MemAvailable").or(estimate);
+    m.available = mi.mem_available.or(estimate);
     m.used = match (m.total, m.available) {
         (Some(t), Some(a)) => Some(t.saturating_sub(a)),
         _ => None,
@@ -312,13 +387,13 @@ fn derive_memory(s: &mut Snapshot, raw: &LinuxRaw) {
         (Some(t), Some(fr), Some(c), Some(a), Some(z)) => Some(t.saturating_sub(fr + c + a + z)),
         _ => None,
     };
-    if f("MemAvailable").is_none() && m.available.is_some() {
+    if mi.mem_available.is_none() && m.available.is_some() {
         s.unavailable.push(
             "memory.available: no MemAvailable (kernel < 3.14); estimated as free + cached".into(),
         );
     }
-    s.swap.total = f("SwapTotal");
-    s.swap.used = match (f("SwapTotal"), f("SwapFree")) {
+    s.swap.total = mi.swap_total;
+    s.swap.used = match (mi.swap_total, mi.swap_free) {
         (Some(t), Some(fr)) => Some(t.saturating_sub(fr)),
         _ => None,
     };
@@ -326,7 +401,7 @@ fn derive_memory(s: &mut Snapshot, raw: &LinuxRaw) {
 }
 
 fn note_missing(s: &mut Snapshot) {
-    let m = s.memory.clone();
+    let m = &s.memory;
     let fields = [
         ("memory.total", m.total),
         ("memory.free", m.free),
@@ -338,10 +413,13 @@ fn note_missing(s: &mut Snapshot) {
         ("swap.total", s.swap.total),
         ("swap.used", s.swap.used),
     ];
-    for (name, v) in fields {
-        if v.is_none() {
-            s.mark_unavailable(name, "missing or malformed in /proc/meminfo");
-        }
+    let missing: Vec<&str> = fields
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    for name in missing {
+        s.mark_unavailable(name, "missing or malformed in /proc/meminfo");
     }
 }
 
@@ -381,19 +459,26 @@ fn derive_pressure(s: &mut Snapshot, raw: &LinuxRaw) {
     }
 }
 
+/// Cumulative page counts `[pswpin, pswpout, zswpout, zswpin]` from `/proc/vmstat`.
+///
+pub fn vmstat_paging(text: &str) -> [Option<u64>; 4] {
+    ["pswpin", "pswpout", "zswpout", "zswpin"].map(|key| vmstat_value(text, key))
+}
+
+fn vmstat_value(text: &str, key: &str) -> Option<u64> {
+    line_value(text, key, b' ')?.trim().parse().ok()
+}
+
 fn paging_counters(raw: &LinuxRaw, s: &mut Snapshot) -> PagingCounters {
     let page = raw.page_size;
-    let get = |k: &str| {
-        raw.vmstat
-            .as_deref()
-            .and_then(|t| vmstat_field(t, k))
-            .map(|p| p * page)
-    };
+    let [pswpin, pswpout, zswpout, zswpin] =
+        raw.vmstat.as_deref().map(vmstat_paging).unwrap_or_default();
+    let bytes = |p: Option<u64>| p.map(|p| p.saturating_mul(page));
     let c = PagingCounters {
-        swapins: get("pswpin"),
-        swapouts: get("pswpout"),
-        compressions: get("zswpout"),
-        decompressions: get("zswpin"),
+        swapins: bytes(pswpin),
+        swapouts: bytes(pswpout),
+        compressions: bytes(zswpout),
+        decompressions: bytes(zswpin),
     };
     if c.swapins.is_none() || c.swapouts.is_none() {
         s.mark_unavailable("rates.swapins", "pswpin/pswpout missing from /proc/vmstat");

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine and runs every test: formatting, lints (Linux and macOS targets),
+# Rust unit/integration tests, then each suite in scripts/test.d/ (agent, UI, app...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { printf '\033[1m== %s\033[0m\n' "$*"; }
+bash scripts/setup.sh
+
+say "cargo fmt --check"
+cargo fmt --all --check
+
+say "clippy (host)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+if rustup target list --installed 2>/dev/null | grep -q aarch64-apple-darwin && command -v clang >/dev/null; then
+  say "clippy (aarch64-apple-darwin: macOS code type-checked, not run)"
+  cargo clippy --workspace --all-targets --locked --target aarch64-apple-darwin -- -D warnings
+else
+  echo "!!!!!! MACOS CHECK SKIPPED: aarch64-apple-darwin target or clang unavailable — macOS code NOT type-checked !!!!!!"
+fi
+
+say "generated TypeScript contract is up to date"
+cargo test -q --locked -p headroom-core export_bindings >/dev/null
+if [ -n "$(git status --porcelain -- ui/src/bindings 2>/dev/null)" ]; then
+  echo "ui/src/bindings differs from the Rust types: run 'cargo test -p headroom-core export_bindings' and commit" >&2
+  git status --porcelain -- ui/src/bindings >&2
+  exit 1
+fi
+
+say "cargo test (workspace)"
+cargo test --workspace --locked
+
+for suite in scripts/test.d/*.sh; do
+  [ -e "$suite" ] || continue
+  say "suite $(basename "$suite")"
+  bash "$suite"
+done
+say "all tests passed"
