@@ -10,6 +10,9 @@ use headroom_core::history::{
 use headroom_core::units::format_bytes;
 use std::path::PathBuf;
 
+/// Rows the text table shows unless `--max-points` says otherwise.
+const TEXT_POINTS: u32 = 60;
+
 /// Arguments of `headroom history`.
 #[derive(Debug, clap::Args)]
 pub struct HistoryArgs {
@@ -19,7 +22,8 @@ pub struct HistoryArgs {
     /// End (same forms as --since); default now.
     #[arg(long)]
     pub until: Option<String>,
-    /// Merge neighbouring samples (min/avg/max) so that at most this many points remain.
+    /// Merge neighbouring samples (min/avg/max) so that at most this many points remain
+    /// (the text table defaults to 60; --json and --csv to every sample).
     #[arg(long)]
     pub max_points: Option<u32>,
     /// Print a JSON array of points.
@@ -86,7 +90,9 @@ fn history(args: &HistoryArgs) -> Result<(), u8> {
     let q = HistoryQuery {
         since_ms: Some(time_ms(&args.since, now)?),
         until_ms: args.until.as_deref().map(|u| time_ms(u, now)).transpose()?,
-        max_points: args.max_points,
+        max_points: args
+            .max_points
+            .or((!args.json && !args.csv).then_some(TEXT_POINTS)),
     };
     let reader = open(args.data_dir.as_ref())?;
     let points = reader.query(&q, now).map_err(|e| {

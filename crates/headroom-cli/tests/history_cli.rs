@@ -82,6 +82,13 @@ async fn history_json_csv_and_text() {
     assert_eq!(total, 120);
     assert!(points[0]["compressed_max"].as_u64().unwrap() > 0);
 
+    let table = headroom(dir.path(), &["history", "--since", "1h"]);
+    assert!(table.status.success());
+    let rows = stdout(&table).lines().count() - 1;
+    assert!(
+        (2..=60).contains(&rows),
+        "the table is summarised: {rows} rows"
+    );
     let table = headroom(dir.path(), &["history", "--since", "30s"]);
     let text = stdout(&table);
     assert!(text.starts_with("TIME (UTC)"), "{text}");
@@ -120,4 +127,26 @@ fn missing_database_and_bad_since_are_explained() {
     assert_eq!(bad.status.code(), Some(2));
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("\"yesterday\""), "{err}");
+}
+
+#[tokio::test]
+async fn reads_while_a_writer_is_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = HistoryStore::open(dir.path(), &HistoryLimits::default());
+    let mut s = Snapshot::empty(Platform::Linux, Utc::now() - Duration::seconds(5));
+    s.memory.used = Some(123);
+    store.record(&s);
+    store.flush().await;
+    let out = headroom(dir.path(), &["history", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let points: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(points[0]["used"], 123);
+    // The writer keeps working after the CLI read.
+    s.at = Utc::now();
+    s.memory.used = Some(456);
+    store.record(&s);
+    store.flush().await;
+    assert!(store.status().ok);
+    let out = headroom(dir.path(), &["history", "--csv"]);
+    assert_eq!(stdout(&out).lines().count(), 3);
 }

@@ -88,7 +88,7 @@ impl Default for HistoryOptions {
             retry_interval: Duration::from_secs(30),
             maintenance_interval: chrono::Duration::seconds(60),
             queue_capacity: 4096,
-            memory_max_bytes: 16 * 1024 * 1024,
+            memory_max_bytes: 8 * 1024 * 1024,
             event_days: 90,
         }
     }
