@@ -27,7 +27,7 @@ pub fn clear_all_caches<R: Runtime>(app: &AppHandle<R>) {
     tauri::async_runtime::spawn(async move {
         let backend = app.state::<AppState>().backend.clone();
         let body = match backend.clear_cache(Vec::new()).await {
-            Ok(summary) => summary.message,
+            Ok(outcomes) => crate::notify::clear_summary(&outcomes),
             Err(e) => format!("Could not clear the MLX cache: {}", e.error),
         };
         let n = Notification {

@@ -1,11 +1,10 @@
 //! What the app needs from the engine, as a small object-safe trait.
 //!
 //! Commands, the tray and notifications are written against [`Backend`]; the engine
-//! implements it (`engine.rs`) and command tests use a fake. Values the app only passes to the
-//! UI (history points, action outcomes, configuration) travel as JSON, so the engine's own
-//! types and messages reach the UI unchanged.
+//! implements it (`engine.rs`) and command tests use a fake. Answers have the same JSON shape
+//! as `headroom serve`'s API, so the UI's two transports see the same values.
 
-use headroom_core::agents::LimitKind;
+use headroom_core::agents::{ActionOutcome, LimitKind};
 use headroom_core::config::LoadedConfig;
 use headroom_core::events::Event;
 use headroom_core::Snapshot;
@@ -20,14 +19,8 @@ use tokio::sync::broadcast;
 /// A boxed, sendable future (the trait must be object-safe to live in Tauri state).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// One item of the engine's live feed.
-#[derive(Debug, Clone)]
-pub enum Feed {
-    /// A new sample.
-    Snapshot(Arc<Snapshot>),
-    /// A journal entry (rule fired or resolved, action taken, agent attached, …).
-    Journal(Arc<Event>),
-}
+/// One item of the engine's live feed: a snapshot or a journal entry.
+pub use headroom_core::engine::EngineEvent as Feed;
 
 /// An error a command answers with; the UI shows `error` and, for a rejected configuration,
 /// each issue (key, value and what is allowed).
@@ -37,9 +30,10 @@ pub struct CommandError {
     pub error: String,
     /// The HTTP-like status the UI's error type carries (400 bad request, 503 unavailable).
     pub status: u16,
-    /// The engine's individual problems (configuration validation).
+    /// The engine's individual problems (configuration validation), as `/api/config` gives
+    /// them: key, value, what is allowed, message.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<Value>,
+    pub issues: Vec<Value>,
 }
 
 impl CommandError {
@@ -48,7 +42,7 @@ impl CommandError {
         Self {
             error: error.into(),
             status: 400,
-            errors: Vec::new(),
+            issues: Vec::new(),
         }
     }
 
@@ -57,7 +51,7 @@ impl CommandError {
         Self {
             error: error.into(),
             status: 503,
-            errors: Vec::new(),
+            issues: Vec::new(),
         }
     }
 }
@@ -71,36 +65,22 @@ pub trait Backend: Send + Sync + 'static {
     /// The configuration in force, its file and its load error.
     fn config(&self) -> LoadedConfig;
     /// Validates a configuration document and, unless `dry_run`, saves and applies it.
-    /// `Ok` holds the configuration as the engine normalised it.
+    /// Answers like `PUT /api/config`: `{"valid": true, "config"}` for a dry run,
+    /// `{"saved": true, "path", "config"}` otherwise.
     fn put_config(&self, doc: Value, dry_run: bool) -> BoxFuture<'_, Result<Value, CommandError>>;
     /// History points from `since` ago until now.
     fn history(&self, since: Duration) -> BoxFuture<'_, Result<Value, CommandError>>;
-    /// The journal, newest last.
+    /// The journal (the latest entries), oldest first.
     fn events(&self) -> BoxFuture<'_, Result<Vec<Event>, CommandError>>;
     /// Clears the MLX cache of `pids` (all attached processes when empty).
-    fn clear_cache(&self, pids: Vec<u32>) -> BoxFuture<'_, Result<ActionSummary, CommandError>>;
+    fn clear_cache(&self, pids: Vec<u32>) -> BoxFuture<'_, Result<Vec<ActionOutcome>, CommandError>>;
     /// Sets an MLX limit in `pids` (all attached processes when empty).
     fn set_limit(
         &self,
         kind: LimitKind,
         bytes: u64,
         pids: Vec<u32>,
-    ) -> BoxFuture<'_, Result<ActionSummary, CommandError>>;
+    ) -> BoxFuture<'_, Result<Vec<ActionOutcome>, CommandError>>;
     /// Stops sampling and flushes history.
     fn shutdown(&self) -> BoxFuture<'_, ()>;
-}
-
-/// The result of an action over several processes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ActionSummary {
-    /// Bytes freed in total (cache clears).
-    pub freed: u64,
-    /// Processes where it succeeded.
-    pub succeeded: u32,
-    /// Processes where it failed.
-    pub failed: u32,
-    /// One outcome per process, as the engine reported it.
-    pub outcomes: Value,
-    /// What happened, for a person ("Cleared 2.1 GB of MLX cache in 2 processes").
-    pub message: String,
 }

@@ -1,9 +1,9 @@
 //! The commands the web UI calls (`ui/src/transport/names.ts`); each delegates to the
 //! engine through [`Backend`](crate::backend::Backend).
 
-use crate::backend::{ActionSummary, CommandError};
+use crate::backend::CommandError;
 use crate::state::AppState;
-use headroom_core::agents::LimitKind;
+use headroom_core::agents::{ActionOutcome, LimitKind};
 use headroom_core::config::LoadedConfig;
 use headroom_core::events::Event;
 use headroom_core::Snapshot;
@@ -74,7 +74,7 @@ pub async fn put_config(
 pub async fn clear_cache(
     state: State<'_, AppState>,
     pids: Option<Vec<u32>>,
-) -> Result<ActionSummary, CommandError> {
+) -> Result<Vec<ActionOutcome>, CommandError> {
     state.backend.clear_cache(pids.unwrap_or_default()).await
 }
 
@@ -85,7 +85,7 @@ pub async fn set_limit(
     kind: String,
     bytes: u64,
     pids: Option<Vec<u32>>,
-) -> Result<ActionSummary, CommandError> {
+) -> Result<Vec<ActionOutcome>, CommandError> {
     let kind = parse_kind(&kind)?;
     state.backend.set_limit(kind, bytes, pids.unwrap_or_default()).await
 }

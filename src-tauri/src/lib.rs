@@ -11,11 +11,11 @@
 pub mod actions;
 pub mod backend;
 pub mod commands;
+pub mod engine;
 pub mod icon;
 pub mod live;
 pub mod menu_model;
 pub mod notify;
-pub mod sampler_backend;
 pub mod server;
 pub mod settings;
 pub mod state;
@@ -66,7 +66,7 @@ pub fn run() {
         std::env::args().skip(1),
         std::env::var("HEADROOM_APP_SHOW").ok().as_deref(),
     );
-    let backend: Arc<dyn Backend> = sampler_backend::SamplerBackend::start();
+    let backend: Arc<dyn Backend> = Arc::new(engine::start());
     let app = with_commands(plugins(Builder::default()), AppState::new(backend, started))
         .setup(move |app| setup(app.handle(), &options))
         .on_window_event(window::on_window_event)
@@ -129,6 +129,7 @@ fn setup<R: Runtime>(app: &AppHandle<R>, options: &LaunchOptions) -> Result<(), 
     tray::log_ready(app);
     live::spawn(app.clone(), Some(tray));
     stop_on_signals(app.clone());
+    window::console_to_stdout(app);
     if options.show {
         window::show(app);
     }

@@ -2,7 +2,7 @@
 //! (closing never quits), and the only consumer of per-sample `snapshot` events.
 
 use crate::state::AppState;
-use tauri::{AppHandle, Emitter, Manager, Runtime, WebviewWindow, WindowEvent};
+use tauri::{AppHandle, Emitter, Manager, PhysicalPosition, Runtime, WebviewWindow, WindowEvent};
 use tauri_plugin_positioner::{Position, WindowExt};
 
 /// The label of the main window (`tauri.conf.json`).
@@ -22,15 +22,63 @@ pub fn show<R: Runtime>(app: &AppHandle<R>) {
         log::warn!("no main window to show");
         return;
     };
-    if w.move_window(Position::TrayBottomCenter).is_err() {
-        if let Err(e) = w.move_window(Position::TopRight) {
-            log::debug!("cannot position the window: {e}");
-        }
-    }
+    // Positioned after `show`: before its first mapping GTK reports a zero size, which
+    // would put the window off screen.
     if let Err(e) = w.show().and_then(|()| w.set_focus()) {
         log::warn!("cannot show the window: {e}");
     }
+    place(&w);
     app.state::<AppState>().set_window_visible(true);
+}
+
+/// Moves the window under the tray icon, or to the top-right corner of its screen when the
+/// tray has not reported where it is (Linux indicators do not).
+fn place<R: Runtime>(w: &WebviewWindow<R>) {
+    if w.move_window(Position::TrayBottomCenter).is_ok() {
+        return;
+    }
+    if let Err(e) = top_right(w) {
+        log::debug!("cannot position the window: {e}");
+    }
+}
+
+/// The top-right corner, computed from the inner size: before GTK realizes a window
+/// without decorations its outer size reads as zero, which the positioner would use.
+fn top_right<R: Runtime>(w: &WebviewWindow<R>) -> tauri::Result<()> {
+    let Some(monitor) = w.current_monitor()?.or(w.primary_monitor()?) else {
+        return Ok(());
+    };
+    let size = w.inner_size()?;
+    let x = corner(monitor.position().x, monitor.size().width, size.width);
+    w.set_position(PhysicalPosition::new(x, monitor.position().y))
+}
+
+/// The x of a window `width` wide at the right edge of a screen at `screen_x`, `screen_width`
+/// wide (never left of the screen).
+pub fn corner(screen_x: i32, screen_width: u32, width: u32) -> i32 {
+    let free = i64::from(screen_width) - i64::from(width);
+    i32::try_from(i64::from(screen_x) + free.max(0)).unwrap_or(screen_x)
+}
+
+/// With `HEADROOM_WEBVIEW_CONSOLE=1`, the page's console messages go to stdout (Linux), so
+/// a script error in the UI shows in the smoke test's log.
+pub fn console_to_stdout<R: Runtime>(app: &AppHandle<R>) {
+    if std::env::var("HEADROOM_WEBVIEW_CONSOLE").as_deref() != Ok("1") {
+        return;
+    }
+    let Some(w) = main_window(app) else { return };
+    #[cfg(target_os = "linux")]
+    let result = w.with_webview(|webview| {
+        use webkit2gtk::{SettingsExt, WebViewExt};
+        if let Some(settings) = webview.inner().settings() {
+            settings.set_enable_write_console_messages_to_stdout(true);
+        }
+    });
+    #[cfg(not(target_os = "linux"))]
+    let result: tauri::Result<()> = Ok(drop(w));
+    if let Err(e) = result {
+        log::warn!("cannot copy the page's console: {e}");
+    }
 }
 
 /// Shows the window on the view `view` (the UI listens to [`EVENT_NAVIGATE`]).
@@ -80,4 +128,16 @@ pub fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &WindowEven
 /// (handy on Linux desktops without a tray popover, and for screenshots).
 fn hide_on_blur() -> bool {
     std::env::var("HEADROOM_APP_PIN").map_or(true, |v| v != "1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::corner;
+
+    #[test]
+    fn corner_keeps_the_window_on_screen() {
+        assert_eq!(corner(0, 1280, 380), 900);
+        assert_eq!(corner(1920, 1280, 380), 2820);
+        assert_eq!(corner(0, 300, 380), 0);
+    }
 }

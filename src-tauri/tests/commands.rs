@@ -2,9 +2,10 @@
 //! fake engine that records what it was asked.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use headroom_app::backend::{ActionSummary, Backend, BoxFuture, CommandError, Feed};
+use headroom_app::backend::{Backend, BoxFuture, CommandError, Feed};
+use headroom_app::engine::config_error;
 use headroom_app::state::AppState;
-use headroom_core::agents::LimitKind;
+use headroom_core::agents::{ActionOutcome, LimitKind};
 use headroom_core::config::{validate_json, Config, LoadedConfig};
 use headroom_core::events::Event;
 use headroom_core::snapshot::{Platform, PressureLevel};
@@ -37,14 +38,16 @@ impl Fake {
         self.calls.lock().unwrap().push(call);
     }
 
-    fn summary(freed: u64) -> ActionSummary {
-        ActionSummary {
+    fn outcomes(freed: Option<u64>) -> Vec<ActionOutcome> {
+        vec![ActionOutcome {
+            pid: 41,
+            name: "python3".into(),
+            ok: true,
             freed,
-            succeeded: 2,
-            failed: 0,
-            outcomes: json!([]),
-            message: "Cleared 2.0 GB of MLX cache in 2 processes".into(),
-        }
+            previous: None,
+            current: None,
+            error: None,
+        }]
     }
 }
 
@@ -66,14 +69,8 @@ impl Backend for Fake {
     fn put_config(&self, doc: Value, dry_run: bool) -> BoxFuture<'_, Result<Value, CommandError>> {
         self.record(format!("put_config dry_run={dry_run}"));
         Box::pin(async move {
-            match validate_json(&doc) {
-                Ok(c) => Ok(serde_json::to_value(c).unwrap()),
-                Err(issues) => Err(CommandError {
-                    error: "invalid configuration".into(),
-                    status: 400,
-                    errors: issues.iter().map(|i| serde_json::to_value(i).unwrap()).collect(),
-                }),
-            }
+            let c = validate_json(&doc).map_err(|i| config_error(&i))?;
+            Ok(json!({"valid": dry_run, "config": c}))
         })
     }
     fn history(&self, since: Duration) -> BoxFuture<'_, Result<Value, CommandError>> {
@@ -83,18 +80,18 @@ impl Backend for Fake {
     fn events(&self) -> BoxFuture<'_, Result<Vec<Event>, CommandError>> {
         Box::pin(async { Ok(Vec::new()) })
     }
-    fn clear_cache(&self, pids: Vec<u32>) -> BoxFuture<'_, Result<ActionSummary, CommandError>> {
+    fn clear_cache(&self, pids: Vec<u32>) -> BoxFuture<'_, Result<Vec<ActionOutcome>, CommandError>> {
         self.record(format!("clear_cache {pids:?}"));
-        Box::pin(async { Ok(Fake::summary(2 << 30)) })
+        Box::pin(async { Ok(Fake::outcomes(Some(2 << 30))) })
     }
     fn set_limit(
         &self,
         kind: LimitKind,
         bytes: u64,
         pids: Vec<u32>,
-    ) -> BoxFuture<'_, Result<ActionSummary, CommandError>> {
+    ) -> BoxFuture<'_, Result<Vec<ActionOutcome>, CommandError>> {
         self.record(format!("set_limit {} {bytes} {pids:?}", kind.word()));
-        Box::pin(async { Ok(Fake::summary(0)) })
+        Box::pin(async { Ok(Fake::outcomes(None)) })
     }
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
@@ -203,7 +200,7 @@ fn put_config_saves_valid_documents_and_applies_the_settings() {
     let mut doc = serde_json::to_value(Config::default()).unwrap();
     doc["app"]["title"] = json!("free_gb");
     let saved = h.invoke("put_config", json!({"config": doc, "dryRun": true})).unwrap();
-    assert_eq!(saved["app"]["title"], "free_gb");
+    assert_eq!(saved["config"]["app"]["title"], "free_gb");
     assert!(!h.settings_signalled(), "a dry run applies nothing");
     h.invoke("put_config", json!({"config": doc})).unwrap();
     assert!(h.settings_signalled());
@@ -217,9 +214,10 @@ fn put_config_rejects_bad_documents_with_the_engine_messages() {
     doc["app"]["title"] = json!("gigabytes");
     let e = h.invoke("put_config", json!({"config": doc})).unwrap_err();
     assert_eq!(e["status"], 400);
-    let issues = e["errors"].as_array().unwrap();
+    let issues = e["issues"].as_array().unwrap();
     assert!(!issues.is_empty());
-    assert!(issues[0].to_string().contains("gigabytes"), "{e}");
+    assert!(issues[0]["message"].as_str().unwrap().contains("gigabytes"), "{e}");
+    assert!(e["error"].as_str().unwrap().contains("gigabytes"), "{e}");
     assert!(!h.settings_signalled());
 }
 
@@ -227,8 +225,8 @@ fn put_config_rejects_bad_documents_with_the_engine_messages() {
 fn clear_cache_and_set_limit_reach_the_engine() {
     let h = harness(Some(snapshot()));
     let r = h.invoke("clear_cache", json!({"pids": [41, 42]})).unwrap();
-    assert_eq!(r["freed"], json!(2u64 << 30));
-    assert_eq!(r["message"], "Cleared 2.0 GB of MLX cache in 2 processes");
+    assert_eq!(r[0]["freed"], json!(2u64 << 30));
+    assert_eq!(r[0]["pid"], 41);
     h.invoke("clear_cache", json!({})).unwrap();
     h.invoke("set_limit", json!({"kind": "cache", "bytes": 1024, "pids": [7]}))
         .unwrap();

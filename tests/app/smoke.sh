@@ -22,7 +22,14 @@ BIN=$TARGET_DIR/$PROFILE/headroom-app
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 say() { printf '[app smoke] %s\n' "$*"; }
-fail() { printf '[app smoke] FAIL: %s\n' "$*" >&2; [[ -n "${WORK:-}" && -f "$WORK/app.log" ]] && tail -n 40 "$WORK/app.log" >&2; exit 1; }
+fail() {
+    printf '[app smoke] FAIL: %s\n' "$*"
+    if [[ -n "${WORK:-}" && -f "$WORK/app.log" ]]; then
+        cp "$WORK/app.log" "$ARTIFACTS/app.log"
+        grep -av 'DEBUG\] sample' "$WORK/app.log" | tail -n 30
+    fi
+    exit 1
+}
 
 for tool in Xvfb dbus-run-session xwininfo curl python3 /usr/bin/import; do
     command -v "$tool" >/dev/null || fail "missing $tool (scripts/setup.sh installs it)"
@@ -35,17 +42,27 @@ if [[ -z "${HEADROOM_SMOKE_INNER:-}" && "${HEADROOM_APP_SKIP_BUILD:-0}" != 1 ]];
 fi
 [[ -x "$BIN" ]] || fail "no binary at $BIN"
 
-# Everything below runs inside a private D-Bus session (single-instance, tray, notifications).
+mkdir -p "$ARTIFACTS"
+# A display of our own, then a private D-Bus session on it (single-instance, tray,
+# notifications); the session bus's chatter goes to artifacts/app/dbus.log.
 if [[ -z "${HEADROOM_SMOKE_INNER:-}" ]]; then
-    export HEADROOM_SMOKE_INNER=1 BIN ARTIFACTS
-    exec dbus-run-session -- bash "${BASH_SOURCE[0]}"
+    for n in $(seq 90 140); do [[ -e /tmp/.X11-unix/X$n || -e /tmp/.X$n-lock ]] || break; done
+    Xvfb ":$n" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+    XVFB_PID=$!
+    trap 'kill $XVFB_PID 2>/dev/null || true' EXIT
+    for _ in $(seq 50); do [[ -e /tmp/.X11-unix/X$n ]] && break; sleep 0.1; done
+    [[ -e /tmp/.X11-unix/X$n ]] || fail "Xvfb did not start"
+    set +e
+    DISPLAY=:$n HEADROOM_SMOKE_INNER=1 dbus-run-session -- bash "${BASH_SOURCE[0]}" 2>"$ARTIFACTS/dbus.log"
+    status=$?
+    set -e
+    exit $status
 fi
 
 WORK=$(mktemp -d /tmp/headroom-app-smoke.XXXXXX)
-APP_PID=""; XVFB_PID=""
+APP_PID=""
 cleanup() {
     [[ -n "$APP_PID" ]] && kill "$APP_PID" 2>/dev/null || true
-    [[ -n "$XVFB_PID" ]] && kill "$XVFB_PID" 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -56,7 +73,7 @@ PORT=$(free_port)
 export HOME=$WORK/home XDG_CONFIG_HOME=$WORK/home/.config XDG_DATA_HOME=$WORK/home/.local/share
 export XDG_CACHE_HOME=$WORK/home/.cache XDG_RUNTIME_DIR=$WORK/run
 export HEADROOM_CONFIG=$WORK/config.toml HEADROOM_DATA_DIR=$WORK/data HEADROOM_LOG=debug
-mkdir -p "$HOME" "$XDG_RUNTIME_DIR" "$ARTIFACTS" && chmod 700 "$XDG_RUNTIME_DIR"
+mkdir -p "$HOME" "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 cat > "$HEADROOM_CONFIG" <<EOF
 [sampling]
 interval_ms = 1000
@@ -68,13 +85,9 @@ http_server = true
 listen = "127.0.0.1:$PORT"
 EOF
 
-# A display of our own.
-for n in $(seq 90 140); do [[ -e /tmp/.X11-unix/X$n || -e /tmp/.X$n-lock ]] || break; done
-export DISPLAY=:$n
-Xvfb "$DISPLAY" -screen 0 1280x800x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
-XVFB_PID=$!
-for _ in $(seq 50); do [[ -e /tmp/.X11-unix/X$n ]] && break; sleep 0.1; done
-[[ -e /tmp/.X11-unix/X$n ]] || fail "Xvfb did not start"
+# The page's console goes to the log (a script error fails the test); a real locale, since
+# WebKit passes LANG=C to the page as the language tag "C", which Intl rejects.
+export HEADROOM_WEBVIEW_CONSOLE=1 LANG=en_US.UTF-8
 
 LOG_FILE=$XDG_DATA_HOME/dev.headroom.app/logs/headroom.log
 say "starting $BIN --show on $DISPLAY"
@@ -87,10 +100,10 @@ wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
     for _ in $(seq $((secs * 10))); do "$@" && return 0; kill -0 "$APP_PID" 2>/dev/null || fail "app died while waiting for $what"; sleep 0.1; done
     fail "timed out waiting for $what"
 }
-logged() { grep -q "$1" "$WORK/app.log"; }
+logged() { grep -aq "$1" "$WORK/app.log"; }
 wait_for 60 "the tray icon" logged "tray icon ready"
 wait_for 30 "the first sample" logged "first sample"
-say "$(grep -o 'tray icon ready.*' "$WORK/app.log" | head -1); $(grep -o 'first sample.*' "$WORK/app.log" | head -1)"
+say "$(grep -ao 'tray icon ready.*' "$WORK/app.log" | head -1); $(grep -ao 'first sample.*' "$WORK/app.log" | head -1)"
 
 # The main window: a mapped top-level named "Headroom".
 window_id() { xwininfo -root -tree | awk '/"Headroom": \(/ && $0 ~ /[0-9]+x[0-9]+\+/ {print $1}' | while read -r id; do
@@ -100,30 +113,34 @@ wait_for 30 "the window to be mapped" mapped
 WID=$(window_id)
 say "window $WID mapped after $(( ($(date +%s%N) - START_NS) / 1000000 )) ms"
 
-# Screenshot; retry while the web view paints.
-SHOT=$ARTIFACTS/window.png
-stddev() { /usr/bin/convert "$SHOT" -format '%[fx:standard_deviation]' info:; }
+# Screenshot of the screen, and of the window alone; retry while the web view paints. The
+# window's own pixels must vary (a blank page is one flat colour).
+geometry() { xwininfo -id "$WID" | awk '/Absolute upper-left X/ {x=$NF} /Absolute upper-left Y/ {y=$NF}
+    /Width:/ {w=$NF} /Height:/ {h=$NF} END {printf "%dx%d+%d+%d", w, h, x, y}'; }
+SCREEN=$ARTIFACTS/screen.png SHOT=$ARTIFACTS/window.png
 ok=0
 for _ in $(seq 30); do
     sleep 1
-    /usr/bin/import -window root "$SHOT"
-    sd=$(stddev)
+    /usr/bin/import -window root "$SCREEN"
+    /usr/bin/convert "$SCREEN" -crop "$(geometry)" +repage "$SHOT"
+    sd=$(/usr/bin/convert "$SHOT" -format '%[fx:standard_deviation]' info:)
     if python3 -c "import sys; sys.exit(0 if float('$sd') > 0.05 else 1)"; then ok=1; break; fi
 done
-[[ $ok == 1 ]] || fail "screenshot looks blank (standard deviation $sd)"
-say "screenshot $SHOT (standard deviation $sd)"
+[[ $ok == 1 ]] || fail "the window looks blank (standard deviation $sd)"
+say "screenshot $SHOT ($(geometry), standard deviation $sd)"
+if grep -aq 'CONSOLE JS ERROR' "$WORK/app.log"; then fail "script error in the page: $(grep -a 'CONSOLE JS ERROR' "$WORK/app.log" | head -1)"; fi
 
 # Live samples.
-if grep -q "HTTP server listening" "$WORK/app.log"; then
+if grep -aq "HTTP server listening" "$WORK/app.log"; then
     at() { curl -sf "http://127.0.0.1:$PORT/api/snapshot" | python3 -c 'import json,sys; print(json.load(sys.stdin)["at"])'; }
     a=$(at) || fail "GET /api/snapshot failed"; sleep 2.2; b=$(at) || fail "GET /api/snapshot failed"
     [[ "$a" != "$b" ]] || fail "/api/snapshot did not change: $a"
     say "live samples over HTTP: $a -> $b"
 else
-    n=$(grep -c 'sample at=' "$WORK/app.log" || true); sleep 2.2
-    m=$(grep -c 'sample at=' "$WORK/app.log" || true)
+    n=$(grep -ac 'sample at=' "$WORK/app.log" || true); sleep 2.2
+    m=$(grep -ac 'sample at=' "$WORK/app.log" || true)
     (( m > n && m >= 2 )) || fail "no live samples in the log ($n then $m)"
-    say "live samples in the log: $n -> $m lines ($(grep -o 'sample at=[^ ]*' "$WORK/app.log" | tail -1))"
+    say "live samples in the log: $n -> $m lines ($(grep -ao 'sample at=[^ ]*' "$WORK/app.log" | tail -1))"
 fi
 [[ -s "$LOG_FILE" ]] || fail "no log file at $LOG_FILE"
 
