@@ -310,3 +310,36 @@ fn options_follow_the_environment_variables() {
     assert!(!o.data_dir.as_os_str().is_empty());
     let _ = Path::new(&o.runtime_dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_edited_by_hand_is_taken_in_and_a_broken_edit_reported() {
+    let s = setup(CONFIG);
+    let engine = start(&s, Arc::new(SystemClock));
+    let mut rx = engine.subscribe();
+    let edited = CONFIG.replace("interval_ms = 100", "interval_ms = 300");
+    std::fs::write(&s.opts.config_path, &edited).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while engine.config().config.sampling.interval_ms != 300 {
+        assert!(std::time::Instant::now() < deadline, "edit not taken in");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(engine.config().error, None);
+    std::fs::write(&s.opts.config_path, "[sampling\n").unwrap();
+    let e = next_journal(&mut rx, |k| matches!(k, EventKind::ConfigError { .. })).await;
+    assert!(
+        e.message.contains("TOML syntax error at line 1"),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        engine.config().config.sampling.interval_ms,
+        1000,
+        "defaults"
+    );
+    assert!(engine.status().config_error.is_some());
+    assert_eq!(
+        std::fs::read_to_string(&s.opts.config_path).unwrap(),
+        "[sampling\n"
+    );
+    engine.shutdown().await;
+}

@@ -118,6 +118,8 @@ impl Default for EngineParts {
 enum Command {
     /// Apply a configuration that is already validated and saved.
     Apply(Box<Config>, oneshot::Sender<()>),
+    /// The file changed on disk and was loaded again (perhaps with a problem).
+    Reload(Box<LoadedConfig>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -186,6 +188,8 @@ pub fn start(opts: EngineOptions) -> EngineHandle {
 
 /// Starts the engine with injected parts (see [`start`]).
 pub fn start_with(opts: EngineOptions, parts: EngineParts) -> EngineHandle {
+    // Stamped before loading: an edit racing the load is seen and loaded again.
+    let file_stamp = run::stamp(std::fs::metadata(&opts.config_path));
     let loaded = config::load(&opts.config_path);
     let history = parts
         .history
@@ -207,7 +211,7 @@ pub fn start_with(opts: EngineOptions, parts: EngineParts) -> EngineHandle {
         saving: tokio::sync::Mutex::new(()),
     });
     run::report_config_error(&shared);
-    run::spawn(shared.clone(), parts.source, rules, command_rx);
+    run::spawn(shared.clone(), parts.source, rules, command_rx, file_stamp);
     EngineHandle { shared }
 }
 

@@ -40,6 +40,7 @@ pub(super) fn spawn(
     source: Box<dyn SnapshotSource>,
     rules: RuleEngine,
     commands: mpsc::Receiver<Command>,
+    file_stamp: FileStamp,
 ) {
     let sampling = read(&shared.config).config.sampling;
     let (poll_tx, poll_rx) = watch::channel(Arc::new(MlxPoll::default()));
@@ -49,6 +50,7 @@ pub(super) fn spawn(
         read(&shared.config).config.sampling.mlx_rescan_ms,
     ));
     let mlx = tokio::spawn(mlx_loop(shared.clone(), monitor, poll_tx, sampling_rx));
+    let watcher = tokio::spawn(watch_file(shared.clone(), file_stamp));
     let owner = Owner {
         pressure: read(&shared.config).config.linux_pressure,
         shared,
@@ -61,6 +63,7 @@ pub(super) fn spawn(
     tokio::spawn(async move {
         owner.run(commands).await;
         mlx.abort();
+        watcher.abort();
     });
 }
 
@@ -93,6 +96,7 @@ impl Owner {
                             tick = ticker(ms);
                         }
                     }
+                    Some(Command::Reload(loaded)) => self.reload(*loaded),
                     Some(Command::Shutdown(reply)) => {
                         let _ = reply.send(());
                         return;
@@ -165,6 +169,20 @@ impl Owner {
         self.shared.broadcast_event(event);
     }
 
+    /// Takes in a file edited by hand: its configuration, or the defaults and its problem.
+    fn reload(&mut self, loaded: config::LoadedConfig) {
+        let current = read(&self.shared.config);
+        if loaded.config == current.config && loaded.error == current.error {
+            return; // our own save, or an edit that changed nothing
+        }
+        let error = loaded.error.clone();
+        self.apply(loaded.config.clone());
+        write(&self.shared.config, loaded);
+        if error.is_some() {
+            report_config_error(&self.shared);
+        }
+    }
+
     /// Applies a configuration the handle has validated and saved.
     fn apply(&mut self, c: Config) {
         self.rules.set_rules(c.rules.clone());
@@ -181,6 +199,44 @@ impl Owner {
                 issues: Vec::new(),
             },
         );
+    }
+}
+
+/// What tells a changed file: modification time and length.
+pub(super) type FileStamp = Option<(Option<std::time::SystemTime>, u64)>;
+
+/// The stamp of a file's metadata.
+pub(super) fn stamp(m: std::io::Result<std::fs::Metadata>) -> FileStamp {
+    m.ok().map(|m| (m.modified().ok(), m.len()))
+}
+
+/// How often the configuration file's modification time is checked.
+const FILE_CHECK: Duration = Duration::from_secs(2);
+
+/// Reloads the configuration file when it changes on disk (edited by hand): a fixed file is
+/// taken in, a broken one puts the defaults in force and is reported, never rewritten.
+async fn watch_file(shared: Arc<Shared>, mut last: FileStamp) {
+    let path = shared.opts.config_path.clone();
+    let mut tick = ticker(FILE_CHECK.as_millis() as u64);
+    loop {
+        tick.tick().await;
+        let now = stamp(tokio::fs::metadata(&path).await);
+        if now == last {
+            continue;
+        }
+        last = now;
+        let p = path.clone();
+        let Ok(loaded) = tokio::task::spawn_blocking(move || config::load(&p)).await else {
+            continue;
+        };
+        if shared
+            .commands
+            .send(Command::Reload(Box::new(loaded)))
+            .await
+            .is_err()
+        {
+            return;
+        }
     }
 }
 
