@@ -90,6 +90,24 @@ test('"Clear cache" brings the process\'s own cache to zero and shows the bytes 
   await expect(row.getByTestId('cache')).toHaveText('0 B', { timeout: 15_000 });
 });
 
+test('the cache limit is edited inline, validated as typed and applied to the process', async ({ page }) => {
+  await open(page, 'mlx');
+  const row = page.getByTestId(`proc-${mlx.pid}`);
+  const field = row.getByRole('textbox', { name: 'Cache limit' });
+  await field.fill('lots');
+  await expect(row.getByRole('alert')).toHaveText(/^invalid size "lots": expected a non-negative number/);
+  await expect(row.getByRole('button', { name: /Set cache limit/ })).toBeDisabled();
+  await field.fill('100MB');
+  await expect(row.getByRole('alert')).toHaveCount(0);
+  await field.press('Enter');
+  await expect(row.getByTestId('flash')).toHaveText(/^Cache limit .*→ 100\.0 MB$/);
+  await expect.poll(async () => {
+    const { body } = await serve.api<{ mlx: { pid: number; cache_limit?: number }[] }>('/api/snapshot');
+    return body.mlx.find((p) => p.pid === mlx.pid)?.cache_limit;
+  }, { timeout: 15_000 }).toBe(100 * 2 ** 20);
+  await expect(field).toHaveValue('100MB');
+});
+
 test('an invalid threshold shows the engine\'s error and saves nothing', async ({ page }) => {
   const before = env.readConfig();
   const { body: loaded } = await serve.api<{ config: { rules: { id: string; threshold: number }[] } }>('/api/config');

@@ -158,3 +158,13 @@ export function ago(seconds: number): string {
   if (s < 3600) return `${Math.floor(s / 60)} min ago`;
   return `${Math.floor(s / 3600)} h ago`;
 }
+
+/**
+ * A size for a field that shows a current value (an MLX limit): exact when short (`512MB`,
+ * `1.5GB`), else rounded like `formatBytes` (`18.8GB`). Only sent back if the person edits it.
+ */
+export function sizeField(bytes: number): string {
+  const exact = sizeInput(bytes);
+  if (bytes === 0 || /^\d{1,4}(\.\d)?(GB|MB|KB)$/.test(exact)) return exact;
+  return formatBytes(bytes).replace(' ', '');
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  ago, durationInput, formatBytes, formatRate, parseDuration, parseSize, sizeInput,
+  ago, durationInput, sizeField, formatBytes, formatRate, parseDuration, parseSize, sizeInput,
 } from '../src/format';
 
 // Cases copied from the Rust unit tests in crates/headroom-core/src/units.rs, plus the
@@ -65,6 +65,11 @@ describe('parseSize mirrors parse_size', () => {
     }
     expect(sizeInput(512 * 2 ** 20)).toBe('512MB');
     expect(sizeInput(3 * 2 ** 29)).toBe('1.5GB');
+  });
+  it('shows current limits short', () => {
+    expect(sizeField(512 * 2 ** 20)).toBe('512MB');
+    expect(sizeField(0)).toBe('0');
+    expect(sizeField(20_219_835_187)).toBe('18.8GB');
   });
 });
 

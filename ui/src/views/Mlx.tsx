@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import type { ActionOutcome, LimitKind, MlxProcess } from '../api-types';
-import { formatBytes, parseSize, size, sizeInput } from '../format';
+import { formatBytes, parseSize, size, sizeField } from '../format';
 import type { Store } from '../store';
 import { useStore } from '../store';
 
@@ -139,7 +139,7 @@ function LimitField({ label, kind, pid, current, disabled, onSet }: {
   onSet: (kind: LimitKind, bytes: number) => void;
 }) {
   const [text, setText] = useState<string | null>(null);
-  const value = text ?? (current != null ? sizeInput(current) : '');
+  const value = text ?? (current != null ? sizeField(current) : '');
   const parsed = text == null ? null : parseSize(text);
   const id = `lim-${kind}-${pid}`;
   const submit = (e: Event) => {
