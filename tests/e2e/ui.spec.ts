@@ -56,18 +56,26 @@ test('the overview shows the same total memory as /proc/meminfo', async ({ page 
 });
 
 test('first render is fast and the page is live', async ({ page }) => {
-  await open(page);
+  // A first (cold) load, then warm reloads; first render = the first sample painted,
+  // measured from navigation start (Performance API).
+  const runs: { firstRender: number; domContentLoaded: number }[] = [];
+  for (let i = 0; i < 6; i += 1) {
+    await page.goto(`${serve.url}/?run=${i}#overview`);
+    await page.waitForFunction(() => performance.getEntriesByName('headroom:first-render').length > 0);
+    runs.push(await page.evaluate(() => {
+      const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
+      return { firstRender: performance.getEntriesByName('headroom:first-render')[0]!.startTime, domContentLoaded: nav.domContentLoadedEventEnd };
+    }));
+  }
   await expect(live(page)).toBeVisible();
-  const t = await page.evaluate(() => {
-    const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
-    const first = performance.getEntriesByName('headroom:first-render')[0];
-    return { firstRender: first?.startTime ?? -1, domContentLoaded: nav.domContentLoadedEventEnd, load: nav.loadEventEnd };
-  });
-  console.log(`first render ${t.firstRender.toFixed(0)} ms after navigation start (DOMContentLoaded ${t.domContentLoaded.toFixed(0)} ms)`);
+  const warm = runs.slice(1).map((r) => r.firstRender).sort((a, b) => a - b);
+  const median = warm[Math.floor(warm.length / 2)]!;
+  const result = { cold: runs[0]!.firstRender, warmMedian: median, runs };
+  console.log(`first render: cold ${result.cold.toFixed(0)} ms, warm median ${median.toFixed(0)} ms (${warm.map((x) => x.toFixed(0)).join(', ')})`);
   mkdirSync(ARTIFACTS, { recursive: true });
-  writeFileSync(join(ARTIFACTS, 'first-render.json'), JSON.stringify(t, null, 2));
-  expect(t.firstRender).toBeGreaterThan(0);
-  expect(t.firstRender).toBeLessThan(Number(process.env.HEADROOM_FIRST_RENDER_BUDGET_MS ?? 1000));
+  writeFileSync(join(ARTIFACTS, 'first-render.json'), JSON.stringify(result, null, 2));
+  // 300 ms is the target; the default budget leaves room for a loaded two-core test box.
+  expect(median).toBeLessThan(Number(process.env.HEADROOM_FIRST_RENDER_BUDGET_MS ?? 1000));
 });
 
 test('the MLX process appears with its agent', async ({ page }) => {

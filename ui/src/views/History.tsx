@@ -1,7 +1,12 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { HistoryPoint } from '../api-types';
 import type { Store } from '../store';
-import { Chart, type ChartData } from './Chart';
+import type { ChartData } from './Chart';
+
+// uPlot (half of the JavaScript) loads after the first render, as its own chunk.
+type ChartView = (typeof import('./Chart'))['Chart'];
+let chartModule: Promise<ChartView> | null = null;
+const loadChart = () => (chartModule ??= import('./Chart').then((m) => m.Chart));
 
 const RANGES = [
   { id: '10m', label: '10 min', secs: 600 },
@@ -16,6 +21,12 @@ export function History({ store }: { store: Store }) {
   const [data, setData] = useState<ChartData | null>(null);
   const [note, setNote] = useState<string | null>(null);
   const secs = RANGES.find((r) => r.id === range)!.secs;
+  const [Chart, setChart] = useState<ChartView | null>(null);
+  useEffect(() => {
+    let alive = true;
+    void loadChart().then((c) => { if (alive) setChart(() => c); });
+    return () => { alive = false; };
+  }, []);
 
   useEffect(() => {
     let alive = true;
@@ -49,7 +60,7 @@ export function History({ store }: { store: Store }) {
           </button>
         ))}
       </div>
-      {data ? <Chart data={data} range={secs} /> : <div class="chart-placeholder" />}
+      {data && Chart ? <Chart data={data} range={secs} /> : <div class="chart-placeholder" />}
       {note ? <p class="muted small">{note}</p> : null}
     </section>
   );
