@@ -1,6 +1,8 @@
 //! Embeds the web UI built by `npm run build` (`ui/dist`) into the binary.
 //!
-//! Writes `$OUT_DIR/ui_assets.rs` with one `include_bytes!` per file. When `ui/dist` is
+//! Copies the files into `$OUT_DIR/ui/` (so a UI rebuild racing with this build cannot leave
+//! the compiler reading files that vanished) and writes `$OUT_DIR/ui_assets.rs` with one
+//! `include_bytes!` per copy. When `ui/dist` is
 //! missing (a clean clone without Node), it embeds a small page saying how to build the UI
 //! instead of failing, so `cargo build` always works. `HEADROOM_UI_DIST` overrides the folder.
 
@@ -23,10 +25,13 @@ fn main() {
     let dist = env::var_os("HEADROOM_UI_DIST")
         .map(PathBuf::from)
         .unwrap_or_else(|| ui.join("dist"));
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap_or_default());
     let mut files = Vec::new();
     if dist.join("index.html").is_file() {
         println!("cargo:rerun-if-changed={}", dist.display());
-        collect(&dist, &dist, &mut files);
+        let copies = out_dir.join("ui");
+        let _ = fs::remove_dir_all(&copies);
+        collect(&dist, &dist, &copies, &mut files);
         files.sort();
     } else {
         // Rebuild when `ui/dist` appears (creating it changes `ui`).
@@ -51,24 +56,37 @@ fn main() {
         "/// Whether `ui/dist` was present at build time.\npub const UI_BUILT: bool = {};",
         !files.is_empty()
     );
-    let out = PathBuf::from(env::var_os("OUT_DIR").unwrap_or_default()).join("ui_assets.rs");
+    let out = out_dir.join("ui_assets.rs");
     if let Err(e) = fs::write(&out, code) {
         panic!("cannot write {}: {e}", out.display());
     }
 }
 
-fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+/// Copies every file under `dir` to `copies`, listing (path relative to `root`, copy path).
+fn collect(root: &Path, dir: &Path, copies: &Path, out: &mut Vec<(String, String)>) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
-            collect(root, &path, out);
-        } else if let Ok(rel) = path.strip_prefix(root) {
-            let rel = rel.to_string_lossy().replace('\\', "/");
-            let abs = fs::canonicalize(&path).unwrap_or(path.clone());
-            out.push((rel, abs.to_string_lossy().into_owned()));
+            collect(root, &path, copies, out);
+            continue;
+        }
+        let Ok(rel) = path.strip_prefix(root) else {
+            continue;
+        };
+        let copy = copies.join(rel);
+        let copied = copy
+            .parent()
+            .map_or(Ok(()), fs::create_dir_all)
+            .and_then(|()| fs::copy(&path, &copy));
+        match copied {
+            Ok(_) => out.push((
+                rel.to_string_lossy().replace('\\', "/"),
+                copy.to_string_lossy().into_owned(),
+            )),
+            Err(e) => println!("cargo:warning=skipping UI file {}: {e}", path.display()),
         }
     }
 }

@@ -8,6 +8,7 @@ mod capture;
 mod config_cmd;
 mod history_cmd;
 mod output;
+mod serve_cmd;
 mod status;
 mod watch;
 
@@ -34,6 +35,8 @@ enum Command {
     ClearCache(actions::ClearCacheArgs),
     /// Set an MLX limit (cache, memory or wired) in processes with the agent.
     Limit(actions::LimitArgs),
+    /// Serve the HTTP API, Server-Sent Events, Prometheus /metrics and the web UI.
+    Serve(serve_cmd::ServeArgs),
     /// Print recorded history (full rate for the last day, per minute before) from the database.
     History(history_cmd::HistoryArgs),
     /// Print the journal: rules fired and resolved, actions, agents, storage problems.
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Capture(args) => capture::run(&args),
         Command::ClearCache(args) => actions::run_clear_cache(&args),
         Command::Limit(args) => actions::run_limit(&args),
+        Command::Serve(args) => serve_cmd::run(&args),
         Command::History(args) => history_cmd::run_history(&args),
         Command::Events(args) => history_cmd::run_events(&args),
         Command::Config(args) => config_cmd::run(&args),

@@ -283,12 +283,17 @@ pub async fn health<B: Backend>(State(s): State<AppState<B>>) -> Response {
     .into_response()
 }
 
+/// Every endpoint, for error messages.
+pub const ENDPOINTS: &str = "GET /api/snapshot, GET /api/history?since=&max_points=, \
+GET /api/events?since=&limit=, GET|PUT /api/config[?dry_run=1], POST /api/actions/clear-cache, \
+POST /api/actions/limit, GET /api/stream, GET /api/health, GET /metrics";
+
 /// Any other `/api/…` path.
 pub async fn not_found(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no endpoint {method} {}; see docs/API.md for the list",
+            "no endpoint {method} {}; endpoints: {ENDPOINTS}",
             uri.path()
         ),
     )
@@ -298,6 +303,9 @@ pub async fn not_found(method: Method, OriginalUri(uri): OriginalUri) -> ApiErro
 pub async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        format!("{} does not accept {method}; see docs/API.md", uri.path()),
+        format!(
+            "{} does not accept {method}; endpoints: {ENDPOINTS}",
+            uri.path()
+        ),
     )
 }

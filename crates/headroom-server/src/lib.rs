@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod backend;
+mod engine_backend;
 pub mod metrics;
 pub mod options;
 pub mod security;

@@ -3,8 +3,9 @@
 #![allow(dead_code)]
 
 pub mod http;
-mod interim;
+pub mod mlx;
 
+use headroom_core::engine::{start as start_engine, EngineHandle, EngineOptions};
 use headroom_server::{ServeOptions, Server};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,10 +34,20 @@ impl Running {
     }
 }
 
-/// Starts the engine and a server on a free loopback port.
+/// Engine options with every file in `dir`.
+pub fn engine_options(dir: &std::path::Path) -> EngineOptions {
+    EngineOptions {
+        config_path: dir.join("config.toml"),
+        data_dir: dir.join("data"),
+        runtime_dir: dir.join("run"),
+    }
+}
+
+/// Starts the real engine (files in a temporary directory) and a server on a free loopback
+/// port.
 pub async fn start(token: Option<&str>) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
-    let backend = Arc::new(interim::InterimBackend::start(dir.path()).await);
+    let backend: Arc<EngineHandle> = Arc::new(start_engine(engine_options(dir.path())));
     let opts = ServeOptions {
         listen: "127.0.0.1:0".parse().expect("addr"),
         token: token.map(str::to_owned),
