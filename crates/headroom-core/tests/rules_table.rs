@@ -368,3 +368,23 @@ fn default_rules_are_valid_and_trace_to_the_seeds() {
     assert_eq!(find("mlx-cache-high").threshold, 512.0 * MIB);
     assert_eq!(find("mlx-cache-high").for_secs, 30);
 }
+
+#[test]
+fn evaluating_the_defaults_with_8_processes_is_cheap() {
+    let mut engine = RuleEngine::new(default_rules());
+    let mut s = Snapshot::empty(Platform::Macos, t0());
+    s.pressure.level = Some(PressureLevel::Normal);
+    s.pressure.free_percent = Some(40.0);
+    s.swap.used = Some(0);
+    s.memory.compressed = Some(1 << 30);
+    s.mlx = (0..8).map(|i| proc(100 + i, 1 << 20)).collect();
+    let n = 20_000;
+    let started = std::time::Instant::now();
+    for i in 0..n {
+        let at = t0() + Duration::milliseconds(i);
+        assert!(engine.evaluate(&s, at).is_empty());
+    }
+    let per = started.elapsed() / n as u32;
+    println!("rule evaluation: {per:?} per sample (5 default rules, 8 MLX processes)");
+    assert!(per < std::time::Duration::from_micros(200), "{per:?}");
+}

@@ -363,20 +363,16 @@ impl RuleEngine {
     /// Evaluates every enabled rule against `snap` at `now`.
     pub fn evaluate(&mut self, snap: &Snapshot, now: DateTime<Utc>) -> Vec<RuleOutcome> {
         let mut out = Vec::new();
-        for i in 0..self.rules.len() {
-            let rule = &self.rules[i];
-            if !rule.enabled {
-                continue;
-            }
+        let rules = std::mem::take(&mut self.rules);
+        for rule in rules.iter().filter(|r| r.enabled) {
             if rule.metric.per_process() {
                 let values = process_values(rule.metric, snap);
-                let rule = rule.clone();
-                self.evaluate_processes(&rule, snap, &values, now, &mut out);
+                self.evaluate_processes(rule, snap, &values, now, &mut out);
             } else if let Some(v) = metric_value(rule.metric, snap) {
-                let rule = rule.clone();
-                self.evaluate_one(&rule, snap, None, v, now, &mut out);
+                self.evaluate_one(rule, snap, None, v, now, &mut out);
             }
         }
+        self.rules = rules;
         out
     }
 
