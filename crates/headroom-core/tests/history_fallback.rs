@@ -161,3 +161,22 @@ fn reader_reports_a_missing_database() {
     let err = HistoryReader::open(tmp.path()).err().unwrap();
     assert!(err.contains("no history database"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_drops_the_oldest_and_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = HistoryOptions {
+        batch_max: 1000,
+        batch_interval: Duration::from_secs(3600),
+        queue_capacity: 10,
+        ..HistoryOptions::default()
+    };
+    let store = HistoryStore::open_with_options(tmp.path(), &HistoryLimits::default(), opts);
+    for used in 1..=25 {
+        store.record(&snap(used));
+    }
+    assert_eq!(store.status().dropped, 15);
+    let points = store.query(HistoryQuery::default()).await;
+    let used: Vec<u64> = points.iter().filter_map(|p| p.used).collect();
+    assert_eq!(used, (16..=25).collect::<Vec<u64>>(), "the newest are kept");
+}
