@@ -8,12 +8,17 @@
 //! inside MLX, and must never hold up the next `stats`.
 //!
 //! The process scan (and the footprints) run on the blocking pool in the background, at the
-//! rescan pace; a poll never waits for a scan except the very first one.
+//! rescan pace; a poll never waits for a scan except the very first one. Footprints are
+//! therefore up to one rescan interval old (a Linux PSS read walks the page tables of the
+//! process: too slow for a large model at the sampling pace), while the allocator numbers of
+//! attached processes are fresh on every poll. Scanned processes that have exited since the
+//! scan are dropped on every poll (`kill(pid, 0)`).
 
 use super::client::AgentConn;
 use super::discovery::{self, AgentSocket};
 use super::protocol::{codes, decode_result, ActionResult, Stats};
 use super::scan::{self, Found};
+use super::sys::{liveness, Liveness};
 use super::{ActionOutcome, AgentChange, AgentError, LimitKind, MlxPoll};
 use crate::snapshot::MlxProcess;
 use std::collections::{BTreeMap, HashMap};
@@ -225,7 +230,9 @@ impl MlxMonitor {
             by_pid.insert(pid, entry);
         }
         let scan = self.scan.as_ref();
-        for found in scan.map(|s| s.mlx.as_slice()).unwrap_or_default() {
+        let scanned = scan.map(|s| s.mlx.as_slice()).unwrap_or_default();
+        // The scan may be seconds old: drop processes that have exited since.
+        for found in scanned.iter().filter(|f| liveness(f.pid) != Liveness::Gone) {
             by_pid.entry(found.pid).or_insert_with(|| MlxProcess {
                 pid: found.pid,
                 name: found.name.clone(),
@@ -451,7 +458,6 @@ fn timeout_error(op: &str, limit: Duration) -> AgentError {
 }
 
 fn missing_agent_error(pid: u32) -> AgentError {
-    use super::sys::{liveness, Liveness};
     if liveness(pid) == Liveness::Gone {
         return AgentError {
             code: codes::NO_SUCH_PROCESS.into(),
