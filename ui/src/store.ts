@@ -126,7 +126,13 @@ export class Store {
     if (this.stop) return;
     this.transport.snapshot().then(
       (s) => { if (!this.state.snapshot) this.onSnapshot(s); },
-      (e: unknown) => { if (!this.state.snapshot) this.set({ loadError: e instanceof Error ? e.message : String(e) }); },
+      (e: unknown) => {
+        if (this.state.snapshot) return;
+        const msg = e instanceof Error ? e.message : String(e);
+        // 503: serve is up but has not sampled yet; the stream brings the first sample.
+        const status = (e as { status?: number }).status;
+        this.set({ loadError: status === 503 ? null : msg });
+      },
     );
     void this.refreshJournal();
     let wasDown = false;

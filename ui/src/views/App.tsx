@@ -1,8 +1,8 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Store } from '../store';
 import { staleSeconds, useNow, useStore } from '../store';
-import { ago } from '../format';
-import { PressureBadge } from './common';
+import { ago, percent } from '../format';
+import { PRESSURE_WORD, PressureBadge } from './common';
 import { Overview } from './Overview';
 import { Mlx } from './Mlx';
 import { Alerts } from './Alerts';
@@ -54,6 +54,10 @@ export function App({ store }: { store: Store }) {
   useEffect(() => {
     if (s && !performance.getEntriesByName('headroom:first-render').length) {
       performance.mark('headroom:first-render');
+    }
+    if (s) {
+      const used = s.memory.used != null && s.memory.total ? `${percent(s.memory.used / s.memory.total)} used · ` : '';
+      document.title = `${used}${s.pressure.level ? PRESSURE_WORD[s.pressure.level] : 'Unknown'} — Headroom`;
     }
   }, [s]);
 
