@@ -165,17 +165,50 @@ fn num(v: f64) -> String {
 }
 
 /// Validates a configuration given as JSON (a parsed TOML file or an API body).
+///
+/// Every problem is reported at once: a wrong or unknown key outside `rules` is set aside and
+/// checking goes on; inside `rules` the first structural problem ends the check (removing a
+/// key there would change what the rule means).
 pub fn validate_json(v: &Value) -> Result<Config, Vec<ConfigIssue>> {
-    let config: Config = match serde_path_to_error::deserialize(v) {
-        Ok(c) => c,
-        Err(e) => return Err(vec![structural_issue(v, &e)]),
-    };
-    let issues = config.issues();
-    if issues.is_empty() {
-        Ok(config)
-    } else {
-        Err(issues)
+    let mut work = v.clone();
+    let mut issues = Vec::new();
+    loop {
+        match serde_path_to_error::deserialize::<_, Config>(&work) {
+            Ok(config) => {
+                issues.extend(config.issues());
+                return if issues.is_empty() {
+                    Ok(config)
+                } else {
+                    Err(issues)
+                };
+            }
+            Err(e) => {
+                let issue = structural_issue(v, &e);
+                let removed = issues.len() < 50 && remove_key(&mut work, &issue.key);
+                issues.push(issue);
+                if !removed {
+                    return Err(issues);
+                }
+            }
+        }
     }
+}
+
+/// Removes a dotted key outside any array (`sampling.interval_ms`); false if it cannot.
+fn remove_key(root: &mut Value, key: &str) -> bool {
+    if key.contains('[') || key.is_empty() {
+        return false;
+    }
+    let (parent, last) = match key.rsplit_once('.') {
+        Some((p, l)) => (
+            p.split('.').try_fold(&mut *root, |cur, k| cur.get_mut(k)),
+            l,
+        ),
+        None => (Some(root), key),
+    };
+    parent
+        .and_then(Value::as_object_mut)
+        .is_some_and(|m| m.remove(last).is_some())
 }
 
 fn structural_issue(
