@@ -1,5 +1,6 @@
 //! `headroom status`, `clear-cache` and `limit` against real MLX processes under the real
 //! Python agent, and the exit statuses of bad input and partial failure.
+#![allow(clippy::expect_used)] // test helpers: a failure is a test failure
 
 #[path = "../../headroom-core/tests/agents_common/mod.rs"]
 mod agents_common;
