@@ -54,6 +54,10 @@ pub async fn serve_asset(uri: Uri) -> Response {
             (header::CONTENT_TYPE, content_type(path)),
             (header::CACHE_CONTROL, cache),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            // No framing by other sites (clickjacking of the action buttons), and a token
+            // given as `?token=` never leaks through the Referer header.
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::REFERRER_POLICY, "no-referrer"),
         ],
         bytes,
     )

@@ -37,6 +37,8 @@ async fn snapshot_health_metrics_and_ui_answer() {
     assert_eq!(page.status, 200);
     assert!(page.header("content-type").starts_with("text/html"));
     assert!(page.text().contains("<html") || page.text().contains("<!doctype"));
+    assert_eq!(page.header("x-frame-options"), "DENY");
+    assert_eq!(page.header("referrer-policy"), "no-referrer");
     assert_eq!(get(s.addr, "/no-such-file.js").await.status, 404);
     let missing = get(s.addr, "/api/nope").await;
     assert_eq!(missing.status, 404);
@@ -105,9 +107,23 @@ async fn config_get_put_and_dry_run() {
         "{body}"
     );
 
+    let file = s.dir.path().join("config.toml");
+    assert!(
+        !file.exists(),
+        "dry runs and refused documents write nothing"
+    );
+    let r = send_json(s.addr, "PUT", "/api/config", &bad.to_string()).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(!file.exists(), "an invalid document is not saved");
     let r = send_json(s.addr, "PUT", "/api/config", &doc).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["saved"], true);
+    let saved = r.json();
+    assert_eq!(saved["saved"], true);
+    assert_eq!(saved["path"], file.display().to_string());
+    assert!(
+        std::fs::metadata(&file).unwrap().len() > 0,
+        "config file written"
+    );
     s.stop().await;
 }
 
