@@ -77,11 +77,12 @@ export class Env {
 export class Serve {
   proc: ChildProcess | null = null;
   log = '';
-  constructor(readonly env: Env, readonly port: number) {}
+  constructor(readonly env: Env, readonly port: number, readonly extraArgs: string[] = [], readonly token: string | null = null) {}
   get url() { return `http://127.0.0.1:${this.port}`; }
 
   async start(): Promise<void> {
-    const proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${this.port}`], { env: this.env.vars, stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = ['serve', '--listen', `127.0.0.1:${this.port}`, ...(this.token ? ['--token', this.token] : []), ...this.extraArgs];
+    const proc = spawn(BIN, args, { env: this.env.vars, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     proc.stdout!.on('data', (d) => { this.log += d; });
     proc.stderr!.on('data', (d) => { this.log += d; });
@@ -89,7 +90,7 @@ export class Serve {
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`headroom serve exited with ${proc.exitCode}:\n${this.log}`);
       try {
-        const r = await fetch(`${this.url}/api/snapshot`);
+        const r = await fetch(`${this.url}/api/snapshot`, { headers: this.token ? { Authorization: `Bearer ${this.token}` } : {} });
         if (r.ok) return;
       } catch { /* not yet */ }
       await sleep(100);
@@ -109,7 +110,9 @@ export class Serve {
   }
 
   async api<T = unknown>(path: string, init?: RequestInit): Promise<{ status: number; body: T }> {
-    const r = await fetch(this.url + path, init);
+    const headers = new Headers(init?.headers);
+    if (this.token && !headers.has('authorization')) headers.set('authorization', `Bearer ${this.token}`);
+    const r = await fetch(this.url + path, { ...init, headers });
     const text = await r.text();
     let body: unknown = text;
     try { body = JSON.parse(text); } catch { /* text */ }
