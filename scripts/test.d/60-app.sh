@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The menu-bar app (src-tauri/, issue 6): unit tests (icon pixels, title, menu model,
+# notifications), command tests through tauri::test on the mock runtime (a fake engine and the
+# real one), clippy on Linux, the macOS type-check, then the smoke test of the real app under
+# Xvfb (tests/app/smoke.sh: window screenshot, live samples, close-to-hide, single instance,
+# clean SIGTERM). Run from anywhere; ui/dist should be built first (50-ui.sh) or the window
+# shows the fallback page.
+#   HEADROOM_APP_TARGET_DIR  cargo target dir for the app (default: $CARGO_TARGET_DIR or target/)
+#   HEADROOM_APP_SMOKE=0     skip the smoke test
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CARGO_TARGET_DIR=${HEADROOM_APP_TARGET_DIR:-${CARGO_TARGET_DIR:-$PWD/target}}
+cargo test -p headroom-app
+cargo clippy -p headroom-app --all-targets -- -D warnings
+if rustup target list --installed 2>/dev/null | grep -qx aarch64-apple-darwin && command -v clang >/dev/null; then
+    # Native notifications are off here: mac-notification-sys compiles Objective-C against
+    # the macOS SDK (Cocoa/Cocoa.h), which Linux does not have. Everything else is checked.
+    cargo clippy -p headroom-app --target aarch64-apple-darwin --no-default-features -- -D warnings
+else
+    echo "60-app: macOS type-check SKIPPED (rustup target add aarch64-apple-darwin; apt-get install clang)"
+fi
+if [[ "${HEADROOM_APP_SMOKE:-1}" != 0 ]]; then
+    bash tests/app/smoke.sh
+fi
