@@ -6,13 +6,17 @@
 pub mod agents;
 pub mod capture;
 pub mod config;
+pub mod doctor;
 pub mod engine;
 pub mod events;
+pub mod fit;
 pub mod history;
 pub mod platform;
 pub mod rules;
 pub mod snapshot;
+pub mod top;
 pub mod units;
+pub mod wired;
 
 pub use platform::Sampler;
 pub use snapshot::Snapshot;

@@ -1,0 +1,551 @@
+//! `headroom doctor`: the seeds' diagnostic order as checks with evidence.
+//!
+//! Each check reads a [`Snapshot`] (with its MLX processes) and a [`DoctorContext`] (history
+//! trend, other apps, agents' command lines) and gives at most a few [`Finding`]s, each with
+//! its severity, the numbers behind it and the one action that fixes it. Pure: the app's menu
+//! calls [`diagnose`] for its top finding; tests replay recorded snapshots.
+//!
+//! Thresholds, and where they come from:
+//! - pressure: the kernel's level (macOS) or the PSI/available level (Linux), warn and above;
+//! - swapping: more than [`SWAPOUT_RATE`] written to swap per second (seed 003 #6: swapping
+//!   drops generation to 1-3 tokens/s);
+//! - compressed: above [`COMPRESSED_HIGH`] (seed 004: "compressed memory climbs past 5 GB"
+//!   when the wired cap is missing; healthy is under 2 GB), or growing by more than
+//!   [`COMPRESSED_GROWTH_PER_HOUR`] while above [`COMPRESSED_HEALTHY`];
+//! - MLX cache: above [`MLX_CACHE_TARGET`] (seed 004 layer 2: 512 MB);
+//! - wired limit: an attached process's peak within 10 % of the recommended working set (seed
+//!   003 #3 and #7);
+//! - other apps: an app holding at least [`APP_HEAVY`] (seed 003: browsers 2-4 GB, Slack /
+//!   Discord / VS Code 1-2 GB each) while memory is tight;
+//! - mlx_lm.server: its wired limit is above 0 (it sets it to the recommended working set at
+//!   start and never restores it, GUIDE §5).
+
+use crate::snapshot::{MlxProcess, PressureLevel, Snapshot};
+use crate::top::TopRow;
+use crate::units::{format_bytes, format_rate};
+use crate::wired;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use ts_rs::TS;
+
+const MIB: u64 = 1024 * 1024;
+const GIB: u64 = 1024 * MIB;
+/// Swap-out rate above which the machine is swapping now, bytes/s.
+pub const SWAPOUT_RATE: f64 = 1024.0 * 1024.0;
+/// Compressed memory above which it is a finding (seed 004).
+pub const COMPRESSED_HIGH: u64 = 5 * GIB;
+/// Compressed memory of a healthy steady state (seed 004).
+pub const COMPRESSED_HEALTHY: u64 = 2 * GIB;
+/// Growth of compressed memory per hour that is a finding above the healthy level.
+pub const COMPRESSED_GROWTH_PER_HOUR: f64 = 1024.0 * 1024.0 * 1024.0;
+/// The MLX cache target (seed 004 layer 2).
+pub const MLX_CACHE_TARGET: u64 = 512 * MIB;
+/// An app this large is worth closing (seed 003).
+pub const APP_HEAVY: u64 = GIB;
+/// Available share under which memory is tight (seed 004 layer 5: free under 15 %).
+pub const TIGHT_AVAILABLE_PERCENT: f64 = 15.0;
+
+/// How bad a finding is: the journal's severity (info, warning, critical).
+pub use crate::events::Severity;
+
+/// One number behind a finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct Evidence {
+    /// What it is: `swapout_rate`, `cache`, …
+    pub name: String,
+    /// The value in `unit`.
+    pub value: f64,
+    /// `bytes`, `bytes/s`, `bytes/h`, `%`, `level` or `pid`.
+    pub unit: String,
+    /// The value for a person.
+    pub shown: String,
+}
+
+fn bytes(name: &str, v: u64) -> Evidence {
+    Evidence {
+        name: name.into(),
+        value: v as f64,
+        unit: "bytes".into(),
+        shown: format_bytes(v),
+    }
+}
+
+fn number(name: &str, v: f64, unit: &str, shown: String) -> Evidence {
+    Evidence {
+        name: name.into(),
+        value: v,
+        unit: unit.into(),
+        shown,
+    }
+}
+
+/// A problem found, with the numbers behind it and the one action that fixes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct Finding {
+    /// Stable id: `pressure`, `swapping`, `compressed`, `mlx_cache_high`, `wired_limit_low`,
+    /// `other_apps`, `mlx_server_wired`.
+    pub id: String,
+    /// How bad.
+    pub severity: Severity,
+    /// One line for a person.
+    pub title: String,
+    /// The numbers behind it.
+    pub evidence: Vec<Evidence>,
+    /// The one action that fixes it, in words.
+    pub action: String,
+    /// The Headroom command that does it, when there is one.
+    pub command: Option<String>,
+    /// The MLX process concerned, if any.
+    pub pid: Option<u32>,
+}
+
+/// How compressed memory moved over a span.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct Trend {
+    /// Compressed bytes at the start.
+    #[ts(type = "number")]
+    pub first: u64,
+    /// Compressed bytes at the end.
+    #[ts(type = "number")]
+    pub last: u64,
+    /// Seconds between them.
+    pub secs: f64,
+    /// `history` or `two samples`.
+    pub source: String,
+}
+
+impl Trend {
+    /// Growth in bytes per hour (negative when shrinking).
+    pub fn per_hour(&self) -> f64 {
+        if self.secs <= 0.0 {
+            return 0.0;
+        }
+        (self.last as f64 - self.first as f64) / self.secs * 3600.0
+    }
+}
+
+/// What the doctor knows besides the snapshot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DoctorContext {
+    /// Compressed memory trend (history, else two samples).
+    pub compressed_trend: Option<Trend>,
+    /// Processes by footprint, grouped by app ([`crate::top::group`]); `None`: not read.
+    pub top: Option<Vec<TopRow>>,
+    /// Command lines of attached MLX processes (from their agents' `stats`), by pid.
+    pub cmdlines: HashMap<u32, Vec<String>>,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct Check {
+    /// The check: the finding id it can give.
+    pub id: String,
+    /// `ok`, `finding` or `skipped`.
+    pub status: String,
+    /// Why it was skipped, or what was fine.
+    pub detail: String,
+}
+
+/// The doctor's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct DoctorReport {
+    /// `healthy`, `findings` or `unknown` (nothing could be checked).
+    pub status: String,
+    /// Findings, in the diagnostic order.
+    pub findings: Vec<Finding>,
+    /// Every check, in order.
+    pub checks: Vec<Check>,
+}
+
+impl DoctorReport {
+    /// 0 healthy, 1 findings, 2 could not check.
+    pub fn exit_code(&self) -> u8 {
+        match self.status.as_str() {
+            "healthy" => 0,
+            "findings" => 1,
+            _ => 2,
+        }
+    }
+}
+
+type CheckFn = fn(&Snapshot, &DoctorContext) -> Result<Vec<Finding>, String>;
+
+/// The checks in the seeds' diagnostic order.
+const CHECKS: [(&str, CheckFn); 7] = [
+    ("pressure", check_pressure),
+    ("swapping", check_swapping),
+    ("compressed", check_compressed),
+    ("mlx_cache_high", check_mlx_cache),
+    ("wired_limit_low", check_wired_limit),
+    ("other_apps", check_other_apps),
+    ("mlx_server_wired", check_mlx_server),
+];
+
+/// Every finding, in the diagnostic order (most urgent first within a check).
+pub fn diagnose(s: &Snapshot, ctx: &DoctorContext) -> Vec<Finding> {
+    report(s, ctx).findings
+}
+
+/// The most severe finding (first in diagnostic order among equals): the app's menu line.
+pub fn top_finding(s: &Snapshot, ctx: &DoctorContext) -> Option<Finding> {
+    let f = diagnose(s, ctx);
+    let worst = f.iter().map(|x| x.severity).max()?;
+    f.into_iter().find(|x| x.severity == worst)
+}
+
+/// Runs every check.
+pub fn report(s: &Snapshot, ctx: &DoctorContext) -> DoctorReport {
+    let mut findings = Vec::new();
+    let mut checks = Vec::new();
+    for (id, check) in CHECKS {
+        let (status, detail) = match check(s, ctx) {
+            Ok(f) if f.is_empty() => ("ok", String::new()),
+            Ok(f) => {
+                let n = f.len();
+                findings.extend(f);
+                ("finding", format!("{n} finding(s)"))
+            }
+            Err(why) => ("skipped", why),
+        };
+        checks.push(Check {
+            id: id.into(),
+            status: status.into(),
+            detail,
+        });
+    }
+    let nothing_known = s.memory.total.is_none() && s.pressure.level.is_none();
+    let status = if nothing_known {
+        "unknown"
+    } else if findings.is_empty() {
+        "healthy"
+    } else {
+        "findings"
+    };
+    DoctorReport {
+        status: status.into(),
+        findings,
+        checks,
+    }
+}
+
+fn check_pressure(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, String> {
+    let level = s
+        .pressure
+        .level
+        .ok_or("the pressure level is unavailable")?;
+    let severity = match level {
+        PressureLevel::Normal => return Ok(Vec::new()),
+        PressureLevel::Warn => Severity::Warning,
+        PressureLevel::Critical => Severity::Critical,
+    };
+    let mut evidence = vec![number(
+        "pressure_level",
+        f64::from(level.as_number()),
+        "level",
+        level.word().into(),
+    )];
+    if let Some(p) = s.pressure.free_percent {
+        evidence.push(number("free_percent", p, "%", format!("{p:.0}%")));
+    }
+    if let Some(a) = s.memory.available {
+        evidence.push(bytes("available", a));
+    }
+    Ok(vec![Finding {
+        id: "pressure".into(),
+        severity,
+        title: format!("Memory pressure is {}", level.word().to_lowercase()),
+        evidence,
+        action: "free memory: clear MLX caches, then close the largest apps `headroom top` lists"
+            .into(),
+        command: Some("headroom top".into()),
+        pid: None,
+    }])
+}
+
+fn check_swapping(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, String> {
+    let out = s
+        .rates
+        .swapouts
+        .ok_or("the swap-out rate needs two samples")?;
+    if out <= SWAPOUT_RATE {
+        return Ok(Vec::new());
+    }
+    let mut evidence = vec![number("swapout_rate", out, "bytes/s", format_rate(out))];
+    if let Some(i) = s.rates.swapins {
+        evidence.push(number("swapin_rate", i, "bytes/s", format_rate(i)));
+    }
+    if let Some(u) = s.swap.used {
+        evidence.push(bytes("swap_used", u));
+    }
+    let severity = if out > 64.0 * SWAPOUT_RATE {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    Ok(vec![Finding {
+        id: "swapping".into(),
+        severity,
+        title: format!("The system is swapping out {}", format_rate(out)),
+        evidence,
+        action: "close non-AI apps before inference (seed 003: swapping drops generation to \
+                 1-3 tokens/s); `headroom top` lists the largest"
+            .into(),
+        command: Some("headroom top".into()),
+        pid: None,
+    }])
+}
+
+fn check_compressed(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, String> {
+    let c = s
+        .memory
+        .compressed
+        .ok_or("compressed memory is unavailable")?;
+    let growth = ctx.compressed_trend.as_ref().map(Trend::per_hour);
+    let growing = growth.is_some_and(|g| g > COMPRESSED_GROWTH_PER_HOUR) && c > COMPRESSED_HEALTHY;
+    if c <= COMPRESSED_HIGH && !growing {
+        return Ok(Vec::new());
+    }
+    let mut evidence = vec![bytes("compressed", c)];
+    if let (Some(g), Some(t)) = (growth, &ctx.compressed_trend) {
+        let shown = format!(
+            "{}{}/h over {:.0} s ({})",
+            if g < 0.0 { "-" } else { "+" },
+            format_bytes(g.abs() as u64),
+            t.secs,
+            t.source
+        );
+        evidence.push(number("compressed_growth", g, "bytes/h", shown));
+    }
+    let cap = wired_cap(s);
+    Ok(vec![Finding {
+        id: "compressed".into(),
+        severity: Severity::Warning,
+        title: if growing {
+            format!("Compressed memory is {} and growing", format_bytes(c))
+        } else {
+            format!(
+                "Compressed memory is {} (healthy: under 2 GB)",
+                format_bytes(c)
+            )
+        },
+        evidence,
+        action: format!(
+            "cap how much MLX keeps wired so macOS stops compressing everything else (seed 004 \
+             layer 1: ~70 % of memory): set the MLX wired limit to {}",
+            format_bytes(cap)
+        ),
+        command: Some(format!("headroom limit wired {}MiB", cap / MIB)),
+        pid: None,
+    }])
+}
+
+/// Seed 004 layer 1: ~70 % of memory, never above the recommended working set.
+fn wired_cap(s: &Snapshot) -> u64 {
+    let total = s.memory.total.unwrap_or(0);
+    let seventy = (total as f64 * 0.7) as u64 / GIB * GIB;
+    match s.gpu.recommended_working_set {
+        Some(ws) => seventy.min(ws / MIB * MIB),
+        None => seventy,
+    }
+}
+
+fn attached(s: &Snapshot) -> impl Iterator<Item = &MlxProcess> {
+    s.mlx.iter().filter(|p| p.attached)
+}
+
+fn check_mlx_cache(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, String> {
+    if attached(s).next().is_none() {
+        return Err("no MLX process has the agent".into());
+    }
+    Ok(attached(s)
+        .filter_map(|p| {
+            let cache = p.cache.filter(|&c| c > MLX_CACHE_TARGET)?;
+            let mut evidence = vec![
+                number("pid", f64::from(p.pid), "pid", p.pid.to_string()),
+                bytes("cache", cache),
+            ];
+            if let Some(l) = p.cache_limit {
+                evidence.push(bytes("cache_limit", l));
+            }
+            Some(Finding {
+                id: "mlx_cache_high".into(),
+                severity: Severity::Warning,
+                title: format!(
+                    "{} ({}) holds {} of MLX cache (target: 512 MB)",
+                    p.name,
+                    p.pid,
+                    format_bytes(cache)
+                ),
+                evidence,
+                action: "clear its MLX cache (seed 004 layer 2: 512 MB keeps inference fast)"
+                    .into(),
+                command: Some(format!("headroom clear-cache --pid {}", p.pid)),
+                pid: Some(p.pid),
+            })
+        })
+        .collect())
+}
+
+fn check_wired_limit(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, String> {
+    let ws = s
+        .gpu
+        .recommended_working_set
+        .ok_or("no MLX agent on Metal reports the recommended working set")?;
+    let mut out = Vec::new();
+    for p in attached(s) {
+        let need = p.peak.unwrap_or(0).max(p.active.unwrap_or(0));
+        if (need as f64) < ws as f64 * 0.9 {
+            continue;
+        }
+        let want_mb = ((need as f64 * 1.1) as u64).div_ceil(GIB) * 1024;
+        let suggested = s
+            .memory
+            .total
+            .map_or(0, |t| wired::suggest(t, Some(ws), false).mb);
+        let mut mb = want_mb.max(suggested);
+        if let Some(t) = s.memory.total {
+            mb = mb.min(wired::max_mb(t));
+        }
+        let mut evidence = vec![
+            number("pid", f64::from(p.pid), "pid", p.pid.to_string()),
+            bytes("peak", need),
+            bytes("recommended_working_set", ws),
+        ];
+        if let Some(w) = s.gpu.wired_limit {
+            evidence.push(bytes("iogpu_wired_limit", w));
+        }
+        out.push(Finding {
+            id: "wired_limit_low".into(),
+            severity: if need > ws {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
+            title: format!(
+                "{} ({}) peaks at {}, {} the GPU wired limit of {}",
+                p.name,
+                p.pid,
+                format_bytes(need),
+                if need > ws { "above" } else { "close to" },
+                format_bytes(ws)
+            ),
+            evidence,
+            action: format!(
+                "raise the system wired limit to {mb} MB (seed 003 #3/#7: the default is \
+                 conservative); it resets at reboot"
+            ),
+            command: Some(format!("headroom wired-limit set {mb}")),
+            pid: Some(p.pid),
+        });
+    }
+    Ok(out)
+}
+
+fn tight(s: &Snapshot) -> bool {
+    s.pressure.level.is_some_and(|l| l >= PressureLevel::Warn)
+        || s.pressure
+            .free_percent
+            .is_some_and(|p| p < TIGHT_AVAILABLE_PERCENT)
+        || s.rates.swapouts.is_some_and(|r| r > SWAPOUT_RATE)
+}
+
+fn check_other_apps(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, String> {
+    let rows = ctx.top.as_ref().ok_or("processes were not read")?;
+    if !tight(s) {
+        return Ok(Vec::new());
+    }
+    let mlx: Vec<u32> = s.mlx.iter().map(|p| p.pid).collect();
+    let heavy: Vec<_> = crate::top::closable(rows, &mlx)
+        .into_iter()
+        .filter(|c| c.footprint >= APP_HEAVY)
+        .take(3)
+        .collect();
+    let Some(first) = heavy.first() else {
+        return Ok(Vec::new());
+    };
+    let evidence = heavy.iter().map(|c| bytes(&c.name, c.footprint)).collect();
+    let names: Vec<String> = heavy
+        .iter()
+        .map(|c| format!("{} ({})", c.name, format_bytes(c.footprint)))
+        .collect();
+    Ok(vec![Finding {
+        id: "other_apps".into(),
+        severity: Severity::Warning,
+        title: format!("Other apps hold memory MLX needs: {}", names.join(", ")),
+        evidence,
+        action: format!(
+            "close {} (seed 003 #2: browsers, Electron apps and Docker hold unified memory)",
+            first.name
+        ),
+        command: Some("headroom top".into()),
+        pid: None,
+    }])
+}
+
+/// Whether a command line runs `mlx_lm.server` (`-m mlx_lm.server`, `mlx_lm.server`, or
+/// `mlx_lm server`).
+pub fn is_mlx_server(cmdline: &[String]) -> bool {
+    cmdline
+        .iter()
+        .any(|a| file_name(a) == "mlx_lm.server" || a == "mlx_lm.server")
+        || cmdline
+            .windows(2)
+            .any(|w| file_name(&w[0]) == "mlx_lm" && w[1] == "server")
+}
+
+fn file_name(s: &str) -> &str {
+    s.rsplit('/').next().unwrap_or(s)
+}
+
+fn check_mlx_server(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, String> {
+    if attached(s).next().is_none() {
+        return Err("no MLX process has the agent".into());
+    }
+    Ok(attached(s)
+        .filter_map(|p| {
+            let w = p.wired_limit.filter(|&w| w > 0)?;
+            ctx.cmdlines.get(&p.pid).filter(|c| is_mlx_server(c))?;
+            Some(Finding {
+                id: "mlx_server_wired".into(),
+                severity: if tight(s) {
+                    Severity::Warning
+                } else {
+                    Severity::Info
+                },
+                title: format!(
+                    "mlx_lm.server ({}) keeps its wired limit at {}",
+                    p.pid,
+                    format_bytes(w)
+                ),
+                evidence: vec![
+                    number("pid", f64::from(p.pid), "pid", p.pid.to_string()),
+                    bytes("wired_limit", w),
+                ],
+                action: "mlx_lm.server raises its wired limit to the recommended working set at \
+                         start and never restores it: wired memory cannot be compressed or \
+                         swapped; set it back to 0 when the server is idle"
+                    .into(),
+                command: Some(format!("headroom limit wired 0 --pid {}", p.pid)),
+                pid: Some(p.pid),
+            })
+        })
+        .collect())
+}
+
+/// The `cmdline` of an agent's `stats` answer (`docs/PROTOCOL.md` §6.2), empty when absent.
+pub fn cmdline_from_stats(stats: &serde_json::Value) -> Vec<String> {
+    stats
+        .get("cmdline")
+        .and_then(serde_json::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}

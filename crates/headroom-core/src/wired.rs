@@ -1,0 +1,495 @@
+//! The system GPU wired limit (`iogpu.wired_limit_mb`, macOS on Apple Silicon).
+//!
+//! - **What it is**: how much memory Metal may keep wired (pinned) for the GPU. `0` means the
+//!   macOS default is in force; the value resets at reboot; setting it needs root. Metal's
+//!   `recommendedMaxWorkingSetSize` (MLX's `max_recommended_working_set_size`) follows it,
+//!   which is why the *effective* value is read from an attached MLX agent.
+//! - **Validation** (every platform, pure): a whole number of MB (the sysctl's unit is MiB),
+//!   at least [`FLOOR_MB`], at most physical memory minus [`minimum_reserve`].
+//! - **Suggestion** (pure): leave macOS [`suggested_reserve`] = max(8 GiB, 25 %) — seed 003's
+//!   table (24 GB → 16 GB, 32 → 24, 64 → 48, 96 → 72) is exactly that rule, and seed 001
+//!   reserves 8 GB for the system — and never suggest lowering a default that is already
+//!   higher (measured defaults: ~10.7 GB on 16 GB, ~107.5 GiB on 128 GiB).
+//! - **Setting**: one fixed command with one checked integer, run through a [`Runner`] (no
+//!   shell string is built from input: [`CheckedMb`] can only be made by validation):
+//!   `/usr/bin/osascript -e 'do shell script "/usr/sbin/sysctl -w iogpu.wired_limit_mb=N"
+//!   with administrator privileges'`, then `/usr/sbin/sysctl -n iogpu.wired_limit_mb` reads
+//!   the value back ([`apply`]).
+
+use crate::config::WiredLimitConfig;
+use crate::snapshot::{Platform, Snapshot};
+use crate::units::format_bytes;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+const MIB: u64 = 1024 * 1024;
+const GIB: u64 = 1024 * MIB;
+
+/// The sysctl's name.
+pub const SYSCTL_NAME: &str = "iogpu.wired_limit_mb";
+/// The only program run with administrator rights is `sysctl`, at this absolute path.
+pub const SYSCTL: &str = "/usr/sbin/sysctl";
+/// The program that asks for the administrator password.
+pub const OSASCRIPT: &str = "/usr/bin/osascript";
+/// The smallest wired limit accepted, in MB (1 GiB): below it Metal could not hold even a
+/// small model, and a typo such as `48` (meant as GB) is caught.
+pub const FLOOR_MB: u64 = 1024;
+/// Said wherever the limit is shown or set.
+pub const RESETS_AT_REBOOT: &str =
+    "iogpu.wired_limit_mb returns to the macOS default (0) at every reboot";
+
+/// A wired-limit value that failed validation; the message names the value and what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct WiredLimitError(pub String);
+
+/// The reserve left to macOS by the *suggested* value: max(8 GiB, 25 % of physical memory)
+/// (seed 001 "reserve 8GB for system"; seed 003 "macOS reserves 25-30 %" and its table).
+pub fn suggested_reserve(physical: u64) -> u64 {
+    (8 * GIB).max(physical / 4)
+}
+
+/// The reserve every accepted value leaves to macOS: min(8 GiB, 25 % of physical memory), the
+/// smaller of the seeds' two reserves (so a 16 GB Mac may go to 12 GB, a 128 GB one to 120 GB).
+pub fn minimum_reserve(physical: u64) -> u64 {
+    (8 * GIB).min(physical / 4)
+}
+
+/// The largest accepted value in MB for `physical` bytes of memory.
+pub fn max_mb(physical: u64) -> u64 {
+    physical.saturating_sub(minimum_reserve(physical)) / MIB
+}
+
+/// A wired limit in MB that passed validation (or `0`, the macOS default). The privileged
+/// command is built only from this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckedMb(u64);
+
+impl CheckedMb {
+    /// `0`: return to the macOS default (`headroom wired-limit reset`).
+    pub const RESET: CheckedMb = CheckedMb(0);
+
+    /// The value in MB.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// Parses a size for `wired-limit set`: a bare integer is MB (the sysctl's unit, so
+/// `49152` works as in every guide); with a unit (`48GB`, `48G`, `49152MB`, `1.5G`) powers of
+/// 1024. The result must be a whole number of MB.
+pub fn parse_mb(input: &str) -> Result<u64, WiredLimitError> {
+    let s = input.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().map_err(|_| {
+            WiredLimitError(format!("wired limit {input:?} is too large a number of MB"))
+        });
+    }
+    let bytes = crate::units::parse_size(s).map_err(|e| {
+        WiredLimitError(format!(
+            "invalid wired limit {input:?}: expected MB as a whole number (49152) or a size \
+             with a unit (48GB, 48G, 49152MB); {e}"
+        ))
+    })?;
+    if bytes % MIB != 0 {
+        return Err(WiredLimitError(format!(
+            "wired limit {input:?} is not a whole number of MB ({bytes} bytes); \
+             iogpu.wired_limit_mb takes whole MB, e.g. {}",
+            bytes / MIB
+        )));
+    }
+    Ok(bytes / MIB)
+}
+
+/// Checks `mb` against the floor and `physical` memory.
+pub fn validate(mb: u64, physical: u64) -> Result<CheckedMb, WiredLimitError> {
+    let max = max_mb(physical);
+    let allowed = format!(
+        "allowed: {FLOOR_MB}..={max} MB on this machine ({} physical, at least {} left for \
+         macOS)",
+        format_bytes(physical),
+        format_bytes(minimum_reserve(physical))
+    );
+    if mb == 0 {
+        return Err(WiredLimitError(format!(
+            "wired limit 0 MB means the macOS default: use `headroom wired-limit reset`; {allowed}"
+        )));
+    }
+    if max < FLOOR_MB {
+        return Err(WiredLimitError(format!(
+            "this machine's memory ({}) is too small to raise the wired limit",
+            format_bytes(physical)
+        )));
+    }
+    if mb < FLOOR_MB {
+        return Err(WiredLimitError(format!(
+            "wired limit {mb} MB is below the floor of {FLOOR_MB} MB (1 GB); {allowed} \
+             (did you mean {mb} GB = {} MB?)",
+            mb.saturating_mul(1024)
+        )));
+    }
+    if mb > max {
+        return Err(WiredLimitError(format!(
+            "wired limit {mb} MB ({}) would leave macOS less than {}; {allowed}",
+            format_bytes(mb.saturating_mul(MIB)),
+            format_bytes(minimum_reserve(physical))
+        )));
+    }
+    Ok(CheckedMb(mb))
+}
+
+/// Parses and validates `input`; `physical` is the installed memory when known.
+pub fn check(input: &str, physical: Option<u64>) -> Result<CheckedMb, WiredLimitError> {
+    let mb = parse_mb(input)?;
+    let physical = physical.ok_or_else(|| {
+        WiredLimitError(format!(
+            "cannot check wired limit {mb} MB: the physical memory size is unknown"
+        ))
+    })?;
+    validate(mb, physical)
+}
+
+/// The exact argv that sets the limit with administrator rights (macOS asks for the password).
+pub fn set_argv(mb: CheckedMb) -> Vec<String> {
+    let script = format!(
+        "do shell script \"{SYSCTL} -w {SYSCTL_NAME}={}\" with administrator privileges",
+        mb.get()
+    );
+    vec![OSASCRIPT.into(), "-e".into(), script]
+}
+
+/// The argv that reads the limit back (no rights needed).
+pub fn read_argv() -> Vec<String> {
+    vec![SYSCTL.into(), "-n".into(), SYSCTL_NAME.into()]
+}
+
+/// What a finished program gave.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunOutput {
+    /// Exit status (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Runs a program given as an argv array (no shell). Injected so tests see the exact argv.
+pub trait Runner {
+    /// Runs `argv[0]` with `argv[1..]` and waits for it.
+    fn run(&mut self, argv: &[String]) -> std::io::Result<RunOutput>;
+}
+
+/// Runs programs for real with [`std::process::Command`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemRunner;
+
+impl Runner for SystemRunner {
+    fn run(&mut self, argv: &[String]) -> std::io::Result<RunOutput> {
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty argv"))?;
+        let out = std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()?;
+        Ok(RunOutput {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+}
+
+/// What setting the limit did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+#[ts(export)]
+pub enum ApplyOutcome {
+    /// Set, and the value read back matches.
+    Applied {
+        /// The value now in force, MB.
+        mb: u64,
+    },
+    /// The command succeeded but the value read back differs.
+    Mismatch {
+        /// The value asked for, MB.
+        requested_mb: u64,
+        /// The value read back, MB.
+        read_back_mb: u64,
+    },
+    /// The password prompt was cancelled: nothing changed.
+    Cancelled,
+    /// The command failed; nothing is known to have changed.
+    Failed {
+        /// What went wrong.
+        message: String,
+    },
+    /// The command succeeded but the value could not be read back.
+    Unverified {
+        /// The value asked for, MB.
+        requested_mb: u64,
+        /// Why it could not be read back.
+        message: String,
+    },
+}
+
+impl ApplyOutcome {
+    /// One sentence for a person.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Applied { mb: 0 } => {
+                "iogpu.wired_limit_mb is 0 again: the macOS default is in force".into()
+            }
+            Self::Applied { mb } => format!(
+                "iogpu.wired_limit_mb is now {mb} ({}), read back from sysctl",
+                format_bytes(mb * MIB)
+            ),
+            Self::Mismatch {
+                requested_mb,
+                read_back_mb,
+            } => format!(
+                "asked for {requested_mb} MB but sysctl reads back {read_back_mb} MB: the \
+                 kernel did not take the value"
+            ),
+            Self::Cancelled => "cancelled at the password prompt: nothing changed".into(),
+            Self::Failed { message } => format!("could not set the wired limit: {message}"),
+            Self::Unverified {
+                requested_mb,
+                message,
+            } => format!("set {requested_mb} MB but could not read it back: {message}"),
+        }
+    }
+
+    /// Whether the requested value is known to be in force.
+    pub fn is_applied(&self) -> bool {
+        matches!(self, Self::Applied { .. })
+    }
+}
+
+/// Whether osascript's failure is the user cancelling the password prompt (AppleScript error
+/// -128, "User canceled.").
+pub fn is_cancel(out: &RunOutput) -> bool {
+    let e = out.stderr.to_ascii_lowercase();
+    out.code == Some(1) && (e.contains("-128") || e.contains("user cancel"))
+}
+
+/// Parses the output of `sysctl -n iogpu.wired_limit_mb`.
+pub fn parse_read_back(stdout: &str) -> Result<u64, String> {
+    let t = stdout.trim();
+    t.parse()
+        .map_err(|_| format!("sysctl printed {t:?}, expected a whole number of MB"))
+}
+
+/// Sets the limit to `mb` through `runner` and reads it back.
+pub fn apply(runner: &mut dyn Runner, mb: CheckedMb) -> ApplyOutcome {
+    let out = match runner.run(&set_argv(mb)) {
+        Ok(o) => o,
+        Err(e) => {
+            return ApplyOutcome::Failed {
+                message: format!("cannot run {OSASCRIPT}: {e}"),
+            }
+        }
+    };
+    if is_cancel(&out) {
+        return ApplyOutcome::Cancelled;
+    }
+    if out.code != Some(0) {
+        let why = out.stderr.trim();
+        return ApplyOutcome::Failed {
+            message: format!(
+                "{OSASCRIPT} exited with {} ({})",
+                out.code.map_or("a signal".to_string(), |c| c.to_string()),
+                if why.is_empty() { "no message" } else { why }
+            ),
+        };
+    }
+    read_back(runner, mb.get())
+}
+
+fn read_back(runner: &mut dyn Runner, requested_mb: u64) -> ApplyOutcome {
+    let unverified = |message: String| ApplyOutcome::Unverified {
+        requested_mb,
+        message,
+    };
+    let out = match runner.run(&read_argv()) {
+        Ok(o) if o.code == Some(0) => o,
+        Ok(o) => return unverified(format!("{SYSCTL} failed: {}", o.stderr.trim())),
+        Err(e) => return unverified(format!("cannot run {SYSCTL}: {e}")),
+    };
+    match parse_read_back(&out.stdout) {
+        Ok(v) if v == requested_mb => ApplyOutcome::Applied { mb: v },
+        Ok(v) => ApplyOutcome::Mismatch {
+            requested_mb,
+            read_back_mb: v,
+        },
+        Err(e) => unverified(e),
+    }
+}
+
+/// A suggested value with its reasoning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct Suggestion {
+    /// The suggested `iogpu.wired_limit_mb`; `0` means keep the macOS default.
+    pub mb: u64,
+    /// Why, one sentence per step.
+    pub reasoning: Vec<String>,
+}
+
+/// The suggested value for `physical` bytes, given the effective limit now when known
+/// (`effective`, bytes) and whether the macOS default is in force.
+pub fn suggest(physical: u64, effective: Option<u64>, default_in_force: bool) -> Suggestion {
+    let reserve = suggested_reserve(physical);
+    let target_mb = physical.saturating_sub(reserve) / GIB * 1024;
+    let mut reasoning = vec![format!(
+        "leave macOS max(8 GB, 25 %) = {} of {} (seed 003: macOS needs 25-30 %; \
+         64 GB → 48 GB, 96 GB → 72 GB; seed 001: reserve 8 GB for the system)",
+        format_bytes(reserve),
+        format_bytes(physical)
+    )];
+    reasoning.push(format!(
+        "that gives the GPU {} = {target_mb} MB",
+        format_bytes(target_mb * MIB)
+    ));
+    let keep_default = match effective {
+        Some(e) if default_in_force && e >= target_mb * MIB => {
+            reasoning.push(format!(
+                "the macOS default already allows {}, more than that: keep it",
+                format_bytes(e)
+            ));
+            true
+        }
+        Some(e) if e >= target_mb * MIB => {
+            reasoning.push(format!(
+                "the limit in force ({}) is already at or above it",
+                format_bytes(e)
+            ));
+            false
+        }
+        Some(e) => {
+            reasoning.push(format!("the limit in force is {}", format_bytes(e)));
+            false
+        }
+        None => {
+            reasoning.push(
+                "the limit in force is unknown (no MLX agent attached on Metal): raise it \
+                 only if MLX reports a smaller recommended working set"
+                    .into(),
+            );
+            false
+        }
+    };
+    Suggestion {
+        mb: if keep_default || target_mb < FLOOR_MB {
+            0
+        } else {
+            target_mb
+        },
+        reasoning,
+    }
+}
+
+/// Everything shown about the system wired limit (CLI, HTTP, the UI's "Wired limit" panel).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct WiredLimitInfo {
+    /// Whether this platform has the sysctl (macOS on Apple Silicon).
+    pub supported: bool,
+    /// `iogpu.wired_limit_mb` now; `0` means the macOS default.
+    #[ts(type = "number | null")]
+    pub current_mb: Option<u64>,
+    /// The limit in force, bytes: MLX's `max_recommended_working_set_size` from an attached
+    /// agent, else the sysctl's value when not 0; `null` when unknown.
+    #[ts(type = "number | null")]
+    pub effective: Option<u64>,
+    /// Where `effective` comes from.
+    pub effective_source: String,
+    /// Installed memory, bytes.
+    #[ts(type = "number | null")]
+    pub physical: Option<u64>,
+    /// Smallest value accepted, MB.
+    #[ts(type = "number")]
+    pub min_mb: u64,
+    /// Largest value accepted on this machine, MB.
+    #[ts(type = "number | null")]
+    pub max_mb: Option<u64>,
+    /// The suggested value and why (`null` when physical memory is unknown).
+    pub suggestion: Option<Suggestion>,
+    /// [`RESETS_AT_REBOOT`].
+    pub resets_at_reboot: String,
+    /// `wired_limit.reapply_on_start` from the configuration.
+    pub reapply_on_start: bool,
+    /// `wired_limit.value_mb` from the configuration.
+    #[ts(type = "number | null")]
+    pub configured_mb: Option<u64>,
+}
+
+/// Builds the info from a snapshot (`gpu`, `memory.total`) and the configuration.
+pub fn info(snapshot: &Snapshot, config: &WiredLimitConfig) -> WiredLimitInfo {
+    let current_mb = snapshot.gpu.wired_limit.map(|b| b / MIB);
+    let physical = snapshot.memory.total;
+    let (effective, effective_source) = match (snapshot.gpu.recommended_working_set, current_mb) {
+        (Some(ws), _) => (
+            Some(ws),
+            "max_recommended_working_set_size of an attached MLX agent".to_string(),
+        ),
+        (None, Some(mb)) if mb > 0 => (Some(mb * MIB), "iogpu.wired_limit_mb".to_string()),
+        (None, Some(_)) => (
+            None,
+            "unknown: the macOS default is in force and no MLX agent on Metal reports it".into(),
+        ),
+        (None, None) => (
+            None,
+            "unknown: no iogpu.wired_limit_mb on this machine".into(),
+        ),
+    };
+    let default_in_force = current_mb == Some(0);
+    WiredLimitInfo {
+        supported: snapshot.platform == Platform::Macos && current_mb.is_some(),
+        current_mb,
+        effective,
+        effective_source,
+        physical,
+        min_mb: FLOOR_MB,
+        max_mb: physical.map(max_mb),
+        suggestion: physical.map(|p| suggest(p, effective, default_in_force)),
+        resets_at_reboot: RESETS_AT_REBOOT.into(),
+        reapply_on_start: config.reapply_on_start,
+        configured_mb: config.value_mb,
+    }
+}
+
+/// The value to set when the app starts: configured, opted in, valid, and different from the
+/// value in force. The caller still asks the user (each time it needs rights).
+pub fn reapply_plan(
+    config: &WiredLimitConfig,
+    current_mb: Option<u64>,
+    physical: Option<u64>,
+) -> Option<CheckedMb> {
+    if !config.reapply_on_start {
+        return None;
+    }
+    let want = config.value_mb?;
+    if current_mb? == want {
+        return None;
+    }
+    if want == 0 {
+        return Some(CheckedMb::RESET);
+    }
+    validate(want, physical?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserves_follow_the_seeds() {
+        assert_eq!(suggested_reserve(64 * GIB), 16 * GIB);
+        assert_eq!(suggested_reserve(16 * GIB), 8 * GIB);
+        assert_eq!(minimum_reserve(16 * GIB), 4 * GIB);
+        assert_eq!(minimum_reserve(128 * GIB), 8 * GIB);
+        assert_eq!(max_mb(16 * GIB), 12 * 1024);
+    }
+}
