@@ -9,9 +9,13 @@
 //!   libproc: `PROC_PIDREGIONINFO` walks the regions and `proc_regionfilename` names each
 //!   file mapping. It needs no root or entitlement for this user's processes (dyld's image
 //!   list needs `task_for_pid`, which does), and it sees dylibs in any install location. It is
-//!   a few system calls per region, so it runs only at the slow rescan pace and stops at the
-//!   first match. Footprint: `proc_pid_rusage(RUSAGE_INFO_V4).ri_phys_footprint`, which counts
+//!   a few system calls per region, so it runs only at the slow rescan pace, stops at the
+//!   first match, and walks a process again only when its footprint moved ([`needs_walk`]).
+//!   Footprint: `proc_pid_rusage(RUSAGE_INFO_V4).ri_phys_footprint`, which counts
 //!   Metal buffers and is what Activity Monitor shows.
+//!
+//! Blind spot on both: a program that links MLX statically (an mlx-swift app) maps no
+//! `libmlx`; it shows up only once it serves the agent protocol itself (docs/PROTOCOL.md §11).
 
 use std::path::Path;
 
@@ -153,23 +157,87 @@ pub fn process_name(pid: u32) -> String {
 #[cfg(target_os = "macos")]
 const MAX_REGIONS: usize = 16_384;
 
+/// What the macOS scan remembers of a process between rescans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    /// Process name when last walked (a different name means a reused pid).
+    pub name: String,
+    /// Footprint when its regions were last walked.
+    pub footprint: u64,
+    /// Whether it had MLX loaded then.
+    pub mlx: bool,
+}
+
+/// Processes smaller than this are not walked: MLX's library and Metal kernels alone exceed it.
+pub const MIN_MLX_FOOTPRINT: u64 = 16 << 20;
+/// A process without MLX is walked again once its footprint moved by this much (loading MLX
+/// and a model moves it by far more).
+pub const REWALK_DELTA: u64 = 64 << 20;
+
+/// Whether the (costly) region walk is needed for a process of `name` and `footprint`, given
+/// what an earlier walk saw. Loaded images are never unloaded, so an MLX process stays one.
+pub fn needs_walk(prev: Option<&Seen>, name: &str, footprint: u64) -> bool {
+    if footprint < MIN_MLX_FOOTPRINT {
+        return false;
+    }
+    match prev {
+        Some(seen) if seen.name == name => {
+            !seen.mlx && seen.footprint.abs_diff(footprint) >= REWALK_DELTA
+        }
+        _ => true,
+    }
+}
+
+/// Walk results from earlier rescans, keyed by pid (macOS).
+#[cfg(target_os = "macos")]
+static SEEN: std::sync::Mutex<std::collections::BTreeMap<u32, Seen>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
 /// The MLX processes of this user on this machine (not this process).
+///
+/// Walking every region of every process at each rescan would cost tens of thousands of
+/// system calls, so a process is walked only when it is big enough to hold MLX and it is new
+/// or its footprint moved by [`REWALK_DELTA`] since its last walk ([`needs_walk`]).
 #[cfg(target_os = "macos")]
 pub fn scan() -> Vec<Found> {
     use super::sys::libproc;
     let uid = super::sys::euid();
     let me = std::process::id();
-    let mut found: Vec<Found> = libproc::all_pids()
-        .into_iter()
-        .filter(|&pid| pid != me && libproc::uid_of(pid) == Some(uid))
-        .filter(|&pid| libproc::maps_file_containing(pid, MLX_LIBRARY_MARK, MAX_REGIONS))
-        .map(|pid| Found {
+    let mut seen = SEEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut next = std::collections::BTreeMap::new();
+    for pid in libproc::all_pids() {
+        if pid == me || libproc::uid_of(pid) != Some(uid) {
+            continue;
+        }
+        let name = libproc::name_of(pid);
+        let footprint = libproc::phys_footprint(pid).unwrap_or(0);
+        let prev = seen.remove(&pid);
+        let entry = if needs_walk(prev.as_ref(), &name, footprint) {
+            let mlx = libproc::maps_file_containing(pid, MLX_LIBRARY_MARK, MAX_REGIONS);
+            Seen {
+                name,
+                footprint,
+                mlx,
+            }
+        } else {
+            prev.unwrap_or(Seen {
+                name,
+                footprint,
+                mlx: false,
+            })
+        };
+        next.insert(pid, entry);
+    }
+    *seen = next;
+    seen.iter()
+        .filter(|(_, s)| s.mlx)
+        .map(|(&pid, s)| Found {
             pid,
-            name: libproc::name_of(pid),
+            name: s.name.clone(),
         })
-        .collect();
-    found.sort_by_key(|f| f.pid);
-    found
+        .collect()
 }
 
 /// Footprint of `pid` on this machine (phys_footprint, Metal included).
@@ -201,6 +269,33 @@ mod tests {
             "7f-8f r--p 0 08:01 1 /usr/lib/libc.so.6\n7f-8f r--p 0 08:01 1 /home/libmlx/libz.so\n"
         ));
         assert!(!maps_has_mlx(""));
+    }
+
+    #[test]
+    fn macos_walks_only_big_new_or_changed_processes() {
+        let seen = |mlx, footprint| Seen {
+            name: "python3".into(),
+            footprint,
+            mlx,
+        };
+        let big = 200 << 20;
+        assert!(!needs_walk(None, "python3", MIN_MLX_FOOTPRINT - 1));
+        assert!(needs_walk(None, "python3", big));
+        assert!(!needs_walk(
+            Some(&seen(false, big)),
+            "python3",
+            big + (10 << 20)
+        ));
+        assert!(needs_walk(
+            Some(&seen(false, big)),
+            "python3",
+            big + REWALK_DELTA
+        ));
+        assert!(!needs_walk(Some(&seen(true, big)), "python3", 4 * big));
+        assert!(
+            needs_walk(Some(&seen(false, big)), "node", big),
+            "reused pid"
+        );
     }
 
     #[test]
