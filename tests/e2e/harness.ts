@@ -129,8 +129,8 @@ export class MlxWorkload {
 
   constructor(readonly env: Env) {}
 
-  async start(size = '256MiB'): Promise<number> {
-    const proc = spawn(PYTHON, [CACHE_BUILDER, size], { env: { ...this.env.vars, PYTHONPATH: join(REPO, 'agent') }, stdio: ['pipe', 'pipe', 'inherit'] });
+  async start(size = '256MiB', ...flags: string[]): Promise<number> {
+    const proc = spawn(PYTHON, [CACHE_BUILDER, size, ...flags], { env: { ...this.env.vars, PYTHONPATH: join(REPO, 'agent') }, stdio: ['pipe', 'pipe', 'inherit'] });
     this.proc = proc;
     createInterface({ input: proc.stdout! }).on('line', (l) => {
       const w = this.waiters.shift();

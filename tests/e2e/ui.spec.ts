@@ -96,6 +96,29 @@ test('"Clear cache" brings the process\'s own cache to zero and shows the bytes 
   await expect(row.getByTestId('flash')).not.toHaveText(/Freed 0 B/);
   expect(await mlx.cache()).toBe(0);
   await expect(row.getByTestId('cache')).toHaveText('0 B', { timeout: 15_000 });
+  // The journal records it too.
+  await page.getByRole('tab', { name: /Alerts/ }).click();
+  await expect(page.getByRole('region', { name: 'Event journal' })).toContainText(/Cleared \d+(\.\d)? (GB|MB|KB) of MLX cache/);
+});
+
+test('a process without the agent is shown with the command that attaches it', async ({ page }) => {
+  const bare = new MlxWorkload(env);
+  try {
+    const pid = await bare.start('16MiB', '--no-agent');
+    let hint: string | undefined;
+    await expect.poll(async () => {
+      const { body } = await serve.api<{ mlx: { pid: number; hint?: string }[] }>('/api/snapshot');
+      hint = body.mlx.find((p) => p.pid === pid)?.hint;
+      return hint ?? null;
+    }, { timeout: 30_000 }).not.toBeNull();
+    await open(page, 'mlx');
+    const row = page.getByTestId(`proc-${pid}`);
+    await expect(row).toContainText('No agent attached');
+    await expect(row.locator('code')).toHaveText(hint!);
+    await expect(row.getByRole('button', { name: /Clear cache/ })).toHaveCount(0);
+  } finally {
+    await bare.stop();
+  }
 });
 
 test('the cache limit is edited inline, validated as typed and applied to the process', async ({ page }) => {

@@ -121,9 +121,24 @@ export class Store {
     }
   }
 
+  private onShow = () => {
+    // A window shown again (the app's popover gets updates only while visible): fetch the
+    // current sample at once rather than showing the old one as stale until the next.
+    if (typeof document !== 'undefined' && document.visibilityState === 'hidden') return;
+    if (this.state.receivedAt != null && this.now() - this.state.receivedAt < this.state.intervalMs * 1.5) return;
+    this.transport.snapshot().then((s) => {
+      const cur = this.state.snapshot;
+      if (!cur || Date.parse(s.at) > Date.parse(cur.at)) this.onSnapshot(s);
+    }, () => {});
+  };
+
   /** Fetches a first snapshot and the journal, then follows the stream. */
   start(): void {
     if (this.stop) return;
+    if (typeof window !== 'undefined') {
+      window.addEventListener('focus', this.onShow);
+      document.addEventListener('visibilitychange', this.onShow);
+    }
     this.transport.snapshot().then(
       (s) => { if (!this.state.snapshot) this.onSnapshot(s); },
       (e: unknown) => {
@@ -154,6 +169,10 @@ export class Store {
   close(): void {
     this.stop?.();
     this.stop = null;
+    if (typeof window !== 'undefined') {
+      window.removeEventListener('focus', this.onShow);
+      document.removeEventListener('visibilitychange', this.onShow);
+    }
   }
 }
 
