@@ -99,7 +99,8 @@ function Help({ s }: { s: Snapshot }) {
       <p>
         If something still looks off, run <code>headroom capture -o capture.json</code> and
         attach <code>capture.json</code> to your report: it holds the raw counters behind this
-        sample, so we can replay exactly what you see.
+        sample, so we can replay exactly what you see. For MLX figures, add{' '}
+        <code>--with-mlx</code>.
       </p>
       {s.unavailable.length ? (
         <>
