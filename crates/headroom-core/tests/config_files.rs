@@ -156,3 +156,16 @@ fn save_refuses_to_overwrite_a_bad_file() {
         assert_eq!(std::fs::read(&path).unwrap(), before, "{}", src.display());
     }
 }
+
+#[test]
+fn byte_thresholds_may_be_written_as_sizes() {
+    use headroom_core::rules::Action;
+    let c = config::load(&dir("valid").join("sizes.toml")).config;
+    assert_eq!(c.rules[0].threshold, 512.0 * 1024.0 * 1024.0);
+    assert_eq!(c.rules[0].recovery, Some(100.0 * 1024.0 * 1024.0));
+    assert_eq!(
+        c.rules[0].actions,
+        vec![Action::SetCacheLimit { bytes: 256 << 20 }]
+    );
+    assert_eq!(c.rules[1].threshold, 1.5 * 1024.0 * 1024.0 * 1024.0);
+}

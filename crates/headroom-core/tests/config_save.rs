@@ -188,3 +188,19 @@ fn committed_schema_matches_the_types() {
         "docs/config.schema.json is stale: run `BLESS=1 cargo test -p headroom-core --test config_save`"
     );
 }
+
+#[test]
+fn sizes_the_user_wrote_are_kept_unless_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("config.toml");
+    std::fs::copy(fixture("sizes.toml"), &path).unwrap();
+    let mut c = config::load(&path).config;
+    c.rules[1].threshold = 2.0 * 1073741824.0;
+    config::save(&path, &c).unwrap();
+    let after = std::fs::read_to_string(&path).unwrap();
+    assert!(after.contains("threshold = \"512MiB\"\n"), "{after}");
+    assert!(after.contains("recovery = \"100 MB\"\n"), "{after}");
+    assert!(after.contains("bytes = \"256M\""), "{after}");
+    assert!(after.contains("threshold = 2147483648\n"), "{after}");
+    assert_eq!(config::load(&path).config, c);
+}

@@ -302,22 +302,39 @@ fn same_item(a: &Item, b: &Item) -> bool {
     }
 }
 
-/// Whether two values are equal regardless of formatting (`15` and `15.0`, `1e9`).
+/// Whether two values are equal regardless of formatting (`15` and `15.0`, `1e9`, and a
+/// size the user wrote, `"512MiB"`, against the number of bytes it stands for).
 fn same_value(a: &Value, b: &Value) -> bool {
     let num = |v: &Value| match v {
         Value::Integer(i) => Some(*i.value() as f64),
         Value::Float(f) => Some(*f.value()),
         _ => None,
     };
-    if let (Some(x), Some(y)) = (num(a), num(b)) {
-        return x == y;
-    }
-    let bare = |v: &Value| {
-        let mut v = v.clone();
-        v.decor_mut().clear();
-        v.to_string().replace(char::is_whitespace, "")
+    let size = |v: &Value| match v {
+        Value::String(s) => crate::units::parse_size(s.value()).ok().map(|b| b as f64),
+        _ => num(v),
     };
-    bare(a) == bare(b)
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => x.value() == y.value(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| same_value(p, q))
+        }
+        (Value::InlineTable(x), Value::InlineTable(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w)))
+        }
+        _ if num(a).is_some() || num(b).is_some() => {
+            matches!((size(a), size(b)), (Some(x), Some(y)) if x == y)
+        }
+        _ => bare(a) == bare(b),
+    }
+}
+
+fn bare(v: &Value) -> String {
+    let mut v = v.clone();
+    v.decor_mut().clear();
+    v.to_string()
 }
 
 /// Writes `bytes` to `path` via a temporary file in the same directory (mode 0600: the file

@@ -226,11 +226,19 @@ fn structural_issue(
         let key = join(&path, field);
         return ConfigIssue::new(&key, "(missing)", "required", &required(field));
     }
-    let value = lookup(root, &path).map_or_else(|| "(missing)".into(), render);
+    let mut value = lookup(root, &path).map_or_else(|| "(missing)".into(), render);
+    if value == "(a table)" {
+        // Inside a tagged table serde loses the path; its message still quotes the value.
+        if let Some(quoted) = msg.split('`').nth(1) {
+            value = quoted.to_string();
+        }
+    }
     let problem = if msg.starts_with("invalid type") {
         format!("wrong type ({})", type_word(lookup(root, &path)))
     } else if msg.starts_with("invalid value") && limit_for(&path).is_some() {
         "out of range".to_string()
+    } else if msg.starts_with("invalid value") {
+        "invalid value".to_string()
     } else if msg.starts_with("unknown variant") {
         "unknown value".to_string()
     } else {

@@ -9,6 +9,7 @@
 
 mod defaults;
 mod eval;
+mod sizes;
 
 pub use defaults::default_rules;
 pub use eval::{
@@ -32,7 +33,9 @@ pub struct Rule {
     pub metric: Metric,
     /// Whether the rule fires above or below `threshold`.
     pub comparison: Comparison,
-    /// The value that breaches (units: see [`Metric`]).
+    /// The value that breaches (units: see [`Metric`]); bytes may be written `"512MiB"`.
+    #[serde(deserialize_with = "sizes::number")]
+    #[schemars(with = "sizes::SizeSchema")]
     pub threshold: f64,
     /// Seconds the breach must last before the rule fires (0: no minimum).
     #[serde(default)]
@@ -43,7 +46,12 @@ pub struct Rule {
     pub samples: u32,
     /// The value that re-arms a fired rule; `null`/absent means `threshold` itself.
     /// For `above` it must not exceed `threshold`, for `below` not be under it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "sizes::opt_number"
+    )]
+    #[schemars(with = "Option<sizes::SizeSchema>")]
     #[ts(optional)]
     pub recovery: Option<f64>,
     /// Least seconds between two firings of this rule (per process for process metrics).
@@ -217,7 +225,9 @@ pub enum Action {
     /// Set the MLX cache limit (`mx.set_cache_limit(bytes)`): of the breaching process for
     /// process metrics, of every attached process otherwise.
     SetCacheLimit {
-        /// The new limit in bytes.
+        /// The new limit in bytes (or a size such as `"512MiB"`).
+        #[serde(deserialize_with = "sizes::bytes")]
+        #[schemars(with = "sizes::SizeSchema")]
         #[ts(type = "number")]
         bytes: u64,
     },
