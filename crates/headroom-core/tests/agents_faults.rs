@@ -85,8 +85,11 @@ async fn a_ten_megabyte_line_is_refused_without_buffering_it() {
     let h = PidHolder::new();
     fake_agent(dir.path(), h.pid(), Fake::Huge);
     let mut m = monitor(dir.path());
+    // This test is about memory, not time: a generous timeout keeps a loaded machine out of it.
+    m.set_stats_timeout(Duration::from_secs(5));
     let poll = m.poll().await;
-    let hint = poll.processes[0].hint.clone().unwrap_or_default();
+    let p = poll.processes.iter().find(|p| p.pid == h.pid()).expect("listed");
+    let hint = p.hint.clone().unwrap_or_default();
     let read: usize = hint
         .split("read ")
         .nth(1)
@@ -340,4 +343,48 @@ fn system_python() -> &'static str {
     } else {
         "python3"
     }
+}
+
+/// A sampler loop (memory sample + agent poll every 500 ms) keeps its schedule while a hung,
+/// a silent and a garbage agent sit beside a good one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sampler_keeps_its_pace_beside_faulty_agents() {
+    let dir = runtime_dir();
+    let holders: Vec<PidHolder> = (0..4).map(|_| PidHolder::new()).collect();
+    let kinds = [
+        Fake::Good { delay_ms: 0 },
+        Fake::Hang,
+        Fake::Silent,
+        Fake::Garbage,
+    ];
+    for (h, kind) in holders.iter().zip(kinds) {
+        fake_agent(dir.path(), h.pid(), kind);
+    }
+    let mut sampler = headroom_core::Sampler::new();
+    let mut m = monitor(dir.path());
+    m.poll().await;
+    let interval = Duration::from_millis(500);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let start = Instant::now();
+    let ticks = 6;
+    for _ in 0..ticks {
+        ticker.tick().await;
+        let t = Instant::now();
+        let mut snap = sampler.sample();
+        let poll = m.poll().await;
+        headroom_core::agents::attach_mlx(&mut snap, &poll);
+        assert_eq!(snap.mlx.iter().filter(|p| p.attached).count(), 1);
+        assert!(
+            t.elapsed() <= TIMEOUT + SLACK,
+            "one sample took {:?}",
+            t.elapsed()
+        );
+    }
+    // Six ticks of a 500 ms schedule end 2.5 s after the first plus one sample's work.
+    let total = start.elapsed();
+    assert!(
+        total <= interval * (ticks - 1) + TIMEOUT + SLACK,
+        "schedule slipped: {total:?}"
+    );
 }

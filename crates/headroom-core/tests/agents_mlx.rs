@@ -169,3 +169,42 @@ async fn a_tiny_llm_under_the_agent_moves_its_numbers() {
         "{reset:?}"
     );
 }
+
+#[tokio::test]
+async fn rescans_find_new_processes_without_blocking_polls() {
+    let Some(py) = venv_python("rescans_find_new_processes") else {
+        return;
+    };
+    let dir = runtime_dir();
+    let mut m = MlxMonitor::new(dir.path().to_path_buf());
+    m.set_rescan_interval(Duration::from_millis(300));
+    m.poll().await;
+    let w = builder(&py, dir.path(), &["1MiB", "--no-agent"]);
+    let start = std::time::Instant::now();
+    loop {
+        let t = std::time::Instant::now();
+        let poll = m.poll().await;
+        assert!(
+            t.elapsed() < Duration::from_millis(250),
+            "a poll waited {:?} for a scan",
+            t.elapsed()
+        );
+        if poll.processes.iter().any(|p| p.pid == w.pid && !p.attached) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "rescan never found pid {}",
+            w.pid
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = w.pid;
+    drop(w);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let poll = m.poll().await;
+    assert!(
+        poll.processes.iter().all(|p| p.pid != pid),
+        "an exited process is dropped at once"
+    );
+}
