@@ -88,7 +88,11 @@ async fn a_ten_megabyte_line_is_refused_without_buffering_it() {
     // This test is about memory, not time: a generous timeout keeps a loaded machine out of it.
     m.set_stats_timeout(Duration::from_secs(5));
     let poll = m.poll().await;
-    let p = poll.processes.iter().find(|p| p.pid == h.pid()).expect("listed");
+    let p = poll
+        .processes
+        .iter()
+        .find(|p| p.pid == h.pid())
+        .expect("listed");
     let hint = p.hint.clone().unwrap_or_default();
     let read: usize = hint
         .split("read ")
