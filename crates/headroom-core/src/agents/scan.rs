@@ -252,6 +252,24 @@ pub fn process_name(pid: u32) -> String {
     super::sys::libproc::name_of(pid)
 }
 
+/// Neither Linux nor macOS: no scan (agents still work).
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+pub fn scan() -> Vec<Found> {
+    Vec::new()
+}
+
+/// Neither Linux nor macOS: footprints are unknown.
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+pub fn footprint(_pid: u32) -> Option<u64> {
+    None
+}
+
+/// Neither Linux nor macOS: names are unknown.
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+pub fn process_name(_pid: u32) -> String {
+    String::new()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
