@@ -4,12 +4,12 @@ import type { Scope } from "./Scope";
 /**
  * Something a rule does when it fires.
  */
-export type Action = "Notify" | { "ClearCache": { 
+export type Action = { "type": "notify" } | { "type": "clear_cache", 
 /**
  * Which processes.
  */
-scope: Scope, } } | { "SetCacheLimit": { 
+scope: Scope, } | { "type": "set_cache_limit", 
 /**
- * The new limit in bytes.
+ * The new limit in bytes (or a size such as `"512MiB"`).
  */
-bytes: number, } };
+bytes: number, };

@@ -24,7 +24,7 @@ metric: Metric,
  */
 comparison: Comparison, 
 /**
- * The value that breaches (units: see [`Metric`]).
+ * The value that breaches (units: see [`Metric`]); bytes may be written `"512MiB"`.
  */
 threshold: number, 
 /**

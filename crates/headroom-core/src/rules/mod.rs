@@ -210,7 +210,8 @@ pub enum Comparison {
 
 /// Something a rule does when it fires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, JsonSchema)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(deny_unknown_fields)]
 #[ts(export)]
 pub enum Action {
     /// Tell the person: a native notification in the app; journal, stream and `/metrics`
