@@ -388,3 +388,22 @@ fn evaluating_the_defaults_with_8_processes_is_cheap() {
     println!("rule evaluation: {per:?} per sample (5 default rules, 8 MLX processes)");
     assert!(per < std::time::Duration::from_micros(200), "{per:?}");
 }
+
+#[test]
+fn actions_have_the_same_shape_on_the_wire_and_in_typescript() {
+    use ts_rs::TS;
+    let v = serde_json::to_value(vec![
+        Action::Notify,
+        Action::ClearCache {
+            scope: Scope::Breaching,
+        },
+    ])
+    .unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!([{"type": "notify"}, {"type": "clear_cache", "scope": "breaching"}])
+    );
+    let decl = Action::decl();
+    assert!(decl.contains(r#"{ "type": "notify" }"#), "{decl}");
+    assert!(decl.contains(r#""type": "clear_cache""#), "{decl}");
+}
