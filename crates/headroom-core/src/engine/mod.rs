@@ -271,7 +271,8 @@ impl EngineHandle {
 
     /// Validates, saves (atomically, keeping the file's comments) and applies `config`. A file
     /// that currently has problems is not overwritten: that is an error too. The save runs
-    /// off the sampling path.
+    /// off the sampling path. Rules, sampling intervals and Linux pressure thresholds apply
+    /// at once; `history` limits and `server` settings when the host restarts.
     pub async fn put_config(&self, config: Config) -> Result<(), Vec<ConfigIssue>> {
         let issues = config.issues();
         if !issues.is_empty() {
