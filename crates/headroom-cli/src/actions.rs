@@ -202,6 +202,9 @@ pub fn render_limits(kind: LimitKind, outcomes: &[ActionOutcome]) -> String {
             );
         } else {
             out += &format!("{:>7}  {:<18} FAILED: {}\n", o.pid, o.name, failure(o));
+            if let Some(why) = o.error.as_ref().and_then(crate::wired_cmd::explain_refusal) {
+                out += &format!("{:>7}  {why}\n", "");
+            }
         }
     }
     out

@@ -6,11 +6,15 @@
 mod actions;
 mod capture;
 mod config_cmd;
+mod doctor_cmd;
+mod fit_cmd;
 mod history_cmd;
 mod output;
 mod serve_cmd;
 mod status;
+mod top_cmd;
 mod watch;
+mod wired_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -43,6 +47,14 @@ enum Command {
     Events(history_cmd::EventsArgs),
     /// The configuration file: path, show, check, init, schema.
     Config(config_cmd::ConfigArgs),
+    /// The system GPU wired limit (iogpu.wired_limit_mb, macOS): show, set SIZE, reset.
+    WiredLimit(wired_cmd::WiredLimitArgs),
+    /// Processes by memory footprint, grouped by app.
+    Top(top_cmd::TopArgs),
+    /// Will a model fit? Weights, KV cache and overhead against this machine.
+    Fit(fit_cmd::FitArgs),
+    /// Check memory pressure, swap, compression, MLX caches, wired limits and other apps.
+    Doctor(doctor_cmd::DoctorArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +69,10 @@ fn main() -> ExitCode {
         Command::History(args) => history_cmd::run_history(&args),
         Command::Events(args) => history_cmd::run_events(&args),
         Command::Config(args) => config_cmd::run(&args),
+        Command::WiredLimit(args) => wired_cmd::run(&args),
+        Command::Top(args) => top_cmd::run(&args),
+        Command::Fit(args) => fit_cmd::run(&args),
+        Command::Doctor(args) => doctor_cmd::run(&args),
     };
     ExitCode::from(code)
 }

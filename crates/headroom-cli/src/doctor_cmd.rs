@@ -1,0 +1,162 @@
+//! `headroom doctor [--json]`: the seeds' diagnostic order as checks with evidence.
+//!
+//! It takes two samples one second apart (swap and compression rates), polls the MLX agents
+//! (and asks each for its command line), lists other apps by footprint, and reads the last
+//! hour of history for the compressed-memory trend when a database exists.
+//!
+//! Exit status: 0 healthy; 1 findings; 2 could not check.
+
+use crate::output::print_json;
+use crate::wired_cmd::block_on;
+use headroom_core::agents::{attach_mlx, client::AgentConn, discovery, MlxMonitor};
+use headroom_core::config;
+use headroom_core::doctor::{self, DoctorContext, DoctorReport, Severity, Trend};
+use headroom_core::history::{HistoryQuery, HistoryReader};
+use headroom_core::snapshot::Snapshot;
+use headroom_core::top;
+use headroom_core::Sampler;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Arguments of `headroom doctor`.
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// Print the report as JSON (`status`, `findings`, `checks`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `headroom doctor`.
+pub fn run(args: &DoctorArgs) -> u8 {
+    let (snap, two_sample_trend) = sample();
+    let ctx = DoctorContext {
+        compressed_trend: history_trend().or(two_sample_trend),
+        top: Some(top::group(&top::processes())),
+        cmdlines: agent_cmdlines(),
+    };
+    let report = doctor::report(&snap, &ctx);
+    if args.json {
+        if !print_json(&report, true) {
+            return 2;
+        }
+    } else {
+        print!("{}", render(&report));
+    }
+    report.exit_code()
+}
+
+/// Two samples one second apart, with MLX processes; the compressed trend between them.
+fn sample() -> (Snapshot, Option<Trend>) {
+    let cfg = config::load(&config::config_path()).config;
+    let mut sampler = Sampler::new();
+    let first = sampler.sample();
+    std::thread::sleep(Duration::from_secs(1));
+    let mut snap = sampler.sample();
+    cfg.linux_pressure.apply(&mut snap);
+    match block_on(MlxMonitor::from_env().poll()) {
+        Ok(poll) => attach_mlx(&mut snap, &poll),
+        Err(e) => snap.mark_unavailable("mlx", e),
+    }
+    let trend = match (first.memory.compressed, snap.memory.compressed) {
+        (Some(a), Some(b)) => Some(Trend {
+            first: a,
+            last: b,
+            secs: (snap.at - first.at).num_milliseconds() as f64 / 1000.0,
+            source: "two samples".into(),
+        }),
+        _ => None,
+    };
+    (snap, trend)
+}
+
+/// Compressed memory over the last hour of history, when at least ten minutes are recorded.
+fn history_trend() -> Option<Trend> {
+    let reader = HistoryReader::open(&config::data_dir()).ok()?;
+    let now = chrono::Utc::now();
+    let q = HistoryQuery {
+        since_ms: Some(now.timestamp_millis() - 3_600_000),
+        until_ms: None,
+        max_points: Some(120),
+    };
+    let points = reader.query(&q, now).ok()?;
+    let with: Vec<_> = points
+        .iter()
+        .filter_map(|p| Some((p.t, p.compressed?)))
+        .collect();
+    let (&(t0, c0), &(t1, c1)) = (with.first()?, with.last()?);
+    let secs = (t1 - t0) as f64 / 1000.0;
+    (secs >= 600.0).then(|| Trend {
+        first: c0,
+        last: c1,
+        secs,
+        source: "history".into(),
+    })
+}
+
+/// The command line of every attached agent, from its `stats` answer.
+fn agent_cmdlines() -> HashMap<u32, Vec<String>> {
+    let Ok(agents) = discovery::list_agents(&headroom_core::agents::runtime_dir()) else {
+        return HashMap::new();
+    };
+    let ask = async move {
+        let mut out = HashMap::new();
+        for a in agents {
+            let call = async {
+                let mut conn = AgentConn::connect(&a.path).await.ok()?;
+                conn.call("stats", None).await.ok()
+            };
+            if let Ok(Some(stats)) = tokio::time::timeout(Duration::from_millis(500), call).await {
+                out.insert(a.pid, doctor::cmdline_from_stats(&stats));
+            }
+        }
+        out
+    };
+    block_on(ask).unwrap_or_default()
+}
+
+fn severity_word(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "INFO",
+        Severity::Warning => "WARNING",
+        Severity::Critical => "CRITICAL",
+    }
+}
+
+/// The text `headroom doctor` prints.
+pub fn render(r: &DoctorReport) -> String {
+    let mut out = String::new();
+    for c in &r.checks {
+        let mark = match c.status.as_str() {
+            "ok" => "ok     ",
+            "finding" => "FOUND  ",
+            _ => "skipped",
+        };
+        let detail = if c.status == "skipped" {
+            format!(" ({})", c.detail)
+        } else {
+            String::new()
+        };
+        out += &format!("[{mark}] {}{detail}\n", c.id);
+    }
+    out += "\n";
+    if r.findings.is_empty() {
+        out += match r.status.as_str() {
+            "healthy" => "Healthy: nothing to fix.\n",
+            _ => "Could not check this machine.\n",
+        };
+    }
+    for f in &r.findings {
+        out += &format!("{} {}: {}\n", severity_word(f.severity), f.id, f.title);
+        let ev: Vec<String> = f
+            .evidence
+            .iter()
+            .map(|e| format!("{} {}", e.name, e.shown))
+            .collect();
+        out += &format!("  evidence: {}\n", ev.join(", "));
+        out += &format!("  fix: {}\n", f.action);
+        if let Some(c) = &f.command {
+            out += &format!("  run: {c}\n");
+        }
+    }
+    out
+}

@@ -1,0 +1,248 @@
+//! `headroom wired-limit [show] | set SIZE | reset`: the system GPU wired limit
+//! (`iogpu.wired_limit_mb`, macOS). Also the shared "sample this machine with its MLX
+//! processes" helper of `fit` and `doctor`.
+//!
+//! Exit status: 0 shown / set and read back; 1 set but the value read back differs or could
+//! not be read; 2 bad size, cancelled, refused, or not available on this platform.
+
+use crate::output::print_json;
+use headroom_core::agents::{attach_mlx, AgentError, MlxMonitor};
+use headroom_core::config;
+use headroom_core::snapshot::Snapshot;
+use headroom_core::units::format_bytes;
+use headroom_core::wired::{self, ApplyOutcome, CheckedMb, WiredLimitInfo};
+use headroom_core::Sampler;
+
+/// Arguments of `headroom wired-limit`.
+#[derive(Debug, clap::Args)]
+pub struct WiredLimitArgs {
+    #[command(subcommand)]
+    pub command: Option<WiredCommand>,
+    /// Print JSON instead of text (`show`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `headroom wired-limit` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum WiredCommand {
+    /// Show the limit in force, physical memory and a suggested value (the default).
+    Show,
+    /// Set iogpu.wired_limit_mb (asks for confirmation, then for an administrator password).
+    Set {
+        /// MB as a whole number (49152), or a size with a unit (48GB, 48G, 49152MB).
+        size: String,
+        /// Do not ask for confirmation (macOS still asks for the password).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Return to the macOS default (iogpu.wired_limit_mb = 0).
+    Reset {
+        /// Do not ask for confirmation (macOS still asks for the password).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+/// Said on every platform without the sysctl.
+pub const NOT_AVAILABLE: &str =
+    "not available on this platform (iogpu.wired_limit_mb is a macOS sysctl)";
+
+/// Runs a future on a one-thread runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map(|rt| rt.block_on(f))
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+/// One snapshot of this machine (rates from `samples` ≥ 2 samples 1 s apart) with its MLX
+/// processes and Metal's recommended working set from attached agents.
+pub fn sample_machine(samples: u32) -> Snapshot {
+    let mut sampler = Sampler::new();
+    let mut snap = sampler.sample();
+    for _ in 1..samples {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        snap = sampler.sample();
+    }
+    match block_on(MlxMonitor::from_env().poll()) {
+        Ok(poll) => attach_mlx(&mut snap, &poll),
+        Err(e) => snap.mark_unavailable("mlx", e),
+    }
+    snap
+}
+
+/// Runs `headroom wired-limit …`.
+pub fn run(args: &WiredLimitArgs) -> u8 {
+    let snap = sample_machine(1);
+    let cfg = config::load(&config::config_path()).config.wired_limit;
+    let info = wired::info(&snap, &cfg);
+    match &args.command {
+        None | Some(WiredCommand::Show) => show(&info, args.json),
+        Some(WiredCommand::Set { size, yes }) => match wired::check(size, info.physical) {
+            Ok(mb) => set(&info, mb, *yes),
+            Err(e) => {
+                eprintln!("headroom: {e}");
+                2
+            }
+        },
+        Some(WiredCommand::Reset { yes }) => set(&info, CheckedMb::RESET, *yes),
+    }
+}
+
+fn show(info: &WiredLimitInfo, json: bool) -> u8 {
+    if json {
+        return if print_json(info, true) { 0 } else { 2 };
+    }
+    print!("{}", render(info));
+    0
+}
+
+fn mb_text(mb: u64) -> String {
+    format!("{mb} MB ({})", format_bytes(mb.saturating_mul(1 << 20)))
+}
+
+/// The text `headroom wired-limit show` prints.
+pub fn render(i: &WiredLimitInfo) -> String {
+    let mut out = String::new();
+    if !i.supported {
+        out += &format!("GPU wired limit   {NOT_AVAILABLE}\n");
+    }
+    match i.current_mb {
+        Some(0) => out += "iogpu.wired_limit_mb  0 (the macOS default is in force)\n",
+        Some(mb) => out += &format!("iogpu.wired_limit_mb  {}\n", mb_text(mb)),
+        None => {}
+    }
+    if i.supported || i.effective.is_some() {
+        let eff = i.effective.map_or("unknown".to_string(), format_bytes);
+        out += &format!("In force          {eff} ({})\n", i.effective_source);
+    }
+    let phys = i.physical.map_or("unknown".to_string(), format_bytes);
+    out += &format!("Physical memory   {phys}\n");
+    if let Some(max) = i.max_mb {
+        out += &format!("Accepted values   {}..={max} MB\n", i.min_mb);
+    }
+    if let Some(s) = &i.suggestion {
+        let what = match (s.mb, i.supported) {
+            (0, _) => "keep the macOS default".to_string(),
+            (mb, true) => format!("{} (headroom wired-limit set {mb})", mb_text(mb)),
+            (mb, false) => format!("{} on a Mac with this much memory", mb_text(mb)),
+        };
+        out += &format!("Suggested         {what}\n");
+        for r in &s.reasoning {
+            out += &format!("                  - {r}\n");
+        }
+    }
+    if i.supported {
+        out += &format!("Note              {}", wired::RESETS_AT_REBOOT);
+        out += if i.reapply_on_start {
+            "; Headroom re-applies the configured value when the app starts (wired_limit.reapply_on_start)\n"
+        } else {
+            "; set wired_limit.reapply_on_start = true (and value_mb) to have the app offer it again\n"
+        };
+    }
+    out
+}
+
+fn set(info: &WiredLimitInfo, mb: CheckedMb, yes: bool) -> u8 {
+    if !info.supported {
+        eprintln!("headroom: wired-limit: {NOT_AVAILABLE}");
+        return 2;
+    }
+    let what = if mb.get() == 0 {
+        "reset iogpu.wired_limit_mb to 0 (the macOS default)".to_string()
+    } else {
+        format!("set iogpu.wired_limit_mb to {}", mb_text(mb.get()))
+    };
+    if !yes
+        && !confirm(&format!(
+            "{what}? macOS will ask for an administrator password. [y/N] "
+        ))
+    {
+        println!("Not confirmed: nothing changed.");
+        return 2;
+    }
+    let outcome = apply_here(mb);
+    println!("{}", outcome.describe());
+    if outcome.is_applied() {
+        println!("Note: {}.", wired::RESETS_AT_REBOOT);
+    }
+    outcome_code(&outcome)
+}
+
+/// 0 applied; 1 mismatch or unverified; 2 cancelled or failed.
+pub fn outcome_code(o: &ApplyOutcome) -> u8 {
+    match o {
+        ApplyOutcome::Applied { .. } => 0,
+        ApplyOutcome::Mismatch { .. } | ApplyOutcome::Unverified { .. } => 1,
+        ApplyOutcome::Cancelled | ApplyOutcome::Failed { .. } => 2,
+    }
+}
+
+#[cfg(target_os = "macos")]
+fn apply_here(mb: CheckedMb) -> ApplyOutcome {
+    wired::apply(&mut wired::SystemRunner, mb)
+}
+
+#[cfg(not(target_os = "macos"))]
+fn apply_here(_mb: CheckedMb) -> ApplyOutcome {
+    ApplyOutcome::Failed {
+        message: NOT_AVAILABLE.into(),
+    }
+}
+
+fn confirm(question: &str) -> bool {
+    use std::io::Write;
+    print!("{question}");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// What MLX's refusal of a per-process wired limit means, in a user's words (for
+/// `headroom limit wired`); `None` for other errors.
+pub fn explain_refusal(e: &AgentError) -> Option<String> {
+    (e.code == "wired_limit_refused").then(|| {
+        "MLX can only wire memory up to the GPU's recommended working set, which macOS sets \
+         from iogpu.wired_limit_mb. Ask for less, or raise the system limit first: \
+         `headroom wired-limit show` suggests a value and `headroom wired-limit set SIZE` \
+         applies it (administrator password; it resets at reboot)."
+            .to_string()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_is_explained() {
+        let e = AgentError {
+            code: "wired_limit_refused".into(),
+            message: "MLX refused".into(),
+        };
+        assert!(explain_refusal(&e).is_some_and(|t| t.contains("wired-limit set")));
+        let other = AgentError {
+            code: "timeout".into(),
+            message: "slow".into(),
+        };
+        assert!(explain_refusal(&other).is_none());
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(outcome_code(&ApplyOutcome::Applied { mb: 1 }), 0);
+        assert_eq!(outcome_code(&ApplyOutcome::Cancelled), 2);
+        assert_eq!(
+            outcome_code(&ApplyOutcome::Mismatch {
+                requested_mb: 2,
+                read_back_mb: 1
+            }),
+            1
+        );
+    }
+}
