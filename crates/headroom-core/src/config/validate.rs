@@ -448,26 +448,7 @@ fn rules_issues(rules: &[Rule], out: &mut Vec<ConfigIssue>) {
     let mut seen = HashSet::new();
     for (i, r) in rules.iter().enumerate() {
         let key = |f: &str| format!("rules[{i}].{f}");
-        let id_ok = !r.id.is_empty()
-            && r.id.len() <= 64
-            && r.id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !id_ok {
-            out.push(ConfigIssue::new(
-                &key("id"),
-                format!("{:?}", r.id),
-                "not a valid id",
-                "1 to 64 letters, digits, '-' or '_'",
-            ));
-        } else if !seen.insert(r.id.as_str()) {
-            out.push(ConfigIssue::new(
-                &key("id"),
-                format!("{:?}", r.id),
-                "used by an earlier rule",
-                "an id no other rule has",
-            ));
-        }
+        id_issue(&r.id, &key("id"), &mut seen, out);
         if r.name.trim().is_empty() {
             out.push(ConfigIssue::new(
                 &key("name"),
@@ -477,7 +458,24 @@ fn rules_issues(rules: &[Rule], out: &mut Vec<ConfigIssue>) {
             ));
         }
         rule_numbers(r, i, out);
+        threshold_issues(r, i, out);
     }
+}
+
+fn id_issue<'a>(id: &'a str, key: &str, seen: &mut HashSet<&'a str>, out: &mut Vec<ConfigIssue>) {
+    let valid = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let (problem, allowed) = if !valid {
+        ("not a valid id", "1 to 64 letters, digits, '-' or '_'")
+    } else if !seen.insert(id) {
+        ("used by an earlier rule", "an id no other rule has")
+    } else {
+        return;
+    };
+    out.push(ConfigIssue::new(key, format!("{id:?}"), problem, allowed));
 }
 
 fn rule_numbers(r: &Rule, i: usize, out: &mut Vec<ConfigIssue>) {
@@ -494,6 +492,11 @@ fn rule_numbers(r: &Rule, i: usize, out: &mut Vec<ConfigIssue>) {
             );
         }
     }
+}
+
+/// The threshold within the metric's range, and the recovery on the safe side of it.
+fn threshold_issues(r: &Rule, i: usize, out: &mut Vec<ConfigIssue>) {
+    let key = |f: &str| format!("rules[{i}].{f}");
     let (lo, hi) = r.metric.unit().range();
     let allowed = match r.metric.unit() {
         MetricUnit::Level => "a number from 0 (normal) to 2 (critical)".to_string(),
@@ -502,35 +505,27 @@ fn rule_numbers(r: &Rule, i: usize, out: &mut Vec<ConfigIssue>) {
         MetricUnit::BytesPerSecond => format!("a number of bytes per second from 0 to {}", num(hi)),
     };
     let in_range = |v: f64| v.is_finite() && (lo..=hi).contains(&v);
+    let bad = |field: &str, v: f64, problem: &str, allowed: &str| {
+        ConfigIssue::new(&key(field), num(v), problem, allowed)
+    };
     if !in_range(r.threshold) {
-        out.push(ConfigIssue::new(
-            &key("threshold"),
-            num(r.threshold),
-            "out of range",
-            &allowed,
-        ));
-        return;
+        return out.push(bad("threshold", r.threshold, "out of range", &allowed));
     }
     let Some(rec) = r.recovery else { return };
     if !in_range(rec) {
-        out.push(ConfigIssue::new(
-            &key("recovery"),
-            num(rec),
-            "out of range",
-            &allowed,
-        ));
-        return;
+        return out.push(bad("recovery", rec, "out of range", &allowed));
     }
     let (ok, side) = match r.comparison {
         Comparison::Above => (rec <= r.threshold, "at most"),
         Comparison::Below => (rec >= r.threshold, "at least"),
     };
     if !ok {
-        out.push(ConfigIssue::new(
-            &key("recovery"),
-            num(rec),
+        let allowed = format!("{side} the threshold, {}", num(r.threshold));
+        out.push(bad(
+            "recovery",
+            rec,
             "on the wrong side of the threshold",
-            &format!("{side} the threshold, {}", num(r.threshold)),
+            &allowed,
         ));
     }
 }
