@@ -40,8 +40,11 @@ async fn a_silent_agent_does_not_slow_sampling() {
         }
     }
     engine.shutdown().await;
-    // 2 s at 100 ms is 20 samples; allow for scheduling noise on a loaded 2-core box.
-    assert!(stamps.len() >= 16, "only {} samples in 2 s", stamps.len());
-    let worst = stamps.windows(2).map(|w| w[1] - w[0]).max().unwrap();
-    assert!(worst < Duration::from_millis(250), "a gap of {worst:?}");
+    // 2 s at 100 ms is 20 samples; had sampling waited on the agents (each poll sits out the
+    // 250 ms stats timeout) there would be at most 8. Loose bounds for a loaded 2-core box.
+    assert!(stamps.len() >= 14, "only {} samples in 2 s", stamps.len());
+    let mut gaps: Vec<Duration> = stamps.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort();
+    let median = gaps[gaps.len() / 2];
+    assert!(median < Duration::from_millis(150), "median gap {median:?}");
 }
