@@ -24,14 +24,4 @@ export type { ConfigIssue } from './bindings/ConfigIssue';
 export type { TitleFormat } from './bindings/TitleFormat';
 export type { IconStyle } from './bindings/IconStyle';
 
-/**
- * A rule action as it travels in JSON: `{"type": "notify"}`, `{"type": "clear_cache",
- * "scope": "all"}`, `{"type": "set_cache_limit", "bytes": n}` (serde `tag = "type"`).
- * KNOWN BINDING BUG: the generated `bindings/Action.ts` shows the externally tagged shape
- * (`"Notify" | {ClearCache: …}`) because ts-rs ignores the serde attribute that also holds
- * `deny_unknown_fields`; the engine needs `#[ts(tag = "type", rename_all = "snake_case")]`
- * on `rules::Action`. Until the regenerated file matches the wire, actions are untyped here
- * (`any`, not a hand-written copy) and `config-form.ts` is the only code touching them.
- */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type ActionJson = any;
+export type { Action } from './bindings/Action';

@@ -3,7 +3,7 @@
 // same rules and messages as `headroom_core::units`); every other check is the engine's,
 // asked through `PUT /api/config?dry_run=1`.
 
-import type { ActionJson, Comparison, Config, ConfigIssue, IconStyle, Metric, Rule, Scope, TitleFormat } from './api-types';
+import type { Action, Comparison, Config, ConfigIssue, IconStyle, Metric, Rule, Scope, TitleFormat } from './api-types';
 import { durationInput, parseDuration, parseSize, sizeInput } from './format';
 
 export type Unit = 'level' | 'percent' | 'bytes' | 'rate';
@@ -65,7 +65,7 @@ export function secsText(secs: number | null | undefined): string {
 
 export function ruleToForm(r: Rule): RuleForm {
   const unit = unitOf(r.metric);
-  const actions: ActionJson[] = (r.actions ?? []) as ActionJson[];
+  const actions: Action[] = r.actions ?? [];
   const clear = actions.find((a) => a.type === 'clear_cache');
   const limit = actions.find((a) => a.type === 'set_cache_limit');
   return {
@@ -127,7 +127,7 @@ export function formToRule(f: RuleForm, i: number, errors: FieldErrors): Rule {
   // Whatever number was typed goes to the engine, which says what is allowed.
   if (f.samples.trim() !== '' && Number.isFinite(n)) rule.samples = n;
   else errors[key('samples')] = `invalid number ${JSON.stringify(f.samples)}: expected a whole number, e.g. 1`;
-  const actions: ActionJson[] = [];
+  const actions: Action[] = [];
   if (f.notify) actions.push({ type: 'notify' });
   if (f.clearCache) actions.push({ type: 'clear_cache', scope: f.clearScope });
   if (f.setCacheLimit) {
@@ -136,7 +136,7 @@ export function formToRule(f: RuleForm, i: number, errors: FieldErrors): Rule {
     if (l.ok) actions.push({ type: 'set_cache_limit', bytes: l.value });
     else errors[`rules[${i}].actions[${idx}].bytes`] = l.error;
   }
-  rule.actions = actions as Rule['actions'];
+  rule.actions = actions;
   return rule;
 }
 
@@ -159,7 +159,7 @@ export function newRule(rules: { base: Rule }[]): RuleForm {
     for_secs: 10,
     samples: 1,
     cooldown_secs: 600,
-    actions: [{ type: 'notify' }] as ActionJson[] as Rule['actions'],
+    actions: [{ type: 'notify' }],
     enabled: true,
   });
 }
