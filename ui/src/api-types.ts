@@ -1,7 +1,6 @@
 // The types the UI exchanges with a backend. Everything that exists in Rust is imported
 // from the generated bindings (ts-rs, `cargo test -p headroom-core export_bindings`);
-// nothing here re-declares a Rust type. The few shapes below marked PENDING are stand-ins
-// for bindings another engineer is adding; each is replaced by an import when it lands.
+// nothing here re-declares a Rust type.
 
 export type { Snapshot } from './bindings/Snapshot';
 export type { MlxProcess } from './bindings/MlxProcess';
