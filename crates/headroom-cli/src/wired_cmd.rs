@@ -35,6 +35,10 @@ pub enum WiredCommand {
         /// Do not ask for confirmation (macOS still asks for the password).
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Once set, save it as wired_limit.value_mb with reapply_on_start = true, so the app
+        /// offers to set it again after a reboot.
+        #[arg(long)]
+        remember: bool,
     },
     /// Return to the macOS default (iogpu.wired_limit_mb = 0).
     Reset {
@@ -80,8 +84,18 @@ pub fn run(args: &WiredLimitArgs) -> u8 {
     let info = wired::info(&snap, &cfg);
     match &args.command {
         None | Some(WiredCommand::Show) => show(&info, args.json),
-        Some(WiredCommand::Set { size, yes }) => match wired::check(size, info.physical) {
-            Ok(mb) => set(&info, mb, *yes),
+        Some(WiredCommand::Set {
+            size,
+            yes,
+            remember,
+        }) => match wired::check(size, info.physical) {
+            Ok(mb) => {
+                let code = set(&info, mb, *yes);
+                if code == 0 && *remember {
+                    return remember_in(&config::config_path(), mb.get());
+                }
+                code
+            }
             Err(e) => {
                 eprintln!("headroom: {e}");
                 2
@@ -171,6 +185,37 @@ fn set(info: &WiredLimitInfo, mb: CheckedMb, yes: bool) -> u8 {
     outcome_code(&outcome)
 }
 
+/// Saves `mb` as `wired_limit.value_mb` with `reapply_on_start = true` in the configuration
+/// file at `path` (comments kept); 0 saved, 1 not saved (the limit itself is set).
+pub fn remember_in(path: &std::path::Path, mb: u64) -> u8 {
+    let loaded = config::load(path);
+    if let Some(e) = loaded.error {
+        eprintln!(
+            "headroom: the limit is set but was not remembered: {} has a problem: {e}",
+            path.display()
+        );
+        return 1;
+    }
+    let mut cfg = loaded.config;
+    cfg.wired_limit = config::WiredLimitConfig {
+        reapply_on_start: true,
+        value_mb: Some(mb),
+    };
+    match config::save(path, &cfg) {
+        Ok(()) => {
+            println!(
+                "Remembered in {}: the app offers to set {mb} MB again after a reboot.",
+                path.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("headroom: the limit is set but was not remembered: {e}");
+            1
+        }
+    }
+}
+
 /// 0 applied; 1 mismatch or unverified; 2 cancelled or failed.
 pub fn outcome_code(o: &ApplyOutcome) -> u8 {
     match o {
@@ -231,6 +276,45 @@ mod tests {
             message: "slow".into(),
         };
         assert!(explain_refusal(&other).is_none());
+    }
+
+    #[test]
+    fn headroom_limit_wired_explains_the_refusal() {
+        let refused = headroom_core::agents::ActionOutcome {
+            pid: 29803,
+            name: "python3.12".into(),
+            ok: false,
+            freed: None,
+            previous: None,
+            current: None,
+            error: Some(AgentError {
+                code: "wired_limit_refused".into(),
+                message: "MLX refused a wired limit of 96.0 GB".into(),
+            }),
+        };
+        let text = crate::actions::render_limits(
+            headroom_core::agents::LimitKind::Wired,
+            std::slice::from_ref(&refused),
+        );
+        assert!(text.contains("FAILED: MLX refused"), "{text}");
+        assert!(text.contains("recommended working set"), "{text}");
+        assert!(text.contains("headroom wired-limit set SIZE"), "{text}");
+    }
+
+    #[test]
+    fn remembering_keeps_the_file_and_turns_reapply_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "# mine\n[sampling]\n").unwrap();
+        assert_eq!(remember_in(&path, 49152), 0);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("# mine"), "{text}");
+        let cfg = config::load(&path).config.wired_limit;
+        assert!(cfg.reapply_on_start);
+        assert_eq!(cfg.value_mb, Some(49152));
+        std::fs::write(&path, "not = [toml").unwrap();
+        assert_eq!(remember_in(&path, 49152), 1);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "not = [toml");
     }
 
     #[test]
