@@ -407,3 +407,24 @@ fn actions_have_the_same_shape_on_the_wire_and_in_typescript() {
     assert!(decl.contains(r#"{ "type": "notify" }"#), "{decl}");
     assert!(decl.contains(r#""type": "clear_cache""#), "{decl}");
 }
+
+#[test]
+fn critical_pressure_fires_a_critical_event() {
+    let mut engine = RuleEngine::new(default_rules());
+    let mut s = Snapshot::empty(Platform::Macos, t0());
+    s.pressure.level = Some(PressureLevel::Critical);
+    let mut events = Vec::new();
+    for i in 0..12 {
+        let at = t0() + Duration::seconds(i);
+        events.extend(engine.evaluate(&s, at).into_iter().map(|o| o.event(at)));
+    }
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        events[0].severity,
+        headroom_core::events::Severity::Critical
+    );
+    assert_eq!(
+        events[0].message,
+        "Memory pressure is elevated: pressure_level is Critical (threshold Normal)"
+    );
+}

@@ -107,6 +107,15 @@ pub struct RuleOutcome {
 }
 
 impl RuleOutcome {
+    /// Critical when the pressure level itself is critical, a warning otherwise.
+    fn fired_severity(&self) -> Severity {
+        if self.metric == Metric::PressureLevel && self.value >= 2.0 {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        }
+    }
+
     /// The journal entry for this outcome.
     pub fn event(&self, at: DateTime<Utc>) -> Event {
         let unit = self.metric.unit();
@@ -117,7 +126,7 @@ impl RuleOutcome {
         };
         let (severity, kind, message) = match self.transition {
             Transition::Fired => (
-                Severity::Warning,
+                self.fired_severity(),
                 EventKind::RuleFired {
                     rule: self.rule.clone(),
                     metric: self.metric.name().into(),
