@@ -132,9 +132,12 @@ fn preflight(monitor: &MlxMonitor, pids: &[u32]) -> Result<(), u8> {
             monitor.runtime_dir().display()
         );
         for f in scan::scan() {
-            eprintln!("  {} {} runs MLX without the agent", f.pid, f.name);
+            eprintln!(
+                "  {} ({}) runs MLX without the agent: {}",
+                f.pid, f.name, f.hint
+            );
         }
-        eprintln!("  attach: python -m headroom_agent run SCRIPT.py ARGS…, or headroom_agent.start() in the program");
+        eprintln!("  attach: {}", scan::GENERIC_HINT);
         return Err(2);
     }
     Ok(())
@@ -147,8 +150,9 @@ fn missing_reason(pid: u32) -> String {
     }
     let name = scan::process_name(pid);
     format!(
-        "process {pid} ({}) has no headroom agent: start it as `python -m headroom_agent run SCRIPT.py ARGS…` or call headroom_agent.start() in it",
-        if name.is_empty() { "?" } else { &name }
+        "process {pid} ({}) has no headroom agent: {}",
+        if name.is_empty() { "?" } else { &name },
+        scan::hint_for(pid)
     )
 }
 

@@ -107,11 +107,10 @@ async fn unattached_mlx_processes_appear_with_a_hint() {
         .find(|p| p.pid == w.pid)
         .expect("scan found the process");
     assert!(!p.attached && p.cache.is_none());
-    assert!(p
-        .hint
-        .as_deref()
-        .unwrap_or_default()
-        .contains("python -m headroom_agent run"));
+    let hint = p.hint.as_deref().unwrap_or_default();
+    let want =
+        "python -m headroom_agent run agent/tests/workloads/cache_builder.py 8MiB --no-agent`";
+    assert!(hint.contains(want), "{hint}");
     assert!(p.footprint.unwrap_or(0) > 8 * MIB, "{p:?}");
     let out = m.clear_cache(&[w.pid]).await;
     assert_eq!(

@@ -36,9 +36,8 @@ pub const DEFAULT_STATS_TIMEOUT: Duration = Duration::from_millis(250);
 /// (docs/PROTOCOL.md §8).
 pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(35);
 
-/// The one-line hint shown for MLX processes without an agent.
-pub const ATTACH_HINT: &str =
-    "restart it as `python -m headroom_agent run SCRIPT.py ARGS…` (or `run -m MODULE ARGS…`), or call headroom_agent.start() in it";
+/// The one-line hint shown for MLX processes without an agent (when no better one is known).
+pub const ATTACH_HINT: &str = scan::GENERIC_HINT;
 
 #[derive(Debug)]
 struct Slot {
@@ -236,7 +235,7 @@ impl MlxMonitor {
             by_pid.entry(found.pid).or_insert_with(|| MlxProcess {
                 pid: found.pid,
                 name: found.name.clone(),
-                hint: Some(ATTACH_HINT.to_string()),
+                hint: Some(found.hint.clone()),
                 ..MlxProcess::default()
             });
         }

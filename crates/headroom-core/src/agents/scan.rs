@@ -29,6 +29,55 @@ pub struct Found {
     pub pid: u32,
     /// Process name (`comm` on Linux).
     pub name: String,
+    /// The one command that would run it with the agent ([`attach_hint`]).
+    pub hint: String,
+}
+
+/// The generic way to attach the agent.
+pub const GENERIC_HINT: &str =
+    "restart it as `python -m headroom_agent run SCRIPT.py ARGS…` (or `run -m MODULE ARGS…`), or call headroom_agent.start() in it";
+
+/// The command that restarts a Python process with the agent, from its command line:
+/// `python script.py a b` → `python -m headroom_agent run script.py a b`, `python -m mod a` →
+/// `python -m headroom_agent run -m mod a`; anything else gets [`GENERIC_HINT`].
+pub fn attach_hint(cmdline: &[String]) -> String {
+    let Some((exe, rest)) = cmdline.split_first() else {
+        return GENERIC_HINT.to_string();
+    };
+    let is_python = file_name(exe).starts_with("python");
+    let runs_target = match rest.first().map(String::as_str) {
+        Some("-m") => rest.len() >= 2,
+        Some(first) => !first.starts_with('-'),
+        None => false,
+    };
+    if !is_python || !runs_target || rest.iter().any(|a| a == "headroom_agent") {
+        return GENERIC_HINT.to_string();
+    }
+    let mut words = vec![exe.as_str(), "-m", "headroom_agent", "run"];
+    words.extend(rest.iter().map(String::as_str));
+    let line: Vec<String> = words.into_iter().map(shell_word).collect();
+    format!("restart it as `{}`", line.join(" "))
+}
+
+/// `word` quoted for a POSIX shell when it needs to be.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// A `/proc/<pid>/cmdline` text split at its NULs.
+pub fn split_cmdline(raw: &[u8]) -> Vec<String> {
+    raw.split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
 }
 
 /// Whether the text of a `maps` file maps a file containing [`MLX_LIBRARY_MARK`].
@@ -100,7 +149,9 @@ pub fn scan_linux(proc_root: &Path, uid: u32, except: u32) -> Vec<Found> {
         let dir = entry.path();
         if maps_file_has_mlx(&dir.join("maps")) == Some(true) {
             let name = linux_name(&dir);
-            found.push(Found { pid, name });
+            let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+            let hint = attach_hint(&split_cmdline(&cmdline));
+            found.push(Found { pid, name, hint });
         }
     }
     found.sort_by_key(|f| f.pid);
@@ -151,6 +202,20 @@ pub fn footprint(pid: u32) -> Option<u64> {
 #[cfg(target_os = "linux")]
 pub fn process_name(pid: u32) -> String {
     linux_name(&proc_root().join(pid.to_string()))
+}
+
+/// How to attach the agent to `pid`, from its command line.
+#[cfg(target_os = "linux")]
+pub fn hint_for(pid: u32) -> String {
+    let raw = std::fs::read(proc_root().join(pid.to_string()).join("cmdline")).unwrap_or_default();
+    attach_hint(&split_cmdline(&raw))
+}
+
+/// How to attach the agent to `pid` (the generic hint: reading another process's arguments
+/// on macOS needs `KERN_PROCARGS2`, not worth it for a hint).
+#[cfg(not(target_os = "linux"))]
+pub fn hint_for(_pid: u32) -> String {
+    GENERIC_HINT.to_string()
 }
 
 /// Regions walked per process at most on macOS (a Python process with MLX has ~1–3 thousand).
@@ -236,6 +301,7 @@ pub fn scan() -> Vec<Found> {
         .map(|(&pid, s)| Found {
             pid,
             name: s.name.clone(),
+            hint: GENERIC_HINT.to_string(),
         })
         .collect()
 }
@@ -317,6 +383,35 @@ mod tests {
     }
 
     #[test]
+    fn hints_restart_the_same_command_under_the_agent() {
+        let v = |s: &[&str]| s.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            attach_hint(&v(&[
+                "/venv/bin/python3",
+                "serve.py",
+                "--model",
+                "my model"
+            ])),
+            "restart it as `/venv/bin/python3 -m headroom_agent run serve.py --model 'my model'`"
+        );
+        assert_eq!(
+            attach_hint(&v(&["python", "-m", "mlx_lm.server", "--port", "8080"])),
+            "restart it as `python -m headroom_agent run -m mlx_lm.server --port 8080`"
+        );
+        for generic in [
+            v(&[]),
+            v(&["python"]),
+            v(&["python", "-c", "import mlx"]),
+            v(&["python", "-m"]),
+            v(&["/usr/bin/lmstudio", "x.py"]),
+        ] {
+            assert_eq!(attach_hint(&generic), GENERIC_HINT, "{generic:?}");
+        }
+        assert_eq!(split_cmdline(b"python\0a b\0\0"), v(&["python", "a b"]));
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+    }
+
+    #[test]
     fn pss_and_rss() {
         let rollup = "55a0-7ffd ---p 00000000 00:00 0 [rollup]\nRss:  2048 kB\nPss:  1536 kB\n";
         assert_eq!(pss_from_smaps_rollup(rollup), Some(1536 * 1024));
@@ -346,7 +441,8 @@ mod tests {
             found,
             vec![Found {
                 pid: 100,
-                name: "python3".into()
+                name: "python3".into(),
+                hint: GENERIC_HINT.into(),
             }]
         );
         assert!(scan_linux(root.path(), uid + 1, 0).is_empty());
