@@ -261,3 +261,134 @@ fn doctor_exit_codes_on_replayed_trees() {
     assert_eq!(code, 2, "{out}");
     assert_eq!(json(&out)["status"], "unknown");
 }
+
+#[path = "../../headroom-core/tests/agents_common/mod.rs"]
+mod agents_common;
+
+/// Serves `hello` and a recorded `stats` answer on `dir/agent-<pid>.sock`, in the background.
+fn recorded_agent(dir: &Path, pid: u32, stats: Value) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(format!("agent-{pid}.sock"));
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().map_while(Result::ok) {
+            let stats = stats.clone();
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                let mut lines = BufReader::new(conn).lines();
+                while let Some(Ok(line)) = lines.next() {
+                    let req: Value = serde_json::from_str(&line).unwrap();
+                    let result = match req["op"].as_str() {
+                        Some("hello") => serde_json::json!({"protocol": 1, "pid": pid,
+                            "ops": ["hello", "stats", "clear_cache", "set_cache_limit",
+                                    "set_memory_limit", "set_wired_limit", "reset_peak"]}),
+                        _ => stats.clone(),
+                    };
+                    let reply = serde_json::json!({"id": req["id"], "ok": true, "result": result});
+                    if writeln!(w, "{reply}").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn doctor_reads_a_recorded_mlx_lm_server_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let holder = agents_common::PidHolder::new();
+    let pid = holder.pid();
+    let dir = tmp.path().join("run");
+    let mut c = on_fixture(tmp.path(), "host-vm-24g"); // creates `run` (0700)
+                                                       // docs/PROTOCOL.md §6.2: mlx_lm.server on a 128 GB M3 Max, wired limit raised at start.
+    let mut stats = json(
+        r#"{"pid":29803,"name":"python3.12","cmdline":[".venv/bin/python","-m","headroom_agent","run","-m","mlx_lm.server"],
+        "target":"-m mlx_lm.server","mlx_version":"0.32.4","backend":"gpu","accelerator":"metal",
+        "device_info":{"architecture":"applegpu_g15s","device_name":"Apple M3 Max","memory_size":137438953472,
+                       "max_recommended_working_set_size":115448725504,"max_buffer_length":86586540032},
+        "physical_memory":137438953472,"active":40122000000,"cache":16777220,"peak":41000000000,
+        "memory_limit":173173088256,"cache_limit":536870912,"wired_limit":115448725504,
+        "cooperative":false,"pending":[],"agent_version":"0.1.0","protocol":1,"started_at":1795345813.51}"#,
+    );
+    stats["pid"] = pid.into();
+    recorded_agent(&dir, pid, stats);
+    let (code, out, err) = run(
+        {
+            c.env("HEADROOM_RUNTIME_DIR", &dir);
+            c
+        },
+        &["doctor", "--json"],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    let v = json(&out);
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "mlx_server_wired")
+        .unwrap_or_else(|| panic!("{out}"))
+        .clone();
+    assert_eq!(f["pid"], pid);
+    assert_eq!(f["command"], format!("headroom limit wired 0 --pid {pid}"));
+    assert_eq!(f["evidence"][1]["value"], 115448725504.0);
+    drop(holder);
+}
+
+#[test]
+fn doctor_finds_a_real_mlx_cache_and_its_command_fixes_it() {
+    let Some(py) = agents_common::venv_python("doctor_finds_a_real_mlx_cache") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = agents_common::runtime_dir();
+    let w = agents_common::Workload::start(
+        &py,
+        dir.path(),
+        &["agent/tests/workloads/cache_builder.py", "600MiB"],
+    );
+    w.wait_socket(dir.path());
+    let doctor = |tmp: &Path| {
+        let mut c = headroom(tmp);
+        c.env("HEADROOM_RUNTIME_DIR", dir.path());
+        let (code, out, err) = run(c, &["doctor", "--json"]);
+        assert!(code == 0 || code == 1, "{code}: {err}");
+        json(&out)
+    };
+    let v = doctor(tmp.path());
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "mlx_cache_high" && f["pid"] == w.pid)
+        .unwrap_or_else(|| panic!("{v}"))
+        .clone();
+    let cache = f["evidence"][1]["value"].as_f64().unwrap();
+    assert!(cache >= 600.0 * MIB as f64 * 0.95, "{f}");
+    let command = f["command"].as_str().unwrap();
+    assert_eq!(command, format!("headroom clear-cache --pid {}", w.pid));
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let mut c = headroom(tmp.path());
+    c.env("HEADROOM_RUNTIME_DIR", dir.path());
+    let (code, out, err) = run(c, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    let v = doctor(tmp.path());
+    assert!(
+        !v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "mlx_cache_high"),
+        "{v}"
+    );
+    let check = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "mlx_cache_high")
+        .unwrap()
+        .clone();
+    assert_eq!(check["status"], "ok");
+}
