@@ -1,0 +1,479 @@
+#!/usr/bin/env python3
+"""Runs every Headroom benchmark in one go and prints one Markdown table (issue 8).
+
+Each figure is measured next to its peer or floor in the same run (interleaved where the
+sub-bench allows it), repeated, and reported as the median with its spread (min–max over the
+repetitions). The table is printed and written to benches/REPORT.md. A sub-bench that is
+missing or fails becomes a row saying so: nothing is dropped silently.
+
+Called by benches/report.sh (which installs tools and builds first); environment knobs are
+documented in benches/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+VENV_PY = ROOT / ".venv" / "bin" / "python"
+REPEATS = int(os.environ.get("REPORT_REPEATS", "5"))
+SERVE_SECS = int(os.environ.get("REPORT_SERVE_SECS", "60"))
+QUICK = os.environ.get("REPORT_QUICK") == "1"
+
+
+@dataclass
+class Row:
+    """One line of the report."""
+
+    figure: str
+    value: str
+    peer: str = "—"
+    ratio: str = "—"
+    target: str = "—"
+    verdict: str = ""
+
+
+def log(msg: str) -> None:
+    """Progress on stderr (stdout carries the table)."""
+    print(f"[report {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def spread(values: list[float], unit: str, digits: int = 1) -> str:
+    """`median unit (min–max, n=N)`."""
+    if not values:
+        return "n/a"
+    med = statistics.median(values)
+    if len(values) == 1:
+        return f"{med:.{digits}f} {unit}"
+    return f"{med:.{digits}f} {unit} ({min(values):.{digits}f}–{max(values):.{digits}f}, n={len(values)})"
+
+
+def run(cmd: list[str], timeout: int, env: dict | None = None) -> tuple[int, str]:
+    """Runs `cmd` in the repository; returns (status, stdout+stderr)."""
+    log("$ " + " ".join(cmd))
+    try:
+        p = subprocess.run(
+            cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+            env={**os.environ, **(env or {})},
+        )
+    except subprocess.TimeoutExpired:
+        return 124, f"timed out after {timeout} s"
+    except OSError as e:
+        return 127, str(e)
+    return p.returncode, p.stdout + p.stderr
+
+
+def machine() -> list[str]:
+    """The machine, described."""
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        mem = f", {kb / 1024 / 1024:.1f} GiB RAM"
+    except (OSError, AttributeError):
+        pass
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    return [
+        f"- Machine: {os.cpu_count()} CPUs (`nproc`), {model}{mem}",
+        f"- Kernel: {platform.system()} {platform.release()} {platform.machine()}",
+        f"- Load average at start: {load} (other work on the machine inflates absolute "
+        "times; ratios are measured interleaved in this run)",
+        f"- Toolchain: {rustc}; Python {platform.python_version()}",
+        f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+    ]
+
+
+# ---------------------------------------------------------------- per-sample cost
+
+
+SAMPLE_RE = {
+    "raw": re.compile(r"\| raw read of the kernel files \(floor\) \| ([\d.]+) \|"),
+    "full": re.compile(r"\| headroom full sample \(read \+ parse \+ derive\) \| ([\d.]+) \|"),
+    "sysinfo": re.compile(r"\| sysinfo refresh_memory \| ([\d.]+) \|"),
+}
+
+PSUTIL_LOOP = """
+import time, psutil
+N = 300
+rounds = []
+for _ in range(15):
+    t = time.perf_counter()
+    for _ in range(N):
+        psutil.virtual_memory(); psutil.swap_memory()
+    rounds.append((time.perf_counter() - t) / N * 1e6)
+rounds.sort()
+print(rounds[len(rounds) // 2])
+"""
+
+
+def psutil_per_call() -> float | None:
+    """psutil's virtual_memory()+swap_memory() per call, µs (median of 15 rounds × 300)."""
+    if not VENV_PY.exists():
+        return None
+    code, out = run([str(VENV_PY), "-c", PSUTIL_LOOP], 300)
+    try:
+        return float(out.strip().splitlines()[-1]) if code == 0 else None
+    except (ValueError, IndexError):
+        return None
+
+
+def per_sample() -> list[Row]:
+    """Sample bench (raw read, full sample, sysinfo) alternated with psutil's Python loop."""
+    got: dict[str, list[float]] = {"raw": [], "full": [], "sysinfo": [], "psutil": []}
+    failure = ""
+    for i in range(REPEATS):
+        log(f"per-sample cost, repetition {i + 1}/{REPEATS}")
+        code, out = run(["cargo", "bench", "-q", "-p", "headroom-core", "--bench", "sample"], 1200)
+        if code != 0:
+            failure = out.strip().splitlines()[-1:] or ["?"]
+            failure = f"cargo bench --bench sample failed ({code}): {failure[0]}"
+            break
+        for key, rx in SAMPLE_RE.items():
+            m = rx.search(out)
+            if m:
+                got[key].append(float(m.group(1)))
+        p = psutil_per_call()
+        if p is not None:
+            got["psutil"].append(p)
+    if failure or not got["full"]:
+        return [Row("one system sample (µs)", f"**FAILED**: {failure or 'no output parsed'}")]
+    med = {k: statistics.median(v) for k, v in got.items() if v}
+    rows = [
+        Row("one system sample: read + parse + derive", spread(got["full"], "µs"),
+            "raw read of the same kernel files: " + spread(got["raw"], "µs"),
+            f"{med['full'] / med['raw']:.2f}× floor", "≤ 1.30× floor",
+            verdict(med["full"] / med["raw"] <= 1.3)),
+        Row("sysinfo `refresh_memory` (peer, fewer fields)", spread(got["sysinfo"], "µs"),
+            "headroom full sample", f"{med['sysinfo'] / med['full']:.2f}× headroom"),
+    ]
+    if "psutil" in med:
+        r = med["psutil"] / med["full"]
+        rows.append(Row("psutil `virtual_memory()+swap_memory()` per call (peer, Python loop)",
+                        spread(got["psutil"], "µs"), "headroom full sample",
+                        f"headroom {r:.1f}× cheaper", "≥ 10× cheaper", verdict(r >= 10)))
+    else:
+        rows.append(Row("psutil per call", "**MISSING**: .venv/bin/python with psutil not found"))
+    return rows
+
+
+def verdict(ok: bool) -> str:
+    """Met / NOT met."""
+    return "met" if ok else "**NOT met**"
+
+
+# ---------------------------------------------------------------- whole process
+
+
+def headroom_bin() -> Path:
+    return TARGET / "release" / "headroom"
+
+
+def whole_process() -> list[Row]:
+    """`headroom status --json` vs `free -b` vs one-shot psutil, hyperfine rounds interleaved."""
+    bin_ = headroom_bin()
+    if not bin_.exists():
+        return [Row("`headroom status --json` (whole process)", f"**MISSING**: {bin_} not built")]
+    if not shutil.which("hyperfine"):
+        return [Row("`headroom status --json` (whole process)", "**MISSING**: hyperfine not installed")]
+    tmp = tempfile.mkdtemp(prefix="hr-report-")
+    env = {"HEADROOM_CONFIG": f"{tmp}/config.toml", "HEADROOM_DATA_DIR": f"{tmp}/data",
+           "HEADROOM_RUNTIME_DIR": f"{tmp}/run"}
+    py = str(VENV_PY) if VENV_PY.exists() else "python3"
+    cmds = {
+        "headroom": f"{bin_} status --json",
+        "free": "free -b",
+        "psutil": f"{py} -c 'import psutil; psutil.virtual_memory(); psutil.swap_memory()'",
+    }
+    got: dict[str, list[float]] = {k: [] for k in cmds}
+    for i in range(REPEATS):
+        log(f"whole process, hyperfine round {i + 1}/{REPEATS}")
+        out = Path(tmp) / f"hf{i}.json"
+        code, text = run(["hyperfine", "-N", "--warmup", "3", "--runs", "20", "--export-json",
+                          str(out), *cmds.values()], 900, env)
+        if code != 0:
+            return [Row("`headroom status --json` (whole process)",
+                        f"**FAILED**: hyperfine ({code}): {text.strip()[-200:]}")]
+        results = json.loads(out.read_text())["results"]
+        for key, res in zip(cmds, results):
+            got[key].append(res["median"] * 1e3)
+    med = {k: statistics.median(v) for k, v in got.items()}
+    return [
+        Row("`headroom status --json`, whole process", spread(got["headroom"], "ms", 2),
+            "`free -b`: " + spread(got["free"], "ms", 2),
+            f"{med['headroom'] / med['free']:.2f}× `free`"),
+        Row("psutil one-shot Python process (peer)", spread(got["psutil"], "ms", 1),
+            "`headroom status --json`",
+            f"headroom {med['psutil'] / med['headroom']:.1f}× faster",
+            "headroom faster", verdict(med["headroom"] < med["psutil"])),
+    ]
+
+
+# ---------------------------------------------------------------- agents
+
+
+AGENT_RE = re.compile(r"^(stats round trip, 1 agent, one connection|poll\(\), 1 agent|poll\(\), \d+ agents concurrently)\s+n=\d+\s+p50\s+([\d.]+) µs\s+p99\s+([\d.]+) µs", re.M)
+OVERHEAD_RE = re.compile(r"wall-clock loss median ([-\d.]+) % \(mean ([-\d.]+) %\); per-CPU-second loss median ([-\d.]+) % \(mean ([-\d.]+) %\)")
+CPU_RE = re.compile(r"CPU the MLX process spends per stats request: ([\d.]+) µs \(at 1 Hz: ([\d.]+) %")
+
+
+def agents() -> list[Row]:
+    """The agents bench: stats round trip 1/32 agents and the MLX workload overhead at 1 Hz."""
+    env = {} if not QUICK else {"HEADROOM_BENCH_ROUNDS": "4"}
+    code, out = run(["cargo", "bench", "-q", "-p", "headroom-core", "--bench", "agents"], 2400, env)
+    if code != 0 or not AGENT_RE.search(out):
+        why = "no agents output (is .venv with mlx missing?)" if code == 0 else f"exit {code}"
+        return [Row("agent `stats` round trip / MLX overhead",
+                    f"**FAILED**: cargo bench --bench agents: {why}: {out.strip()[-200:]}")]
+    rows = []
+    for label, p50, p99 in AGENT_RE.findall(out):
+        rows.append(Row(f"agent {label}", f"p50 {float(p50):.0f} µs (p99 {float(p99):.0f} µs)",
+                        "1 s sampling period", f"{float(p50) / 1e4:.3f} % of the period"))
+    m = CPU_RE.search(out)
+    if m:
+        rows.append(Row("CPU an MLX process spends per `stats` answer", f"{float(m.group(1)):.0f} µs",
+                        "1 Hz polling", f"{float(m.group(2)):.4f} % of one core"))
+    m = OVERHEAD_RE.search(out)
+    if m:
+        wm, wa, cm, ca = (float(x) for x in m.groups())
+        rows.append(Row("MLX workload (tiny mlx-lm) slowdown from 1 Hz polling",
+                        f"{cm:.2f} % per CPU-second (mean {ca:.2f} %); wall clock {wm:.2f} % (mean {wa:.2f} %)",
+                        "same workload, no polling, phases alternated",
+                        f"{100 - cm:.2f} % of unpolled speed", "< 1 %", verdict(cm < 1.0)))
+    else:
+        rows.append(Row("MLX workload overhead", "**FAILED**: no overhead line in bench output"))
+    return rows
+
+
+# ---------------------------------------------------------------- serve
+
+
+HTTP_RE = re.compile(r"^(headroom|node_exporter) (/\S+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)", re.M)
+
+
+def http() -> list[Row]:
+    """`cargo bench -p headroom-server`: /metrics latency against node_exporter."""
+    env = {"HEADROOM_BENCH_N": "600"} if QUICK else {}
+    code, out = run(["cargo", "bench", "-q", "-p", "headroom-server"], 1800, env)
+    found = {f"{who} {path}": (float(p50), float(p99), int(size))
+             for who, path, _n, p50, p99, _mean, size in HTTP_RE.findall(out)}
+    if code != 0 or "headroom /metrics" not in found:
+        return [Row("`/metrics` scrape latency", f"**FAILED**: cargo bench -p headroom-server ({code}): {out.strip()[-200:]}")]
+    p50, p99, size = found["headroom /metrics"]
+    node = found.get("node_exporter /metrics")
+    rows = []
+    if node:
+        rows.append(Row("`/metrics` scrape, loopback keep-alive", f"p50 {p50:.0f} µs (p99 {p99:.0f} µs), {size} B",
+                        f"node_exporter (meminfo, pressure, vmstat collectors): p50 {node[0]:.0f} µs (p99 {node[1]:.0f} µs), {node[2]} B",
+                        f"{p50 / node[0]:.2f}× node_exporter"))
+    else:
+        rows.append(Row("`/metrics` scrape", f"p50 {p50:.0f} µs (p99 {p99:.0f} µs)",
+                        "**MISSING**: node_exporter row (apt-get install prometheus-node-exporter)"))
+    snap = found.get("headroom /api/snapshot")
+    if snap:
+        rows.append(Row("`/api/snapshot` (JSON)", f"p50 {snap[0]:.0f} µs (p99 {snap[1]:.0f} µs), {snap[2]} B",
+                        "headroom `/metrics`", f"{snap[0] / p50:.2f}× /metrics"))
+    return rows
+
+
+SERVE_RE = {
+    "cpu": re.compile(r"CPU\s+([\d.]+) % of one core"),
+    "hwm": re.compile(r"max RSS \(VmHWM\)\s+([\d.]+) MB\s+\(RSS at end ([\d.]+) MB\)"),
+    "db": re.compile(r"DB growth\s+([\d.]+) MB/day"),
+}
+
+
+def proc_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def node_exporter_idle(secs: int) -> tuple[float, float] | str:
+    """CPU % of one core and RSS MB of node_exporter scraped every 5 s over `secs`."""
+    exe = "/usr/bin/prometheus-node-exporter"
+    if not Path(exe).exists():
+        return "node_exporter not installed"
+    import socket
+    import urllib.request
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    p = subprocess.Popen([exe, f"--web.listen-address=127.0.0.1:{port}", "--collector.disable-defaults",
+                          "--collector.meminfo", "--collector.pressure", "--collector.vmstat"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        time.sleep(5)
+        hz = os.sysconf("SC_CLK_TCK")
+        t0, c0 = time.monotonic(), proc_ticks(p.pid)
+        while time.monotonic() - t0 < secs:
+            try:
+                urllib.request.urlopen(url, timeout=5).read()
+            except OSError:
+                pass
+            time.sleep(5)
+        el, c1 = time.monotonic() - t0, proc_ticks(p.pid)
+        rss = int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{p.pid}/status").read_text()).group(1))
+        return (c1 - c0) / hz / el * 100, rss / 1024
+    finally:
+        p.terminate()
+        p.wait()
+
+
+def serve_idle() -> list[Row]:
+    """scripts/measure-serve.sh (1 s sampling, history on, scraped every 5 s) next to
+    node_exporter scraped every 5 s over the same window."""
+    import threading
+    peer: dict[str, object] = {}
+    t = threading.Thread(target=lambda: peer.update(r=node_exporter_idle(SERVE_SECS)))
+    t.start()
+    code, out = run(["bash", "scripts/measure-serve.sh", str(SERVE_SECS), "--scrape"], SERVE_SECS + 900)
+    t.join()
+    m = {k: rx.search(out) for k, rx in SERVE_RE.items()}
+    if code != 0 or not m["cpu"]:
+        return [Row("`headroom serve` idle CPU", f"**FAILED**: scripts/measure-serve.sh ({code}): {out.strip()[-200:]}")]
+    cpu = float(m["cpu"].group(1))
+    r = peer.get("r")
+    peer_txt = (f"node_exporter scraped every 5 s: {r[0]:.3f} % CPU, {r[1]:.1f} MB RSS"
+                if isinstance(r, tuple) else f"**MISSING**: {r}")
+    rows = [Row(f"`headroom serve` idle CPU over {SERVE_SECS} s (1 s sampling, history, /metrics every 5 s)",
+                f"{cpu:.3f} % of one core", peer_txt,
+                f"{cpu / r[0]:.1f}× node_exporter" if isinstance(r, tuple) and r[0] > 0 else "—",
+                "< 0.3 %", verdict(cpu < 0.3))]
+    if m["hwm"]:
+        rows.append(Row("`headroom serve` resident memory", f"peak {m['hwm'].group(1)} MB, end {m['hwm'].group(2)} MB",
+                        peer_txt.split(", ")[-1] if isinstance(r, tuple) else "—"))
+    if m["db"]:
+        rows.append(Row("`headroom serve` history growth (extrapolated)", f"{m['db'].group(1)} MB/day"))
+    return rows
+
+
+def app_idle() -> list[Row]:
+    """The menu-bar app's idle measurement, if its engineer provided one."""
+    for cand in ("scripts/measure-app.sh", "tests/app/measure-idle.sh"):
+        if (ROOT / cand).exists():
+            code, out = run(["bash", cand, str(SERVE_SECS)], SERVE_SECS + 900)
+            m = re.search(r"CPU\s+([\d.]+) %", out)
+            if code == 0 and m:
+                cpu = float(m.group(1))
+                return [Row(f"app idle CPU ({cand})", f"{cpu:.3f} % of one core", "—", "—",
+                            "< 0.5 %", verdict(cpu < 0.5))]
+            return [Row("app idle CPU", f"**FAILED**: {cand} ({code}): {out.strip()[-200:]}")]
+    return [Row("app idle CPU / RSS", "**MISSING**: no app idle measurement script "
+                "(scripts/measure-app.sh) in the tree yet", "—", "—", "< 0.5 %", "not measured")]
+
+
+# ---------------------------------------------------------------- history and soak
+
+
+HIST_RE = {
+    "record": re.compile(r"record\(\) on the sampler thread: median (\d+) ns \(min (\d+), max (\d+)"),
+    "write": re.compile(r"write cost per sample .*?: median ([\d.]+) us \(min ([\d.]+), max ([\d.]+)"),
+    "day": re.compile(r"bytes per day at 1 s: ([\d.]+) MiB full-rate \+ ([\d.]+) MiB of minute rows"),
+    "steady": re.compile(r"steady-state size .*?: ([\d.]+) MiB"),
+}
+
+
+def history() -> list[Row]:
+    code, out = run(["cargo", "bench", "-q", "-p", "headroom-core", "--bench", "history"], 1200)
+    m = {k: rx.search(out) for k, rx in HIST_RE.items()}
+    if code != 0 or not m["write"]:
+        return [Row("history write cost", f"**FAILED**: cargo bench --bench history ({code}): {out.strip()[-200:]}")]
+    rows = []
+    if m["record"]:
+        a, lo, hi = m["record"].groups()
+        rows.append(Row("history `record()` on the sampling path", f"{a} ns ({lo}–{hi})",
+                        "1 s sampling period", f"{int(a) / 1e7:.5f} % of the period"))
+    w, lo, hi = m["write"].groups()
+    rows.append(Row("history write per sample (writer thread, WAL, batched)", f"{w} µs ({lo}–{hi})",
+                    "1 s sampling period", f"{float(w) / 1e4:.4f} % of one core"))
+    if m["day"]:
+        full, minute = m["day"].groups()
+        rows.append(Row("history database per day at 1 s", f"{full} MiB full rate + {minute} MiB minute rows",
+                        f"steady state (24 h full rate + 30 days of minutes): {m['steady'].group(1) if m['steady'] else '?'} MiB"))
+    return rows
+
+
+SOAK_RE = re.compile(r"^SOAK (.*)$", re.M)
+
+
+def soak() -> list[Row]:
+    """The 7-simulated-day soak (an #[ignore]d test), its start/end resources."""
+    days = os.environ.get("REPORT_SOAK_DAYS", "1" if QUICK else "7")
+    code, out = run(["cargo", "test", "-q", "--release", "-p", "headroom-core", "--test", "soak",
+                     "--", "--ignored", "--nocapture", "soak_full"], 7200, {"HEADROOM_SOAK_DAYS": days})
+    lines = SOAK_RE.findall(out)
+    if code != 0 or not lines:
+        return [Row(f"soak ({days} simulated days)", f"**FAILED** ({code}): {out.strip()[-300:]}")]
+    return [Row(f"soak, {days} simulated days at 1 s ({k})", v) for k, v in
+            (line.split(": ", 1) for line in lines if ": " in line)]
+
+
+# ---------------------------------------------------------------- main
+
+
+SECTIONS = [("per-sample cost", per_sample), ("whole process", whole_process), ("agents", agents),
+            ("HTTP", http), ("serve idle", serve_idle), ("app idle", app_idle),
+            ("history", history), ("soak", soak)]
+
+
+def table(rows: list[Row]) -> list[str]:
+    out = ["| figure | measured (median, spread) | peer / floor in the same run | ratio | target | |",
+           "|---|---|---|---|---|---|"]
+    for r in rows:
+        cells = [r.figure, r.value, r.peer, r.ratio, r.target, r.verdict]
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return out
+
+
+def main() -> int:
+    only = set(sys.argv[1:])
+    head = machine()
+    for line in head:
+        log(line)
+    rows: list[Row] = []
+    started = time.time()
+    for name, fn in SECTIONS:
+        if only and name.split()[0] not in only:
+            continue
+        log(f"== {name}")
+        try:
+            rows += fn()
+        except Exception as e:  # a broken sub-bench is a row, never a silent gap
+            rows.append(Row(name, f"**FAILED**: {type(e).__name__}: {e}"))
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    doc = ["# Headroom benchmark report", "",
+           "Generated by `bash benches/report.sh` — do not edit by hand.", "", *head,
+           f"- Load average at end: {load}; total time {(time.time() - started) / 60:.1f} min; "
+           f"repetitions per interleaved figure: {REPEATS}", "", *table(rows), ""]
+    text = "\n".join(doc)
+    print(text)
+    if not only:
+        (ROOT / "benches" / "REPORT.md").write_text(text)
+        log("written to benches/REPORT.md")
+    failed = sum("**FAILED**" in r.value for r in rows)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
