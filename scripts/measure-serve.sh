@@ -50,15 +50,18 @@ kill -TERM "$PID"
 S0="$(date +%s.%N)"
 wait "$PID" && STATUS=0 || STATUS=$?
 S1="$(date +%s.%N)"
+D2="$(db_bytes)"   # after the clean stop: history flushed, WAL checkpointed
+FILES="$(find "$HEADROOM_DATA_DIR" -type f -printf '%f %s bytes\n' | sort | tr '\n' ';')"
 
 awk -v t0="$T0" -v t1="$T1" -v c0="$C0" -v c1="$C1" -v tck="$TCK" -v d0="$D0" -v d1="$D1" \
-    -v hwm="$HWM" -v rss="$RSS" -v s0="$S0" -v s1="$S1" -v st="$STATUS" 'BEGIN {
+    -v hwm="$HWM" -v rss="$RSS" -v s0="$S0" -v s1="$S1" -v st="$STATUS" -v d2="$D2" -v files="$FILES" 'BEGIN {
   el = t1 - t0
   printf "elapsed             %.0f s\n", el
   printf "CPU                 %.3f %% of one core (%d ticks at %d Hz)\n", (c1 - c0) / tck / el * 100, c1 - c0, tck
   printf "max RSS (VmHWM)     %.1f MB   (RSS at end %.1f MB)\n", hwm / 1024, rss / 1024
-  printf "history DB          %.1f KB -> %.1f KB (+%.1f KB)\n", d0 / 1024, d1 / 1024, (d1 - d0) / 1024
-  printf "DB growth           %.1f MB/day extrapolated (retention caps it once the 24 h window fills)\n", (d1 - d0) / el * 86400 / 1048576
+  printf "history files       %.1f KB -> %.1f KB while running (database + WAL), %.1f KB after stop (%s)\n", d0 / 1024, d1 / 1024, d2 / 1024, files
+  printf "DB growth           %.1f MB/day extrapolated from the running size, %.1f MB/day from the size after stop\n", (d1 - d0) / el * 86400 / 1048576, (d2 - d0) / el * 86400 / 1048576
+  printf "                    (retention caps it once the 24 h full-rate window fills)\n"
   printf "SIGTERM -> exit     %.2f s, status %d\n", s1 - s0, st
 }'
 echo "--- serve log (last lines)"; tail -n 5 "$WORK/serve.log"
