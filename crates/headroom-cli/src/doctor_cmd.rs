@@ -8,14 +8,12 @@
 
 use crate::output::print_json;
 use crate::wired_cmd::block_on;
-use headroom_core::agents::{attach_mlx, client::AgentConn, discovery, MlxMonitor};
+use headroom_core::agents::{attach_mlx, runtime_dir, MlxMonitor};
 use headroom_core::config;
 use headroom_core::doctor::{self, DoctorContext, DoctorReport, Severity, Trend};
-use headroom_core::history::{HistoryQuery, HistoryReader};
 use headroom_core::snapshot::Snapshot;
 use headroom_core::top;
 use headroom_core::Sampler;
-use std::collections::HashMap;
 use std::time::Duration;
 
 /// Arguments of `headroom doctor`.
@@ -30,9 +28,10 @@ pub struct DoctorArgs {
 pub fn run(args: &DoctorArgs) -> u8 {
     let (snap, two_sample_trend) = sample();
     let ctx = DoctorContext {
-        compressed_trend: history_trend().or(two_sample_trend),
+        compressed_trend: doctor::history_trend(&config::data_dir(), chrono::Utc::now())
+            .or(two_sample_trend),
         top: Some(top::group(&top::processes())),
-        cmdlines: agent_cmdlines(),
+        cmdlines: block_on(doctor::agent_cmdlines(&runtime_dir())).unwrap_or_default(),
     };
     let report = doctor::report(&snap, &ctx);
     if args.json {
@@ -67,51 +66,6 @@ fn sample() -> (Snapshot, Option<Trend>) {
         _ => None,
     };
     (snap, trend)
-}
-
-/// Compressed memory over the last hour of history, when at least ten minutes are recorded.
-fn history_trend() -> Option<Trend> {
-    let reader = HistoryReader::open(&config::data_dir()).ok()?;
-    let now = chrono::Utc::now();
-    let q = HistoryQuery {
-        since_ms: Some(now.timestamp_millis() - 3_600_000),
-        until_ms: None,
-        max_points: Some(120),
-    };
-    let points = reader.query(&q, now).ok()?;
-    let with: Vec<_> = points
-        .iter()
-        .filter_map(|p| Some((p.t, p.compressed?)))
-        .collect();
-    let (&(t0, c0), &(t1, c1)) = (with.first()?, with.last()?);
-    let secs = (t1 - t0) as f64 / 1000.0;
-    (secs >= 600.0).then(|| Trend {
-        first: c0,
-        last: c1,
-        secs,
-        source: "history".into(),
-    })
-}
-
-/// The command line of every attached agent, from its `stats` answer.
-fn agent_cmdlines() -> HashMap<u32, Vec<String>> {
-    let Ok(agents) = discovery::list_agents(&headroom_core::agents::runtime_dir()) else {
-        return HashMap::new();
-    };
-    let ask = async move {
-        let mut out = HashMap::new();
-        for a in agents {
-            let call = async {
-                let mut conn = AgentConn::connect(&a.path).await.ok()?;
-                conn.call("stats", None).await.ok()
-            };
-            if let Ok(Some(stats)) = tokio::time::timeout(Duration::from_millis(500), call).await {
-                out.insert(a.pid, doctor::cmdline_from_stats(&stats));
-            }
-        }
-        out
-    };
-    block_on(ask).unwrap_or_default()
 }
 
 fn severity_word(s: Severity) -> &'static str {

@@ -5,8 +5,7 @@
 //! not fit; 2 bad input or unreadable model folder.
 
 use crate::output::print_json;
-use headroom_core::fit::{self, Budget, FitInput, FitReport, Verdict};
-use headroom_core::top;
+use headroom_core::fit::{self, FitInput, FitReport, Verdict};
 use headroom_core::units::format_bytes;
 use std::path::PathBuf;
 
@@ -84,10 +83,7 @@ fn estimate_here(args: &FitArgs) -> Result<FitReport, String> {
     };
     let est = fit::estimate(&input).map_err(|e| e.0)?;
     let snap = crate::wired_cmd::sample_machine(1);
-    let mlx: Vec<u32> = snap.mlx.iter().map(|p| p.pid).collect();
-    let rows = top::group(&top::processes());
-    let closable = top::closable(&rows, &mlx);
-    Ok(fit::judge(&est, &Budget::from_snapshot(&snap), &closable))
+    Ok(fit::judge_here(&est, &snap))
 }
 
 fn opt(v: Option<u64>) -> String {

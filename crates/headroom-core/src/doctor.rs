@@ -549,3 +549,51 @@ pub fn cmdline_from_stats(stats: &serde_json::Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Compressed memory over the last hour of the history database in `data_dir`, when at least
+/// ten minutes are recorded.
+pub fn history_trend(
+    data_dir: &std::path::Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Trend> {
+    let reader = crate::history::HistoryReader::open(data_dir).ok()?;
+    let q = crate::history::HistoryQuery {
+        since_ms: Some(now.timestamp_millis() - 3_600_000),
+        until_ms: None,
+        max_points: Some(120),
+    };
+    let points = reader.query(&q, now).ok()?;
+    let with: Vec<(i64, u64)> = points
+        .iter()
+        .filter_map(|p| Some((p.t, p.compressed?)))
+        .collect();
+    let (&(t0, c0), &(t1, c1)) = (with.first()?, with.last()?);
+    let secs = (t1 - t0) as f64 / 1000.0;
+    (secs >= 600.0).then(|| Trend {
+        first: c0,
+        last: c1,
+        secs,
+        source: "history".into(),
+    })
+}
+
+/// The command line of every agent in the runtime directory `dir`, from its `stats` answer
+/// (each within 500 ms; agents that do not answer are left out).
+pub async fn agent_cmdlines(dir: &std::path::Path) -> HashMap<u32, Vec<String>> {
+    use crate::agents::{client::AgentConn, discovery};
+    let mut out = HashMap::new();
+    let Ok(agents) = discovery::list_agents(dir) else {
+        return out;
+    };
+    for a in agents {
+        let call = async {
+            let mut conn = AgentConn::connect(&a.path).await.ok()?;
+            conn.call("stats", None).await.ok()
+        };
+        let limit = std::time::Duration::from_millis(500);
+        if let Ok(Some(stats)) = tokio::time::timeout(limit, call).await {
+            out.insert(a.pid, cmdline_from_stats(&stats));
+        }
+    }
+    out
+}

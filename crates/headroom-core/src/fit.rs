@@ -509,6 +509,18 @@ pub struct FitReport {
     pub reasons: Vec<String>,
 }
 
+/// Judges `est` against this machine: `snap`'s budgets and the other apps read now
+/// ([`crate::top`], MLX processes excluded).
+pub fn judge_here(est: &FitEstimate, snap: &Snapshot) -> FitReport {
+    let mlx: Vec<u32> = snap.mlx.iter().map(|p| p.pid).collect();
+    let rows = crate::top::group(&crate::top::processes());
+    judge(
+        est,
+        &Budget::from_snapshot(snap),
+        &crate::top::closable(&rows, &mlx),
+    )
+}
+
 /// Judges `est` against `budget`; `closable` are other apps by footprint (largest first).
 pub fn judge(est: &FitEstimate, budget: &Budget, closable: &[Closable]) -> FitReport {
     let mut r = FitReport {

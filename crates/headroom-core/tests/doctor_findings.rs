@@ -417,3 +417,34 @@ fn json_shape_of_a_finding() {
     assert_eq!(f["severity"], "critical");
     assert_eq!(f["evidence"][0]["unit"], "level");
 }
+
+#[tokio::test]
+async fn compressed_trend_from_the_history_database() {
+    use headroom_core::history::{HistoryLimits, HistoryStore};
+    let tmp = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let store = HistoryStore::open(tmp.path(), &HistoryLimits::default());
+    for (mins_ago, gib) in [(40, 1), (20, 2), (1, 3)] {
+        let mut s = healthy_mac();
+        s.at = now - chrono::Duration::minutes(mins_ago);
+        s.memory.compressed = Some(gib * GIB);
+        store.record(&s);
+    }
+    store.flush().await;
+    let t = doctor::history_trend(tmp.path(), now).expect("a trend");
+    assert_eq!(
+        (t.first, t.last, t.source.as_str()),
+        (GIB, 3 * GIB, "history")
+    );
+    assert!((t.secs - 39.0 * 60.0).abs() < 2.0, "{}", t.secs);
+    let mut s = healthy_mac();
+    s.memory.compressed = Some(3 * GIB);
+    let ctx = DoctorContext {
+        compressed_trend: Some(t),
+        ..DoctorContext::default()
+    };
+    assert_eq!(ids(&s, &ctx), ["compressed"]);
+    // Less than ten minutes of history is no trend; no database is no trend.
+    assert!(doctor::history_trend(tmp.path(), now - chrono::Duration::minutes(25)).is_none());
+    assert!(doctor::history_trend(&tmp.path().join("none"), now).is_none());
+}
