@@ -89,7 +89,7 @@ createServer(async (req, res) => {
     const ev = { at: new Date().toISOString(), severity: 'info', kind: { type: 'action_taken', action: 'clear_cache', freed: 1.2 * GIB, succeeded: 1, failed: 0 }, message: 'Cleared 1.2 GB of MLX cache in 1 process' };
     events.push(ev);
     for (const c of clients) c.write(`event: journal\ndata: ${JSON.stringify(ev)}\n\n`);
-    return json([{ pid: 4242, name: 'mlx_lm.server', ok: true, freed: 1.2 * GIB, previous: 1.2 * GIB, current: 0, error: null }]);
+    return json({ failed: 0, freed: 1.2 * GIB, succeeded: 1, outcomes: [{ pid: 4242, name: 'mlx_lm.server', ok: true, freed: 1.2 * GIB, previous: 1.2 * GIB, current: 0, error: null }] });
   }
   if (path === '/api/stream') {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
