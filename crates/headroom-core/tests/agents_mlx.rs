@@ -110,7 +110,12 @@ async fn unattached_mlx_processes_appear_with_a_hint() {
     let hint = p.hint.as_deref().unwrap_or_default();
     let want =
         "python -m headroom_agent run agent/tests/workloads/cache_builder.py 8MiB --no-agent`";
-    assert!(hint.contains(want), "{hint}");
+    let raw = std::fs::read(format!("/proc/{}/cmdline", w.pid)).unwrap_or_default();
+    assert!(
+        hint.contains(want),
+        "{hint} -- cmdline {:?}",
+        String::from_utf8_lossy(&raw)
+    );
     assert!(p.footprint.unwrap_or(0) > 8 * MIB, "{p:?}");
     let out = m.clear_cache(&[w.pid]).await;
     assert_eq!(
