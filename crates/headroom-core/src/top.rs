@@ -116,14 +116,22 @@ fn belongs_to(p: &ProcInfo, parent: &ProcInfo) -> bool {
     app != p.name && app == app_name(&parent.name)
 }
 
-/// The pid of the app `pid` belongs to.
-fn root_of(pid: u32, by_pid: &HashMap<u32, &ProcInfo>) -> u32 {
+/// The pid of the app `pid` belongs to: up the parent chain while a process is its parent's
+/// helper; a helper whose parent is not its app (macOS XPC helpers are started by launchd)
+/// goes to the process named after its app.
+fn root_of(pid: u32, by_pid: &HashMap<u32, &ProcInfo>, apps: &HashMap<&str, u32>) -> u32 {
     let mut cur = pid;
     for _ in 0..64 {
         let Some(p) = by_pid.get(&cur) else { break };
         match by_pid.get(&p.ppid) {
             Some(parent) if p.ppid != cur && belongs_to(p, parent) => cur = p.ppid,
-            _ => break,
+            _ => {
+                let app = app_name(&p.name);
+                match apps.get(app) {
+                    Some(&owner) if app != p.name && owner != cur => cur = owner,
+                    _ => break,
+                }
+            }
         }
     }
     cur
@@ -149,12 +157,18 @@ fn display_name(p: &ProcInfo) -> String {
 /// footprint (unreadable, kernel threads) are left out.
 pub fn group(procs: &[ProcInfo]) -> Vec<TopRow> {
     let by_pid: HashMap<u32, &ProcInfo> = procs.iter().map(|p| (p.pid, p)).collect();
+    let mut apps: HashMap<&str, u32> = HashMap::new();
+    for p in procs.iter().filter(|p| app_name(&p.name) == p.name) {
+        apps.entry(p.name.as_str())
+            .and_modify(|v| *v = (*v).min(p.pid))
+            .or_insert(p.pid);
+    }
     let mut groups: BTreeMap<u32, (u64, Vec<u32>)> = BTreeMap::new();
     for p in procs {
         let Some(f) = p.footprint.filter(|&f| f > 0) else {
             continue;
         };
-        let g = groups.entry(root_of(p.pid, &by_pid)).or_default();
+        let g = groups.entry(root_of(p.pid, &by_pid, &apps)).or_default();
         g.0 += f;
         g.1.push(p.pid);
     }

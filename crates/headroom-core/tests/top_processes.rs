@@ -151,11 +151,17 @@ fn macos_helper_names_group_under_their_app() {
         p(501, 500, "Google Chrome Helper (Renderer)", None, &[], 900),
         p(502, 500, "Google Chrome Helper (GPU)", None, &[], 300),
         p(503, 1, "launchd-child", None, &[], 1),
+        // An XPC helper started by launchd still belongs to its app.
+        p(504, 1, "Google Chrome Helper (Plugin)", None, &[], 100),
+        // A helper of an app that is not running stays on its own.
+        p(505, 1, "Slack Helper", None, &[], 50),
     ];
     let rows = top::group(&procs);
     assert_eq!(rows[0].name, "Google Chrome");
-    assert_eq!(rows[0].pids, Some(vec![500, 501, 502]));
-    assert_eq!(rows[0].footprint, 1600 * MIB);
+    assert_eq!(rows[0].pids, Some(vec![500, 501, 502, 504]));
+    assert_eq!(rows[0].footprint, 1700 * MIB);
+    let slack = rows.iter().find(|r| r.pid == Some(505)).unwrap();
+    assert_eq!(slack.name, "Slack");
 }
 
 #[test]
