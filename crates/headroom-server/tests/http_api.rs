@@ -37,6 +37,10 @@ async fn snapshot_health_metrics_and_ui_answer() {
     assert_eq!(page.status, 200);
     assert!(page.header("content-type").starts_with("text/html"));
     assert!(page.text().contains("<html") || page.text().contains("<!doctype"));
+    if !headroom_server::ui::UI_BUILT {
+        // Built without ui/dist (clean clone, no Node): the placeholder says how to build it.
+        assert!(page.text().contains("UI not built: run"), "{}", page.text());
+    }
     assert_eq!(page.header("x-frame-options"), "DENY");
     assert_eq!(page.header("referrer-policy"), "no-referrer");
     assert_eq!(get(s.addr, "/no-such-file.js").await.status, 404);
