@@ -5,11 +5,20 @@ use crate::state::AppState;
 use serde_json::Value;
 use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_autostart::ManagerExt;
-use tauri_plugin_notification::NotificationExt;
 
-/// Shows a native notification (logged when the system has no notification service).
+/// Shows a native notification (and logs it; a system without a notification service only
+/// gets the log line).
 pub fn show_notification<R: Runtime>(app: &AppHandle<R>, n: &Notification) {
     log::info!("notification: {} — {}", n.title, n.body.replace('\n', " / "));
+    #[cfg(feature = "native-notifications")]
+    native_notification(app, n);
+    #[cfg(not(feature = "native-notifications"))]
+    let _ = app;
+}
+
+#[cfg(feature = "native-notifications")]
+fn native_notification<R: Runtime>(app: &AppHandle<R>, n: &Notification) {
+    use tauri_plugin_notification::NotificationExt;
     let shown = app
         .notification()
         .builder()

@@ -7,9 +7,36 @@ use headroom_core::agents::{ActionOutcome, LimitKind};
 use headroom_core::config::LoadedConfig;
 use headroom_core::events::Event;
 use headroom_core::Snapshot;
+use serde::Serialize;
 use serde_json::Value;
 use std::time::Duration;
 use tauri::State;
+
+/// What an action answers, as `POST /api/actions/*` does: each process's outcome, how many
+/// succeeded and failed, and the bytes freed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionResult {
+    /// One outcome per process.
+    pub outcomes: Vec<ActionOutcome>,
+    /// Processes where it succeeded.
+    pub succeeded: usize,
+    /// Processes where it failed.
+    pub failed: usize,
+    /// Bytes freed in total (cache clears).
+    pub freed: u64,
+}
+
+impl From<Vec<ActionOutcome>> for ActionResult {
+    fn from(outcomes: Vec<ActionOutcome>) -> Self {
+        let succeeded = outcomes.iter().filter(|o| o.ok).count();
+        Self {
+            succeeded,
+            failed: outcomes.len() - succeeded,
+            freed: outcomes.iter().filter_map(|o| o.freed).sum(),
+            outcomes,
+        }
+    }
+}
 
 /// History further back than this is refused (the database keeps 30 days of minutes).
 const MAX_HISTORY: Duration = Duration::from_secs(31 * 86_400);
@@ -74,8 +101,9 @@ pub async fn put_config(
 pub async fn clear_cache(
     state: State<'_, AppState>,
     pids: Option<Vec<u32>>,
-) -> Result<Vec<ActionOutcome>, CommandError> {
-    state.backend.clear_cache(pids.unwrap_or_default()).await
+) -> Result<ActionResult, CommandError> {
+    let outcomes = state.backend.clear_cache(pids.unwrap_or_default()).await?;
+    Ok(outcomes.into())
 }
 
 /// Sets the MLX `kind` limit (`cache`, `memory` or `wired`) to `bytes` in `pids`.
@@ -85,9 +113,10 @@ pub async fn set_limit(
     kind: String,
     bytes: u64,
     pids: Option<Vec<u32>>,
-) -> Result<Vec<ActionOutcome>, CommandError> {
+) -> Result<ActionResult, CommandError> {
     let kind = parse_kind(&kind)?;
-    state.backend.set_limit(kind, bytes, pids.unwrap_or_default()).await
+    let outcomes = state.backend.set_limit(kind, bytes, pids.unwrap_or_default()).await?;
+    Ok(outcomes.into())
 }
 
 /// Parses a limit kind, naming the bad value and the allowed ones.

@@ -59,6 +59,16 @@ impl LaunchOptions {
     }
 }
 
+/// The notification plugin's page script asks whether notifications are allowed when the
+/// page loads; granted at run time because the plugin is optional (`native-notifications`).
+#[cfg(feature = "native-notifications")]
+const NOTIFICATION_CAPABILITY: &str = r#"{
+  "identifier": "notification-check",
+  "description": "The notification plugin's page script may ask whether notifications are allowed.",
+  "windows": ["main"],
+  "permissions": ["notification:allow-is-permission-granted"]
+}"#;
+
 /// Starts the app and runs until "Quit", SIGTERM or SIGINT.
 pub fn run() {
     let started = Instant::now();
@@ -66,8 +76,10 @@ pub fn run() {
         std::env::args().skip(1),
         std::env::var("HEADROOM_APP_SHOW").ok().as_deref(),
     );
-    let backend: Arc<dyn Backend> = Arc::new(engine::start());
+    let engine = engine::start();
+    let backend: Arc<dyn Backend> = Arc::new(engine.clone());
     let app = with_commands(plugins(Builder::default()), AppState::new(backend, started))
+        .manage(engine)
         .setup(move |app| setup(app.handle(), &options))
         .on_window_event(window::on_window_event)
         .build(tauri::generate_context!());
@@ -82,13 +94,14 @@ pub fn run() {
 
 /// The plugins, single-instance first so a second launch stops before doing anything.
 fn plugins(builder: Builder<tauri::Wry>) -> Builder<tauri::Wry> {
+    #[cfg(feature = "native-notifications")]
+    let builder = builder.plugin(tauri_plugin_notification::init());
     builder
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
             log::info!("second launch: showing the window");
             window::show(app);
         }))
         .plugin(log_plugin())
-        .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_positioner::init())
         .plugin(
             tauri_plugin_window_state::Builder::new()
@@ -125,6 +138,8 @@ fn log_plugin<R: Runtime>() -> tauri::plugin::TauriPlugin<R> {
 fn setup<R: Runtime>(app: &AppHandle<R>, options: &LaunchOptions) -> Result<(), Box<dyn std::error::Error>> {
     #[cfg(target_os = "macos")]
     app.set_activation_policy(tauri::ActivationPolicy::Accessory);
+    #[cfg(feature = "native-notifications")]
+    app.add_capability(NOTIFICATION_CAPABILITY)?;
     let tray = tray::create(app)?;
     tray::log_ready(app);
     live::spawn(app.clone(), Some(tray));

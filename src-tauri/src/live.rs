@@ -41,7 +41,7 @@ async fn run<R: Runtime>(app: AppHandle<R>, tray: Option<TrayView<R>>) {
     };
     let mut rx = backend.subscribe();
     let mut live = Live {
-        settings: settings::Applied::start(&app, backend.config().config.app),
+        settings: settings::Applied::start(&app, &backend.config().config),
         app,
         tray,
         composer: Composer::default(),
@@ -57,7 +57,7 @@ async fn run<R: Runtime>(app: AppHandle<R>, tray: Option<TrayView<R>>) {
                 Err(RecvError::Closed) => break,
             },
             () = changed.notified() => {
-                live.settings.update(&live.app, backend.config().config.app, live.tray.as_ref());
+                live.settings.update(&live.app, &backend.config().config, live.tray.as_ref());
                 live.redraw(backend.latest().as_deref());
             }
         }

@@ -1,24 +1,92 @@
-//! The optional HTTP server (`app.http_server`): the same API as `headroom serve`, from the
-//! app's own engine.
+//! The optional HTTP server (`app.http_server = true`): `headroom serve`'s API, `/metrics`
+//! and web UI, served from the app's own engine with the `[server]` settings (listen address,
+//! token). Started and stopped as the setting changes.
 
-use tauri::{AppHandle, Runtime};
+use headroom_core::config::Server as ServerSettings;
+use headroom_core::engine::EngineHandle;
+use headroom_server::{ServeOptions, Server};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::oneshot;
 
 /// A running server.
 pub struct Running {
-    stop: tokio::sync::oneshot::Sender<()>,
+    stop: oneshot::Sender<()>,
+    settings: ServerSettings,
 }
 
 impl Running {
-    /// Stops the server.
+    /// Stops the server (open streams end, the engine keeps running).
     pub fn stop(self) {
-        // The server may already have stopped on its own; nothing to do then.
+        // The server may have stopped on its own (bind failed); nothing to stop then.
         let _ = self.stop.send(());
-        log::info!("HTTP server stopped");
+        log::info!("HTTP server stopping");
+    }
+
+    /// The settings it was started with.
+    pub fn settings(&self) -> &ServerSettings {
+        &self.settings
     }
 }
 
-/// Starts the server; `None` (logged) when it cannot.
-pub fn start<R: Runtime>(_app: &AppHandle<R>) -> Option<Running> {
-    log::warn!("the HTTP server is not available in this build yet");
-    None
+/// The server options for `settings`; an unusable listen address is an error naming it.
+pub fn options(settings: &ServerSettings) -> Result<ServeOptions, String> {
+    let listen: SocketAddr = settings.listen.parse().map_err(|_| {
+        format!(
+            "server.listen {:?} is not an address like 127.0.0.1:9178",
+            settings.listen
+        )
+    })?;
+    Ok(ServeOptions {
+        listen,
+        token: settings.token.clone(),
+        ..ServeOptions::default()
+    })
+}
+
+/// Starts serving `engine` with `settings` on the async runtime; `None` (logged) when the
+/// settings cannot work. Binding errors (port in use) are logged by the server task.
+pub fn start(engine: &EngineHandle, settings: &ServerSettings) -> Option<Running> {
+    let opts = match options(settings) {
+        Ok(o) => o,
+        Err(e) => {
+            log::warn!("HTTP server not started: {e}");
+            return None;
+        }
+    };
+    let engine = Arc::new(engine.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    tauri::async_runtime::spawn(async move {
+        let server = match Server::bind(opts).await {
+            Ok(s) => s,
+            Err(e) => return log::warn!("HTTP server not started: {e}"),
+        };
+        log::info!("HTTP server listening on http://{}/", server.local_addr());
+        let shutdown = async {
+            // A dropped sender (app quitting) stops the server too.
+            let _ = stopped.await;
+        };
+        if let Err(e) = server.run(engine, shutdown).await {
+            log::warn!("HTTP server stopped: {e}");
+        }
+    });
+    Some(Running {
+        stop,
+        settings: settings.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_follow_the_settings_and_name_a_bad_address() {
+        let mut s = ServerSettings::default();
+        let o = options(&s).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o.listen.to_string(), "127.0.0.1:9178");
+        s.listen = "localhost:x".into();
+        let e = options(&s).err().unwrap_or_default();
+        assert!(e.contains("\"localhost:x\""), "{e}");
+    }
 }

@@ -1,10 +1,12 @@
-//! The app's own settings (`[app]` in the config) and applying them when they change:
-//! title and icon style (the tray redraws), launch at login, and the optional HTTP server.
+//! The app's own settings (`[app]`, and `[server]` for the optional HTTP server) and applying
+//! them when they change: title and icon style (the tray redraws), launch at login, and the
+//! HTTP server.
 
 use crate::actions;
 use crate::tray::TrayView;
-use headroom_core::config::App as AppSettings;
-use tauri::{AppHandle, Runtime};
+use headroom_core::config::{App as AppSettings, Config};
+use headroom_core::engine::EngineHandle;
+use tauri::{AppHandle, Manager, Runtime};
 
 /// The settings in force and what was started for them.
 pub struct Applied {
@@ -13,14 +15,15 @@ pub struct Applied {
 }
 
 impl Applied {
-    /// Applies `settings` at start. Launch at login is left as the system has it (the menu's
+    /// Applies `config` at start. Launch at login is left as the system has it (the menu's
     /// check mark shows it); it changes only when the setting changes.
-    pub fn start<R: Runtime>(app: &AppHandle<R>, settings: AppSettings) -> Self {
-        let server = settings.http_server.then(|| crate::server::start(app)).flatten();
-        Self {
-            current: settings,
-            server,
-        }
+    pub fn start<R: Runtime>(app: &AppHandle<R>, config: &Config) -> Self {
+        let mut applied = Self {
+            current: config.app.clone(),
+            server: None,
+        };
+        applied.sync_server(app, config);
+        applied
     }
 
     /// The settings in force.
@@ -28,25 +31,31 @@ impl Applied {
         &self.current
     }
 
-    /// Applies `new` where it differs from the settings in force.
-    pub fn update<R: Runtime>(
-        &mut self,
-        app: &AppHandle<R>,
-        new: AppSettings,
-        tray: Option<&TrayView<R>>,
-    ) {
-        if new.launch_at_login != self.current.launch_at_login {
-            let now = actions::set_launch_at_login(app, new.launch_at_login);
+    /// Applies `config` where it differs from the settings in force.
+    pub fn update<R: Runtime>(&mut self, app: &AppHandle<R>, config: &Config, tray: Option<&TrayView<R>>) {
+        if config.app.launch_at_login != self.current.launch_at_login {
+            let now = actions::set_launch_at_login(app, config.app.launch_at_login);
             if let Some(tray) = tray {
                 tray.show_launch_at_login(now);
             }
         }
-        if new.http_server != self.current.http_server {
-            match self.server.take() {
-                Some(running) => running.stop(),
-                None => self.server = crate::server::start(app),
-            }
+        self.current = config.app.clone();
+        self.sync_server(app, config);
+    }
+
+    /// Starts, stops or restarts the HTTP server to match `config`.
+    fn sync_server<R: Runtime>(&mut self, app: &AppHandle<R>, config: &Config) {
+        let wanted = config.app.http_server.then_some(&config.server);
+        let running = self.server.as_ref().map(crate::server::Running::settings);
+        if running == wanted {
+            return;
         }
-        self.current = new;
+        if let Some(old) = self.server.take() {
+            old.stop();
+        }
+        let (Some(settings), Some(engine)) = (wanted, app.try_state::<EngineHandle>()) else {
+            return;
+        };
+        self.server = crate::server::start(&engine, settings);
     }
 }

@@ -225,8 +225,10 @@ fn put_config_rejects_bad_documents_with_the_engine_messages() {
 fn clear_cache_and_set_limit_reach_the_engine() {
     let h = harness(Some(snapshot()));
     let r = h.invoke("clear_cache", json!({"pids": [41, 42]})).unwrap();
-    assert_eq!(r[0]["freed"], json!(2u64 << 30));
-    assert_eq!(r[0]["pid"], 41);
+    assert_eq!(r["freed"], json!(2u64 << 30));
+    assert_eq!(r["succeeded"], 1);
+    assert_eq!(r["failed"], 0);
+    assert_eq!(r["outcomes"][0]["pid"], 41);
     h.invoke("clear_cache", json!({})).unwrap();
     h.invoke("set_limit", json!({"kind": "cache", "bytes": 1024, "pids": [7]}))
         .unwrap();

@@ -68,7 +68,10 @@ fn commands_drive_the_real_engine() {
 
     assert!(invoke(&w, "get_history", json!({"since": 60})).unwrap().is_array());
     assert!(invoke(&w, "get_events", json!({})).unwrap().is_array());
-    assert_eq!(invoke(&w, "clear_cache", json!({})).unwrap(), json!([]));
+    assert_eq!(
+        invoke(&w, "clear_cache", json!({})).unwrap(),
+        json!({"outcomes": [], "succeeded": 0, "failed": 0, "freed": 0})
+    );
 
     tauri::async_runtime::block_on(handle.shutdown());
 }
