@@ -40,7 +40,9 @@ fn start_prometheus(bin: &str, dir: &Path, target: SocketAddr) -> (KillOnDrop, S
         format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  \
              - job_name: headroom\n    scrape_interval: 1s\n    scrape_timeout: 900ms\n    \
-             static_configs:\n      - targets: [\"{target}\"]\n"
+             authorization:\n      type: Bearer\n      credentials: {token}\n    \
+             static_configs:\n      - targets: [\"{target}\"]\n",
+            token = common::TOKEN
         ),
     )
     .expect("config");
@@ -79,7 +81,8 @@ async fn a_real_prometheus_scrapes_the_metrics() {
     let Some(bin) = tool("prometheus") else {
         return;
     };
-    let s = common::start(None).await;
+    // With a token, as a remote Prometheus would scrape (deploy/prometheus.yml).
+    let s = common::start(Some(common::TOKEN)).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let (_prom, prom) = start_prometheus(&bin, dir.path(), s.addr);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -90,7 +93,16 @@ async fn a_real_prometheus_scrapes_the_metrics() {
                 .as_str()
                 .map(str::to_owned);
             if let Some(total) = value.and_then(|t| t.parse::<f64>().ok()) {
-                let snap = get(s.addr, "/api/snapshot").await.json();
+                let bearer = format!("Bearer {}", common::TOKEN);
+                let snap = call(
+                    s.addr,
+                    "GET",
+                    "/api/snapshot",
+                    &[("authorization", &bearer)],
+                    None,
+                )
+                .await
+                .json();
                 assert_eq!(Some(total as u64), snap["memory"]["total"].as_u64());
                 check_dashboard_queries(prom).await;
                 s.stop().await;
