@@ -19,7 +19,7 @@ pub struct WiredLimitArgs {
     #[command(subcommand)]
     pub command: Option<WiredCommand>,
     /// Print JSON instead of text (`show`).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub json: bool,
 }
 

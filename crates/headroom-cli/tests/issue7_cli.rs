@@ -62,6 +62,12 @@ fn wired_limit_show_on_linux_prints_what_it_can() {
     // 2 TiB − 25 % = 1.5 TiB suggested; at most 2 TiB − 8 GiB accepted.
     assert_eq!(v["suggestion"]["mb"], 1536 * 1024);
     assert_eq!(v["max_mb"], 2048 * 1024 - 8 * 1024);
+    let (code, out2, _) = run(
+        on_fixture(tmp.path(), "2tib"),
+        &["wired-limit", "show", "--json"],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(json(&out2)["physical"], v["physical"]);
     let (code, out, _) = run(on_fixture(tmp.path(), "2tib"), &["wired-limit", "show"]);
     assert_eq!(code, 0);
     assert!(

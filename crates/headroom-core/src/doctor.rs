@@ -258,7 +258,10 @@ fn check_pressure(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, Strin
     Ok(vec![Finding {
         id: "pressure".into(),
         severity,
-        title: format!("Memory pressure is {}", level.word().to_lowercase()),
+        title: match level {
+            PressureLevel::Critical => "Memory pressure is critical".into(),
+            _ => "Memory pressure is elevated (warning)".into(),
+        },
         evidence,
         action: "free memory: clear MLX caches, then close the largest apps `headroom top` lists"
             .into(),
