@@ -154,7 +154,6 @@ export class Store {
     this.stop = this.transport.subscribe({
       snapshot: (s) => this.onSnapshot(s),
       journal: (e) => this.onJournal(e),
-      navigate: (view) => { if (typeof location !== 'undefined' && /^[a-z]+$/.test(view)) location.hash = view; },
       status: (st) => {
         if (st.state === 'retrying') wasDown = true;
         if (st.state === 'open' && wasDown) {

@@ -24,6 +24,8 @@ describe('names shared with the backends', () => {
     for (const cmd of Object.values(COMMANDS)) expect(lib, cmd).toContain(`commands::${cmd},`);
     const sources = ['src-tauri/src/live.rs', 'src-tauri/src/window.rs'].map(read).join('\n');
     for (const ev of Object.values(EVENTS)) expect(sources, ev).toMatch(new RegExp(`pub const EVENT_\\w+: &str = "${ev}";`));
+    // Views are shown by URL hash, which App follows.
+    expect(read('src-tauri/src/window.rs') ?? 'location.hash').toContain('location.hash');
   });
 
   it('the SSE event names are the ones serve writes', () => {

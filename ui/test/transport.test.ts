@@ -252,7 +252,7 @@ describe('TauriTransport', () => {
     const t = new TauriTransport(
       (async (cmd: string, args?: unknown) => {
         calls.push([cmd, args]);
-        if (cmd === 'put_config') throw { error: 'rules[0].threshold = -1: out of range', status: 400, errors: [{ key: 'rules[0].threshold', message: 'rules[0].threshold = -1: out of range' }] };
+        if (cmd === 'put_config') throw { error: 'rules[0].threshold = -1: out of range', status: 400, issues: [{ key: 'rules[0].threshold', message: 'rules[0].threshold = -1: out of range' }] };
         if (cmd === 'get_snapshot') throw 'no sample taken yet';
         if (cmd === 'clear_cache') return { freed: 5, succeeded: 1, failed: 0, outcomes: [{ pid: 1, name: 'p', ok: true, freed: 5, previous: 5, current: 0, error: null }], message: 'Cleared' };
         return {};
@@ -277,20 +277,17 @@ describe('TauriTransport', () => {
       ['put_config', { config: {}, dryRun: true }],
     ]);
     const got: unknown[] = [];
-    const views: string[] = [];
-    const stop = t.subscribe({ snapshot: (s) => got.push(s), journal: (e) => got.push(e), navigate: (v) => views.push(v) });
-    await until(() => listeners.size === 3);
+    const stop = t.subscribe({ snapshot: (s) => got.push(s), journal: (e) => got.push(e) });
+    await until(() => listeners.size === 2);
     listeners.get('snapshot')?.({ payload: snap(1) });
     listeners.get('journal')?.({ payload: { message: 'x' } });
-    listeners.get('navigate')?.({ payload: 'alerts' });
     expect(got).toHaveLength(2);
-    expect(views).toEqual(['alerts']);
     stop();
-    expect(unlistened).toBe(3);
+    expect(unlistened).toBe(2);
     expect(listeners.size).toBe(0);
     // Unsubscribing before listen() resolved still unlistens.
     const stop2 = t.subscribe({ snapshot: () => {}, journal: () => {} });
     stop2();
-    await until(() => unlistened === 6);
+    await until(() => unlistened === 4);
   });
 });

@@ -16,9 +16,8 @@ export const COMMANDS = {
 export const EVENTS = {
   snapshot: 'snapshot',
   journal: 'journal',
-  /** Tauri only: the app asks the UI to show a view (`alerts`, `overview`, …). */
-  navigate: 'navigate',
 } as const;
+// (The app shows a view by setting the URL hash — `#alerts` — which the UI follows.)
 
 /** HTTP paths of `headroom serve`. */
 export const PATHS = {

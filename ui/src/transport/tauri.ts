@@ -24,8 +24,8 @@ export class TauriTransport implements Transport {
     try {
       return await this.invokeFn<T>(cmd, args);
     } catch (e) {
-      // Commands reject with the app's CommandError `{error, status, errors}` (or a string);
-      // the body is given the HTTP API's shape `{error, issues}` so views see one contract.
+      // Commands reject with the app's CommandError `{error, status, issues}` (or a string);
+      // the body gets the HTTP API's shape `{error, issues}` so views see one contract.
       if (e && typeof e === 'object') {
         const c = e as { error?: unknown; status?: unknown; errors?: unknown; issues?: unknown };
         const status = typeof c.status === 'number' ? c.status : 400;
@@ -59,7 +59,6 @@ export class TauriTransport implements Transport {
     h.status?.({ state: 'connecting', failures: 0 });
     add(this.listenFn<Snapshot>(EVENTS.snapshot, (e) => h.snapshot(e.payload)));
     add(this.listenFn<Event>(EVENTS.journal, (e) => h.journal(e.payload)));
-    add(this.listenFn<string>(EVENTS.navigate, (e) => h.navigate?.(e.payload)));
     h.status?.({ state: 'open', failures: 0 });
     return () => {
       closed = true;

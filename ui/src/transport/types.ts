@@ -10,8 +10,6 @@ export interface StreamHandlers {
   snapshot(s: Snapshot): void;
   journal(e: Event): void;
   status?(s: StreamStatus): void;
-  /** The host asks to show a view (the app's "Alerts…" menu item). */
-  navigate?(view: string): void;
 }
 
 /** An error answered by the backend: HTTP status (or 0) and its decoded body. */
