@@ -36,6 +36,9 @@ pub const DEFAULT_STATS_TIMEOUT: Duration = Duration::from_millis(250);
 /// (docs/PROTOCOL.md §8).
 pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(35);
 
+/// How long the first poll waits for the first process scan (later polls never wait).
+pub const FIRST_SCAN_WAIT: Duration = Duration::from_secs(2);
+
 /// The one-line hint shown for MLX processes without an agent (when no better one is known).
 pub const ATTACH_HINT: &str = scan::GENERIC_HINT;
 
@@ -178,18 +181,20 @@ impl MlxMonitor {
         self.scan_task = Some(tokio::task::spawn_blocking(move || run_scan(&agent_pids)));
     }
 
-    /// Takes a finished scan; waits only when there has never been one (the first poll).
+    /// Takes a finished scan; waits (at most [`FIRST_SCAN_WAIT`]) only when there has never
+    /// been one (the first poll).
     async fn collect_scan(&mut self) {
-        let Some(task) = self.scan_task.take() else {
+        let Some(mut task) = self.scan_task.take() else {
             return;
         };
         if self.scan.is_some() && !task.is_finished() {
             self.scan_task = Some(task);
             return;
         }
-        match task.await {
-            Ok(result) => self.scan = Some(result),
-            Err(_) => self.scan = Some(ScanResult::default()),
+        match timeout(FIRST_SCAN_WAIT, &mut task).await {
+            Ok(Ok(result)) => self.scan = Some(result),
+            Ok(Err(_)) => self.scan = Some(ScanResult::default()),
+            Err(_) => self.scan_task = Some(task),
         }
     }
 
