@@ -33,7 +33,14 @@ fn line_value_with_an_empty_key_returns() {
 #[test]
 fn line_value_terminates_on_corpus_shapes() {
     assert!(finishes(Duration::from_secs(2), || {
-        for text in ["", ":", "MemTotal", "MemTotal:", "xMemTotal: 1\n", "MemTotal: 1"] {
+        for text in [
+            "",
+            ":",
+            "MemTotal",
+            "MemTotal:",
+            "xMemTotal: 1\n",
+            "MemTotal: 1",
+        ] {
             assert_eq!(line_value(text, "MemTotal", b':'), None, "{text:?}");
         }
         assert_eq!(line_value("MemTotal: 1\n", "MemTotal", b':'), Some(" 1"));
