@@ -309,6 +309,17 @@ async fn another_users_agent_is_refused_by_peer_credentials() {
     let out = m.clear_cache(&[holder.pid()]).await;
     let msg = out[0].error.clone().expect("refused").message;
     assert!(msg.contains("owned by uid"), "{msg}");
+    // A runtime directory owned by the other user is refused as a whole.
+    std::os::unix::fs::chown(&ours, Some(0), None).expect("chown socket back to us");
+    std::os::unix::fs::chown(dir.path(), Some(uid), None).expect("chown dir");
+    let poll = m.poll().await;
+    assert!(
+        poll.processes.iter().all(|p| p.pid != holder.pid()),
+        "{poll:?}"
+    );
+    let why = poll.problems.join("; ");
+    assert!(why.contains(&format!("owned by uid {uid}")), "{why}");
+    std::os::unix::fs::chown(dir.path(), Some(0), None).expect("chown dir back");
     let _ = child.kill();
     let _ = child.wait();
 }
