@@ -57,7 +57,18 @@ enum Command {
     Doctor(doctor_cmd::DoctorArgs),
 }
 
+/// Restores the default SIGPIPE action, as Unix command-line tools expect: `headroom … | head`
+/// ends quietly when `head` exits instead of panicking on the closed pipe (Rust ignores
+/// SIGPIPE by default).
+fn restore_default_sigpipe() {
+    // SAFETY: called first in main, before any thread exists; SIG_DFL is a valid action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Status(args) => status::run(&args),

@@ -24,7 +24,8 @@ pub fn pressure_word(level: Option<PressureLevel>, colour: bool) -> String {
     format!("\x1b[1;{code}m{}\x1b[0m", level.word())
 }
 
-/// Prints a value as one line of JSON; a failure to serialise is reported on stderr.
+/// Prints a value as JSON on stdout. Returns false when it could not: a value that does not
+/// serialise (reported on stderr) or a closed stdout (`| head`), which is not an error.
 pub fn print_json<T: serde::Serialize>(value: &T, pretty: bool) -> bool {
     let text = if pretty {
         serde_json::to_string_pretty(value)
@@ -32,13 +33,17 @@ pub fn print_json<T: serde::Serialize>(value: &T, pretty: bool) -> bool {
         serde_json::to_string(value)
     };
     match text {
-        Ok(t) => {
-            println!("{t}");
-            true
-        }
+        Ok(t) => write_line(&t),
         Err(e) => {
             eprintln!("headroom: cannot encode JSON: {e}");
             false
         }
     }
+}
+
+/// Writes one line to stdout and flushes; false when stdout is closed (never panics).
+pub fn write_line(line: &str) -> bool {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
 }

@@ -1,10 +1,9 @@
 //! `headroom watch`: a line per sample, scheduled without drift, until Ctrl-C.
 
-use crate::output::{pressure_word, print_json, use_colour};
+use crate::output::{pressure_word, print_json, use_colour, write_line};
 use headroom_core::snapshot::Snapshot;
 use headroom_core::units::{format_bytes, format_rate, parse_duration};
 use headroom_core::Sampler;
-use std::io::Write;
 use std::time::Duration;
 
 /// Arguments of `headroom watch`.
@@ -93,6 +92,5 @@ fn print_line(s: &Snapshot, colour: bool) -> bool {
         rate(s.rates.swapouts),
         format_bytes(s.mlx_cache_total()),
     );
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
+    write_line(&line)
 }
