@@ -80,10 +80,14 @@ export function App({ store }: { store: Store }) {
             aria-controls={`panel-${t.id}`}
             tabIndex={tab === t.id ? 0 : -1}
             onClick={() => select(t.id)}
-            aria-label={t.id === 'mlx' && s && s.mlx.length > 0 ? `MLX, ${s.mlx.length} process${s.mlx.length === 1 ? '' : 'es'}` : undefined}
           >
             {t.label}
-            {t.id === 'mlx' && s && s.mlx.length > 0 ? <span class="count" aria-hidden="true">{s.mlx.length}</span> : null}
+            {t.id === 'mlx' && s && s.mlx.length > 0 ? (
+              <>
+                {' '}<span class="count">{s.mlx.length}</span>
+                <span class="sr-only"> process{s.mlx.length === 1 ? '' : 'es'}</span>
+              </>
+            ) : null}
           </button>
         ))}
       </div>
