@@ -10,6 +10,7 @@
 pub mod api;
 pub mod backend;
 mod engine_backend;
+pub mod insights;
 pub mod metrics;
 pub mod options;
 pub mod security;
@@ -85,6 +86,7 @@ pub fn router<B: Backend>(state: AppState<B>, opts: &ServeOptions) -> Router {
         .route("/actions/limit", post(api::set_limit::<B>))
         .route("/stream", get(stream::stream::<B>))
         .route("/health", get(api::health::<B>))
+        .merge(insights::routes::<B>())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed);
     Router::new()
