@@ -173,6 +173,9 @@ impl Drop for Serve {
     }
 }
 
+/// One 5 s batch, one 1 s tick, and scheduling slack on a loaded machine.
+const LOSS_BOUND_MS: i64 = 8_000;
+
 fn sample_times(db: &Path) -> Vec<i64> {
     let c = rusqlite::Connection::open(db).unwrap();
     let mut st = c.prepare("SELECT t FROM samples ORDER BY t").unwrap();
@@ -201,7 +204,7 @@ fn kill_9_of_serve_during_history_writes_loses_at_most_one_batch() {
         let last = *times.last().expect("samples written before the kill");
         worst_ms = worst_ms.max(killed_at - last);
         assert!(
-            killed_at - last <= 6_500,
+            killed_at - last <= LOSS_BOUND_MS,
             "round {round}: the last stored sample is {} ms older than the kill",
             killed_at - last
         );
@@ -210,7 +213,10 @@ fn kill_9_of_serve_during_history_writes_loses_at_most_one_batch() {
     std::thread::sleep(Duration::from_secs(7));
     let times = sample_times(&db);
     let after = chrono::Utc::now().timestamp_millis() - times.last().unwrap();
-    assert!(after <= 6_500, "the restarted serve stopped writing");
+    assert!(
+        after <= LOSS_BOUND_MS,
+        "the restarted serve stopped writing"
+    );
     let moved: Vec<_> = std::fs::read_dir(tmp.path().join("data"))
         .unwrap()
         .filter_map(Result::ok)
