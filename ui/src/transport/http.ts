@@ -2,6 +2,7 @@ import type { ActionOutcome, Config, Event, HistoryPoint, LimitKind, LoadedConfi
 import { PATHS, EVENTS } from './names';
 import { openStream, type StreamOptions } from './sse';
 import { ApiError, outcomes, type StreamHandlers, type Transport } from './types';
+import { httpInsights } from './insights';
 
 export interface HttpOptions {
   /** Origin (and optional prefix) of `headroom serve`; defaults to the page's origin. */
@@ -34,6 +35,7 @@ export class HttpTransport implements Transport {
   private readonly base: string;
   private readonly token: string | null;
   private readonly doFetch: typeof fetch;
+  readonly insights = httpInsights(<T>(path: string) => this.request<T>('GET', path));
 
   constructor(private readonly opts: HttpOptions = {}) {
     this.base = (opts.base ?? globalThis.location?.origin ?? '').replace(/\/$/, '');

@@ -2,6 +2,7 @@ import type { Config, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot } f
 import { COMMANDS, EVENTS } from './names';
 import { ApiError, outcomes, type StreamHandlers, type Transport } from './types';
 import { errorMessage } from './http';
+import { tauriInsights } from './insights';
 
 type Invoke = <T>(cmd: string, args?: Record<string, unknown>) => Promise<T>;
 type Listen = <T>(event: string, cb: (e: { payload: T }) => void) => Promise<() => void>;
@@ -18,6 +19,7 @@ export function isTauri(): boolean {
  */
 export class TauriTransport implements Transport {
   readonly kind = 'tauri' as const;
+  readonly insights = tauriInsights(<T>(cmd: string, args?: Record<string, unknown>) => this.call<T>(cmd, args));
   constructor(private readonly invokeFn: Invoke, private readonly listenFn: Listen) {}
 
   private async call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {

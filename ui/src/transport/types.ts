@@ -2,6 +2,7 @@ import type {
   ActionOutcome, Config, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot,
 } from '../api-types';
 import type { StreamStatus } from './sse';
+import type { InsightsTransport } from './insights';
 
 export type { StreamStatus } from './sse';
 
@@ -45,6 +46,8 @@ export interface Transport {
   setLimit(kind: LimitKind, bytes: number, pids?: number[]): Promise<ActionOutcome[]>;
   /** Subscribes to the live stream; the returned function unsubscribes (always call it). */
   subscribe(h: StreamHandlers): () => void;
+  /** Wired limit, "will it fit?", doctor, top (issue 7): `transport/insights.ts`. */
+  readonly insights?: InsightsTransport;
 }
 
 /** Per-process outcomes from an action's answer (an array, or a summary holding `outcomes`). */

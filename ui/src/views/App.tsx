@@ -7,12 +7,14 @@ import { Overview } from './Overview';
 import { Mlx } from './Mlx';
 import { Alerts } from './Alerts';
 import { Settings } from './Settings';
+import { Tools } from './Tools';
 
 const TABS = [
   { id: 'overview', label: 'Overview' },
   { id: 'mlx', label: 'MLX' },
   { id: 'alerts', label: 'Alerts' },
   { id: 'settings', label: 'Settings' },
+  { id: 'tools', label: 'Tools' },
 ] as const;
 type TabId = (typeof TABS)[number]['id'];
 
@@ -101,6 +103,7 @@ export function App({ store }: { store: Store }) {
         {tab === 'mlx' ? <Mlx store={store} /> : null}
         {tab === 'alerts' ? <Alerts store={store} /> : null}
         {tab === 'settings' ? <Settings store={store} /> : null}
+        {tab === 'tools' ? <Tools store={store} /> : null}
       </div>
       </main>
     </div>
