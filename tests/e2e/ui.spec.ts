@@ -195,11 +195,14 @@ test('every view is reachable by keyboard and has no accessibility violations', 
   for (const colorScheme of ['light', 'dark'] as const) {
     await page.emulateMedia({ colorScheme });
     await open(page);
-    let current = 'Overview';
-    for (const view of ['MLX', 'Alerts', 'Settings', 'Overview']) {
+    // Every tab in order, then back to the first: ArrowRight moves focus and selection.
+    const names = (await page.getByRole('tab').allTextContents()).map((t) => t.replace(/\d.*$/, '').trim());
+    expect(names.slice(0, 4)).toEqual(['Overview', 'MLX', 'Alerts', 'Settings']);
+    for (let i = 1; i <= names.length; i += 1) {
+      const current = names[i - 1]!;
+      const view = names[i % names.length]!;
       await page.getByRole('tab', { name: new RegExp(`^${current}`) }).focus();
       await page.keyboard.press('ArrowRight');
-      current = view;
       const tab = page.getByRole('tab', { name: new RegExp(`^${view}`) });
       await expect(tab).toBeFocused();
       await expect(tab).toHaveAttribute('aria-selected', 'true');
