@@ -22,8 +22,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use headroom_core::agents::runtime_dir;
 use headroom_core::config::WiredLimitConfig;
-use headroom_core::doctor::{self, DoctorContext, Trend};
-use headroom_core::fit::{self, FitInput};
+use headroom_core::doctor::{self, DoctorContext, DoctorReport, Trend};
+use headroom_core::fit::{self, FitEstimate, FitInput};
 use headroom_core::snapshot::Snapshot;
 use headroom_core::{top, wired};
 use serde_json::Value;
@@ -45,7 +45,7 @@ pub fn routes<B: Backend>() -> Router<AppState<B>> {
 
 type Params = Query<HashMap<String, String>>;
 
-fn only(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
+fn only(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), String> {
     let mut unknown: Vec<&str> = params
         .keys()
         .map(String::as_str)
@@ -55,24 +55,23 @@ fn only(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiErr
         return Ok(());
     }
     unknown.sort_unstable();
-    Err(ApiError::bad_request(format!(
+    Err(format!(
         "unknown query parameter(s) {unknown:?}; allowed: {allowed:?}"
-    )))
+    ))
 }
 
 /// Parses an optional number parameter, naming it when it is not a whole number.
 fn number<T: std::str::FromStr>(
     params: &HashMap<String, String>,
     key: &str,
-) -> Result<Option<T>, ApiError> {
+) -> Result<Option<T>, String> {
     let Some(v) = params.get(key).filter(|v| !v.trim().is_empty()) else {
         return Ok(None);
     };
-    v.trim().parse::<T>().map(Some).map_err(|_| {
-        ApiError::bad_request(format!(
-            "{key}: invalid value {v:?}; expected a whole number"
-        ))
-    })
+    v.trim()
+        .parse::<T>()
+        .map(Some)
+        .map_err(|_| format!("{key}: invalid value {v:?}; expected a whole number"))
 }
 
 fn latest<B: Backend>(s: &AppState<B>) -> Result<Arc<Snapshot>, ApiError> {
@@ -110,37 +109,35 @@ pub async fn wired_limit<B: Backend>(
     State(s): State<AppState<B>>,
     Query(p): Params,
 ) -> Result<Response, ApiError> {
-    only(&p, &[])?;
+    only(&p, &[]).map_err(ApiError::bad_request)?;
     let snap = latest(&s)?;
     Ok(Json(wired::info(&snap, &wired_config(&s))).into_response())
 }
 
-/// The estimate's input from the query; errors name the parameter.
-pub fn fit_input(p: &HashMap<String, String>) -> Result<FitInput, ApiError> {
-    only(
-        p,
-        &[
-            "params", "bits", "context", "kv_bits", "layers", "kv_heads", "head_dim",
-        ],
-    )?;
+/// The estimate's input from query parameters (HTTP names); errors name the parameter.
+/// Shared with the app's `get_fit` command, so both answer with the same messages.
+pub fn fit_input(p: &HashMap<String, String>) -> Result<FitInput, String> {
+    let allowed = [
+        "params", "bits", "context", "kv_bits", "layers", "kv_heads", "head_dim",
+    ];
+    only(p, &allowed)?;
     let params = match p.get("params").map(|v| v.trim()).filter(|v| !v.is_empty()) {
-        Some(v) => {
-            fit::parse_params(v).map_err(|e| ApiError::bad_request(format!("params: {e}")))?
-        }
+        Some(v) => fit::parse_params(v).map_err(|e| format!("params: {e}"))?,
         None => {
-            return Err(ApiError::bad_request(
-                "params: required, the parameter count such as 70B, 7b, 1.5B or 500M",
-            ))
+            return Err(
+                "params: required, the parameter count such as 70B, 7b, 1.5B or 500M".into(),
+            )
         }
     };
+    let n = |key: &str| number::<u32>(p, key);
     Ok(FitInput {
         params: Some(params),
-        bits: number(p, "bits")?,
-        context: number(p, "context")?.unwrap_or(8192),
-        kv_bits: number(p, "kv_bits")?.unwrap_or(16),
-        layers: number(p, "layers")?,
-        kv_heads: number(p, "kv_heads")?,
-        head_dim: number(p, "head_dim")?,
+        bits: n("bits")?,
+        context: number::<u64>(p, "context")?.unwrap_or(8192),
+        kv_bits: n("kv_bits")?.unwrap_or(16),
+        layers: n("layers")?,
+        kv_heads: n("kv_heads")?,
+        head_dim: n("head_dim")?,
         folder: None,
     })
 }
@@ -165,14 +162,18 @@ fn fit_error_param(message: &str) -> &'static str {
     }
 }
 
+/// Validates the query and estimates; errors start with the parameter's name.
+pub fn fit_estimate(p: &HashMap<String, String>) -> Result<FitEstimate, String> {
+    let input = fit_input(p)?;
+    fit::estimate(&input).map_err(|e| format!("{}: {}", fit_error_param(&e.0), e.0))
+}
+
 /// `GET /api/fit?params=&bits=&context=&kv_bits=&layers=&kv_heads=&head_dim=`.
 pub async fn fit_report<B: Backend>(
     State(s): State<AppState<B>>,
     Query(p): Params,
 ) -> Result<Response, ApiError> {
-    let input = fit_input(&p)?;
-    let est = fit::estimate(&input)
-        .map_err(|e| ApiError::bad_request(format!("{}: {}", fit_error_param(&e.0), e.0)))?;
+    let est = fit_estimate(&p).map_err(ApiError::bad_request)?;
     let snap = latest(&s)?;
     let report = blocking(move || fit::judge_here(&est, &snap)).await?;
     Ok(Json(report).into_response())
@@ -208,26 +209,38 @@ pub fn trend_from_history(points: &Value) -> Option<Trend> {
     })
 }
 
+/// The doctor's report for `snap`: the compressed trend from `history` (the engine's points of
+/// the last hour), other apps read now, the attached agents' command lines. Shared with the
+/// app's `get_doctor` command.
+pub async fn doctor_here(snap: &Snapshot, history: &Value) -> Result<DoctorReport, String> {
+    let rows = tokio::task::spawn_blocking(|| top::group(&top::processes()))
+        .await
+        .map_err(|e| format!("reading processes failed: {e}"))?;
+    let ctx = DoctorContext {
+        compressed_trend: trend_from_history(history),
+        top: Some(rows),
+        cmdlines: doctor::agent_cmdlines(&runtime_dir()).await,
+    };
+    Ok(doctor::report(snap, &ctx))
+}
+
 /// `GET /api/doctor`.
 pub async fn doctor_report<B: Backend>(
     State(s): State<AppState<B>>,
     Query(p): Params,
 ) -> Result<Response, ApiError> {
-    only(&p, &[])?;
+    only(&p, &[]).map_err(ApiError::bad_request)?;
     let snap = latest(&s)?;
     let points = s.backend.history(Duration::from_secs(3600), 120).await;
-    let rows = blocking(|| top::group(&top::processes())).await?;
-    let ctx = DoctorContext {
-        compressed_trend: trend_from_history(&points),
-        top: Some(rows),
-        cmdlines: doctor::agent_cmdlines(&runtime_dir()).await,
-    };
-    Ok(Json(doctor::report(&snap, &ctx)).into_response())
+    let report = doctor_here(&snap, &points)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    Ok(Json(report).into_response())
 }
 
 /// `GET /api/top?n=10`.
 pub async fn top_rows(Query(p): Params) -> Result<Response, ApiError> {
-    only(&p, &["n"])?;
+    only(&p, &["n"]).map_err(ApiError::bad_request)?;
     let (default, max) = TOP_ROWS;
     let n = match number::<usize>(&p, "n") {
         Ok(None) => default,
@@ -257,11 +270,14 @@ mod tests {
 
     #[test]
     fn fit_input_names_the_bad_parameter() {
-        let e = |p: &[(&str, &str)]| format!("{:?}", fit_input(&q(p)).err());
+        let e = |p: &[(&str, &str)]| fit_estimate(&q(p)).err().unwrap_or_default();
         assert!(e(&[]).contains("params: required"));
         assert!(e(&[("params", "lots")]).contains("params:"));
         assert!(e(&[("params", "7B"), ("bits", "four")]).contains("bits:"));
-        assert!(e(&[("params", "7B"), ("context", "-1")]).contains("context:"));
+        assert!(e(&[("params", "7B"), ("context", "-1")]).starts_with("context:"));
+        assert!(e(&[("params", "7B"), ("context", "0")]).starts_with("context:"));
+        assert!(e(&[("params", "7B"), ("bits", "7")]).starts_with("bits:"));
+        assert!(e(&[("params", "7B"), ("kv_bits", "7")]).starts_with("kv_bits:"));
         assert!(e(&[("params", "7B"), ("color", "red")]).contains("color"));
         let ok = fit_input(&q(&[("params", "70B"), ("bits", "4")])).ok();
         assert_eq!(ok.as_ref().and_then(|i| i.params), Some(70_000_000_000));
