@@ -292,7 +292,7 @@ function FitResult({ r }: { r: FitReport }) {
       <dl class="kv">
         <Row cls="weights" label="Weights" value={r.weights} testid="fit-weights" sub={r.weights_source} />
         <Row cls="kv" label="KV cache" value={r.kv_cache} testid="fit-kv"
-          sub={`${r.shape.layers} layers × ${r.shape.kv_heads} KV heads × ${r.shape.head_dim} head dim × ${r.context} tokens × ${r.kv_bits} bits; ${r.shape_source}`} />
+          sub={`2 × ${r.shape.layers} layers × ${r.shape.kv_heads} KV heads × ${r.shape.head_dim} head dim × ${r.context} tokens × ${r.kv_bits} bits; ${r.shape_source}`} />
         <Row cls="overhead" label="Overhead" value={r.overhead} testid="fit-overhead"
           sub={`quantization scales ${formatBytes(r.overhead_parts.quant_scales)} + activations ${formatBytes(r.overhead_parts.activations)} + runtime ${formatBytes(r.overhead_parts.runtime)}`} />
         <Row label="Total" value={r.total} testid="fit-total" />
