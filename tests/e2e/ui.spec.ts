@@ -210,9 +210,10 @@ test('every view is reachable by keyboard and has no accessibility violations', 
       if (view === 'Alerts') await page.locator('details.rule summary').first().click();
       await page.addScriptTag({ path: AXE });
       const violations = await page.evaluate(async () => {
-        const r = await (window as unknown as { axe: { run: (c: unknown, o: unknown) => Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> } })
+        type Result = { violations: { id: string; nodes: { target: string[]; failureSummary?: string }[] }[] };
+        const r = await (window as unknown as { axe: { run: (c: unknown, o: unknown) => Promise<Result> } })
           .axe.run(document, { resultTypes: ['violations'] });
-        return r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+        return r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => `${n.target.join(' ')} (${(n.failureSummary ?? '').replace(/\s+/g, ' ').trim()})`).join(', ')}`);
       });
       expect(violations, `${view} (${colorScheme})`).toEqual([]);
     }
