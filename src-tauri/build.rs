@@ -11,7 +11,7 @@ const UI_DIST: &str = "../ui/dist";
 const FALLBACK: &str = "fallback-ui";
 
 /// The app's commands; each gets an `allow-<name>` permission that `capabilities/` grants.
-const COMMANDS: [&str; 7] = [
+const COMMANDS: [&str; 13] = [
     "get_snapshot",
     "get_history",
     "get_events",
@@ -19,6 +19,13 @@ const COMMANDS: [&str; 7] = [
     "put_config",
     "clear_cache",
     "set_limit",
+    // Issue 7 (src/insights.rs).
+    "get_wired_limit",
+    "get_fit",
+    "get_doctor",
+    "get_top",
+    "check_wired_limit",
+    "set_wired_limit",
 ];
 
 fn main() {

@@ -13,6 +13,7 @@ pub mod backend;
 pub mod commands;
 pub mod engine;
 pub mod icon;
+pub mod insights;
 pub mod live;
 pub mod menu_model;
 pub mod notify;
@@ -41,6 +42,12 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>, state: AppState) -> Builde
             commands::put_config,
             commands::clear_cache,
             commands::set_limit,
+            insights::get_wired_limit,
+            insights::get_fit,
+            insights::get_doctor,
+            insights::get_top,
+            insights::check_wired_limit,
+            insights::set_wired_limit,
         ])
 }
 
