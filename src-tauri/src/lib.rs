@@ -30,11 +30,10 @@ use std::sync::Arc;
 use std::time::Instant;
 use tauri::{AppHandle, Builder, Manager, RunEvent, Runtime};
 
-/// Registers the commands and the shared state on `builder` (the app and the tests).
-pub fn with_commands<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
-    builder
-        .manage(state)
-        .invoke_handler(tauri::generate_handler![
+/// Registers the commands on `builder` (the app and the tests); they need an [`AppState`]
+/// managed before the first call.
+pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
+    builder.invoke_handler(tauri::generate_handler![
             commands::get_snapshot,
             commands::get_history,
             commands::get_events,
@@ -83,11 +82,8 @@ pub fn run() {
         std::env::args().skip(1),
         std::env::var("HEADROOM_APP_SHOW").ok().as_deref(),
     );
-    let engine = engine::start();
-    let backend: Arc<dyn Backend> = Arc::new(engine.clone());
-    let app = with_commands(plugins(Builder::default()), AppState::new(backend, started))
-        .manage(engine)
-        .setup(move |app| setup(app.handle(), &options))
+    let app = with_commands(plugins(Builder::default()))
+        .setup(move |app| setup(app.handle(), started, &options))
         .on_window_event(window::on_window_event)
         .build(tauri::generate_context!());
     match app {
@@ -99,15 +95,16 @@ pub fn run() {
     }
 }
 
-/// The plugins, single-instance first so a second launch stops before doing anything.
+/// The plugins, single-instance first so a second launch exits before doing anything (the
+/// engine starts later, in `setup`).
 fn plugins(builder: Builder<tauri::Wry>) -> Builder<tauri::Wry> {
+    let builder = builder.plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+        log::info!("second launch: showing the window");
+        window::show(app);
+    }));
     #[cfg(feature = "native-notifications")]
     let builder = builder.plugin(tauri_plugin_notification::init());
     builder
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            log::info!("second launch: showing the window");
-            window::show(app);
-        }))
         .plugin(log_plugin())
         .plugin(tauri_plugin_positioner::init())
         .plugin(
@@ -142,9 +139,18 @@ fn log_plugin<R: Runtime>() -> tauri::plugin::TauriPlugin<R> {
         .build()
 }
 
-fn setup<R: Runtime>(app: &AppHandle<R>, options: &LaunchOptions) -> Result<(), Box<dyn std::error::Error>> {
+/// Starts the engine, the tray and the live loop (after single-instance let this launch on).
+fn setup<R: Runtime>(
+    app: &AppHandle<R>,
+    started: Instant,
+    options: &LaunchOptions,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let engine = engine::start();
+    let backend: Arc<dyn Backend> = Arc::new(engine.clone());
+    app.manage(engine);
+    app.manage(AppState::new(backend, started));
     #[cfg(target_os = "macos")]
-    app.set_activation_policy(tauri::ActivationPolicy::Accessory);
+    app.set_activation_policy(tauri::ActivationPolicy::Accessory)?;
     #[cfg(feature = "native-notifications")]
     app.add_capability(NOTIFICATION_CAPABILITY)?;
     let tray = tray::create(app)?;
@@ -163,8 +169,9 @@ fn on_run_event<R: Runtime>(app: &AppHandle<R>, event: RunEvent) {
         // Closing the window never quits: only "Quit" or a signal (which pass a code) do.
         RunEvent::ExitRequested { code: None, api, .. } => api.prevent_exit(),
         RunEvent::Exit => {
-            let backend = app.state::<AppState>().backend.clone();
-            tauri::async_runtime::block_on(backend.shutdown());
+            if let Some(state) = app.try_state::<AppState>() {
+                tauri::async_runtime::block_on(state.backend.shutdown());
+            }
             log::info!("stopped");
         }
         _ => {}
@@ -188,4 +195,18 @@ fn stop_on_signals<R: Runtime>(app: AppHandle<R>) {
         }
         app.exit(0);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LaunchOptions;
+
+    #[test]
+    fn show_comes_from_the_flag_or_the_environment() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(LaunchOptions::parse(args(&["--show"]), None).show);
+        assert!(LaunchOptions::parse(args(&[]), Some("1")).show);
+        assert!(!LaunchOptions::parse(args(&["--shows"]), Some("0")).show);
+        assert_eq!(LaunchOptions::parse(args(&[]), None), LaunchOptions::default());
+    }
 }

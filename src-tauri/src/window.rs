@@ -2,14 +2,11 @@
 //! (closing never quits), and the only consumer of per-sample `snapshot` events.
 
 use crate::state::AppState;
-use tauri::{AppHandle, Emitter, Manager, PhysicalPosition, Runtime, WebviewWindow, WindowEvent};
+use tauri::{AppHandle, Manager, PhysicalPosition, Runtime, WebviewWindow, WindowEvent};
 use tauri_plugin_positioner::{Position, WindowExt};
 
 /// The label of the main window (`tauri.conf.json`).
 pub const MAIN: &str = "main";
-
-/// Event asking the UI to show a view (`"alerts"`, `"overview"`, …).
-pub const EVENT_NAVIGATE: &str = "navigate";
 
 fn main_window<R: Runtime>(app: &AppHandle<R>) -> Option<WebviewWindow<R>> {
     app.get_webview_window(MAIN)
@@ -68,23 +65,27 @@ pub fn console_to_stdout<R: Runtime>(app: &AppHandle<R>) {
     }
     let Some(w) = main_window(app) else { return };
     #[cfg(target_os = "linux")]
-    let result = w.with_webview(|webview| {
-        use webkit2gtk::{SettingsExt, WebViewExt};
-        if let Some(settings) = webview.inner().settings() {
-            settings.set_enable_write_console_messages_to_stdout(true);
+    {
+        let result = w.with_webview(|webview| {
+            use webkit2gtk::{SettingsExt, WebViewExt};
+            if let Some(settings) = webview.inner().settings() {
+                settings.set_enable_write_console_messages_to_stdout(true);
+            }
+        });
+        if let Err(e) = result {
+            log::warn!("cannot copy the page's console: {e}");
         }
-    });
-    #[cfg(not(target_os = "linux"))]
-    let result: tauri::Result<()> = Ok(drop(w));
-    if let Err(e) = result {
-        log::warn!("cannot copy the page's console: {e}");
     }
+    #[cfg(not(target_os = "linux"))]
+    drop(w);
 }
 
-/// Shows the window on the view `view` (the UI listens to [`EVENT_NAVIGATE`]).
+/// Shows the window on the view `view` (`alerts`, `mlx`, …): the UI follows the URL hash.
 pub fn show_view<R: Runtime>(app: &AppHandle<R>, view: &str) {
     show(app);
-    if let Err(e) = app.emit_to(MAIN, EVENT_NAVIGATE, view) {
+    let Some(w) = main_window(app) else { return };
+    let script = format!("location.hash = {};", serde_json::Value::from(view));
+    if let Err(e) = w.eval(&script) {
         log::debug!("cannot ask the UI to show {view}: {e}");
     }
 }

@@ -117,7 +117,8 @@ fn harness(latest: Option<Snapshot>) -> Harness {
     let fake = Fake::new(latest);
     let state = AppState::new(fake.clone(), Instant::now());
     let changed = state.settings_changed.clone();
-    let app = headroom_app::with_commands(mock_builder(), state)
+    let app = headroom_app::with_commands(mock_builder())
+        .manage(state)
         .build(mock_context(noop_assets()))
         .unwrap();
     let window = WebviewWindowBuilder::new(&app, "main", Default::default())

@@ -40,12 +40,10 @@ fn commands_drive_the_real_engine() {
     while handle.latest().is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let app = headroom_app::with_commands(
-        mock_builder(),
-        AppState::new(Arc::new(handle.clone()), Instant::now()),
-    )
-    .build(mock_context(noop_assets()))
-    .unwrap();
+    let app = headroom_app::with_commands(mock_builder())
+        .manage(AppState::new(Arc::new(handle.clone()), Instant::now()))
+        .build(mock_context(noop_assets()))
+        .unwrap();
     let w = WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
 
     let snap = invoke(&w, "get_snapshot", json!({})).unwrap();
