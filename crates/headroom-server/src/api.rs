@@ -286,7 +286,9 @@ pub async fn health<B: Backend>(State(s): State<AppState<B>>) -> Response {
 /// Every endpoint, for error messages.
 pub const ENDPOINTS: &str = "GET /api/snapshot, GET /api/history?since=&max_points=, \
 GET /api/events?since=&limit=, GET|PUT /api/config[?dry_run=1], POST /api/actions/clear-cache, \
-POST /api/actions/limit, GET /api/stream, GET /api/health, GET /metrics";
+POST /api/actions/limit, GET /api/stream, GET /api/health, GET /api/wired-limit, \
+GET /api/fit?params=&bits=&context=&kv_bits=&layers=&kv_heads=&head_dim=, GET /api/doctor, \
+GET /api/top?n=, GET /metrics";
 
 /// Any other `/api/…` path.
 pub async fn not_found(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {

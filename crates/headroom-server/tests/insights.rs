@@ -31,6 +31,17 @@ async fn wired_limit_reports_this_machine() {
     let bad = get(s.addr, "/api/wired-limit?mb=4096").await;
     assert_eq!(bad.status, 400);
     assert!(bad.json()["error"].as_str().unwrap().contains("mb"));
+    // Unknown paths list these endpoints too.
+    let missing = get(s.addr, "/api/wired-limits").await.json();
+    let list = missing["error"].as_str().unwrap();
+    for path in [
+        "/api/wired-limit",
+        "/api/fit?",
+        "/api/doctor",
+        "/api/top?n=",
+    ] {
+        assert!(list.contains(path), "{list}");
+    }
     s.stop().await;
 }
 
