@@ -207,3 +207,93 @@ async fn doctor_and_top_answer_on_request() {
         400
     );
 }
+
+/// The commands through Tauri's IPC on the mock runtime, with the UI's camelCase arguments.
+mod ipc {
+    use super::*;
+    use headroom_app::state::AppState;
+    use std::time::Instant;
+    use tauri::ipc::{CallbackFn, InvokeBody};
+    use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
+    use tauri::webview::InvokeRequest;
+    use tauri::WebviewWindowBuilder;
+
+    struct Harness {
+        _app: tauri::App<tauri::test::MockRuntime>,
+        window: tauri::WebviewWindow<tauri::test::MockRuntime>,
+    }
+
+    fn harness(latest: Snapshot) -> Harness {
+        let state = AppState::new(Arc::new(Fake::new(Some(latest))), Instant::now());
+        let app = mock_builder()
+            .invoke_handler(tauri::generate_handler![
+                insights::get_wired_limit,
+                insights::get_fit,
+                insights::get_doctor,
+                insights::get_top,
+                insights::check_wired_limit,
+                insights::set_wired_limit,
+            ])
+            .manage(state)
+            .build(mock_context(noop_assets()))
+            .unwrap();
+        let window = WebviewWindowBuilder::new(&app, "main", Default::default())
+            .build()
+            .unwrap();
+        Harness { _app: app, window }
+    }
+
+    impl Harness {
+        fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+            let request = InvokeRequest {
+                cmd: cmd.into(),
+                callback: CallbackFn(0),
+                error: CallbackFn(1),
+                url: "tauri://localhost".parse().unwrap(),
+                body: InvokeBody::Json(args),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.to_string(),
+            };
+            get_ipc_response(&self.window, request).map(|b| b.deserialize::<Value>().unwrap())
+        }
+    }
+
+    #[test]
+    fn the_uis_arguments_reach_the_commands() {
+        let h = harness(linux(16 * GIB));
+        let w = h.invoke("get_wired_limit", json!({})).unwrap();
+        assert_eq!(w["supported"], false);
+        assert_eq!(w["physical"], json!(16 * GIB));
+        let f = h
+            .invoke(
+                "get_fit",
+                json!({"params": "7B", "bits": 8, "context": 4096, "kvBits": 8,
+                       "layers": 32, "kvHeads": 8, "headDim": 128}),
+            )
+            .unwrap();
+        assert_eq!(f["weights"], json!(7_000_000_000u64));
+        assert_eq!(f["kv_cache"], json!(2 * 32 * 8 * 128 * 4096));
+        let e = h
+            .invoke("get_fit", json!({"params": "7B", "kvBits": 3}))
+            .unwrap_err();
+        assert_eq!(e["status"], 400);
+        assert!(e["error"].as_str().unwrap().starts_with("kv_bits:"), "{e}");
+        let top = h.invoke("get_top", json!({"n": 2})).unwrap();
+        assert!(top.as_array().unwrap().len() <= 2);
+        let d = h.invoke("get_doctor", json!({})).unwrap();
+        assert!(d["checks"].as_array().unwrap().len() >= 7, "{d}");
+        assert_eq!(
+            h.invoke("check_wired_limit", json!({"size": "8GB"}))
+                .unwrap(),
+            json!(8192)
+        );
+        let e = h
+            .invoke("check_wired_limit", json!({"size": "8"}))
+            .unwrap_err();
+        assert_eq!(e["status"], 400);
+        let e = h
+            .invoke("set_wired_limit", json!({"mb": 8192}))
+            .unwrap_err();
+        assert_eq!(e["error"], NOT_AVAILABLE);
+    }
+}
