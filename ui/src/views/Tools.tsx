@@ -1,6 +1,6 @@
 // The "Tools" view (issue 7): the GPU wired limit, "Will it fit?", the doctor's findings and
 // what holds memory. Everything is fetched when asked (or when the view opens), never polled.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { DoctorReport } from '../bindings/DoctorReport';
 import type { FitReport } from '../bindings/FitReport';
 import type { TopRow } from '../bindings/TopRow';
@@ -113,6 +113,9 @@ function WiredForm({ t, info, onDone }: { t: InsightsTransport; info: WiredLimit
   const [pending, setPending] = useState<Pending | null>(null);
   const [busy, setBusy] = useState(false);
   const [flash, setFlash] = useState<{ text: string; error: boolean } | null>(null);
+  const confirmRef = useRef<HTMLButtonElement>(null);
+  // Keyboard users land on the confirmation as soon as it appears.
+  useEffect(() => { if (pending) confirmRef.current?.focus(); }, [pending]);
 
   const check = async (e: Event) => {
     e.preventDefault();
@@ -156,7 +159,7 @@ function WiredForm({ t, info, onDone }: { t: InsightsTransport; info: WiredLimit
             {' '}macOS will ask for an administrator password.
           </p>
           <div class="inline">
-            <button type="button" class="primary" disabled={busy} onClick={() => apply(pending.mb)}>
+            <button type="button" class="primary" ref={confirmRef} disabled={busy} onClick={() => apply(pending.mb)}>
               {pending.mb === 0 ? 'Reset' : 'Set'}
             </button>
             <button type="button" disabled={busy} onClick={() => setPending(null)}>Cancel</button>
@@ -277,8 +280,8 @@ function FitResult({ r }: { r: FitReport }) {
   const b = fitBars(r);
   const budget = r.budget;
   return (
-    <div class="fit-result" aria-live="polite">
-      <p class={`verdict ${r.verdict}`} data-testid="fit-verdict">{verdictLine(r)}</p>
+    <div class="fit-result">
+      <p class={`verdict ${r.verdict}`} role="status" data-testid="fit-verdict">{verdictLine(r)}</p>
       <figure class="fitbar" aria-label="Estimate against this machine">
         <div class="track" role="img"
           aria-label={`Weights ${formatBytes(r.weights)}, KV cache ${formatBytes(r.kv_cache)}, overhead ${formatBytes(r.overhead)}, total ${formatBytes(r.total)}${b.wired != null ? `, wired limit ${size(budget.wired_limit)}` : ''}${b.available != null ? `, available ${size(budget.available)}` : ''}`}>
