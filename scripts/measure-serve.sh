@@ -4,6 +4,7 @@
 # the history database growth, extrapolated per day. Linux only (reads /proc).
 #
 #   scripts/measure-serve.sh [SECONDS] [--scrape]
+#   HEADROOM_BIN=target/release/headroom scripts/measure-serve.sh 600   # skip the build
 #
 # --scrape also fetches /metrics every 5 s, as a Prometheus would. Targets (issue 4): under
 # 0.3 % of one core and 30 MB resident over 10 minutes.
@@ -14,8 +15,13 @@ SCRAPE="${2:-}"
 case "$DURATION" in (*[!0-9]*|'') echo "usage: $0 [SECONDS] [--scrape]; got seconds '$DURATION'" >&2; exit 2;; esac
 [ -r /proc/self/stat ] || { echo "needs Linux /proc" >&2; exit 2; }
 
-cargo build --release -q -p headroom-cli
-BIN="${CARGO_TARGET_DIR:-target}/release/headroom"
+# HEADROOM_BIN=path/to/headroom measures that binary instead of building a release one.
+if [ -n "${HEADROOM_BIN:-}" ]; then
+  BIN="$HEADROOM_BIN"
+else
+  cargo build --release -q -p headroom-cli
+  BIN="${CARGO_TARGET_DIR:-target}/release/headroom"
+fi
 WORK="$(mktemp -d)"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 export HEADROOM_DATA_DIR="$WORK/data" HEADROOM_CONFIG="$WORK/config.toml"
