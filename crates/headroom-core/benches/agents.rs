@@ -4,11 +4,15 @@
 //!    all of them concurrently): p50 and p99.
 //! 2. Overhead on a real MLX workload: tokens/s of a tiny mlx-lm model under the agent with no
 //!    polling against polling at 1 Hz, alternated in one run; prints the loss in percent, per
-//!    wall-clock second and per CPU-second of the MLX process (the latter is immune to other
-//!    load on the machine; the pairwise median resists drift).
+//!    wall-clock second and per CPU-second of the MLX process (less sensitive to other load on
+//!    the machine); each polled phase is compared with its two unpolled neighbours, which
+//!    cancels drift. Also prints the CPU the MLX process spends per `stats` request, the
+//!    direct cost that the A/B figure cannot resolve on a busy machine.
 //!
-//! `HEADROOM_BENCH_ROUNDS` (default 10) × 2 phases of `HEADROOM_BENCH_PHASE_SECS` (default 3 s);
-//! `HEADROOM_BENCH_AGENTS` (default 32) the size of the many-agents case.
+//! `HEADROOM_BENCH_ROUNDS` (default 10) polled phases between 11 unpolled ones, each
+//! `HEADROOM_BENCH_PHASE_SECS` (default 3 s) long;
+//! `HEADROOM_BENCH_AGENTS` (default 32) the size of the many-agents case;
+//! `HEADROOM_BENCH_NICE` (e.g. `-10`, root only) runs the MLX workload under `nice`.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark harness: failing loudly is right
 
 #[path = "../tests/agents_common/mod.rs"]
@@ -169,7 +173,10 @@ fn overhead(py: &std::path::Path) {
     let rounds = env_num("HEADROOM_BENCH_ROUNDS", 10);
     let secs = env_num("HEADROOM_BENCH_PHASE_SECS", 3);
     let dir = runtime_dir();
-    let args = [
+    let py_s = py.to_str().expect("utf-8 path");
+    let nice = std::env::var("HEADROOM_BENCH_NICE").unwrap_or_default();
+    let mut args = vec![
+        py_s,
         "-m",
         "headroom_agent",
         "run",
@@ -177,51 +184,54 @@ fn overhead(py: &std::path::Path) {
         "--report-every",
         "1",
     ];
-    let mut w = Workload::start(py, dir.path(), &args);
+    // On a shared machine, `HEADROOM_BENCH_NICE=-10` (root) keeps other jobs from dominating
+    // the workload's timing; `nice` execs Python, so the pid stays the workload's.
+    if !nice.is_empty() {
+        args.splice(0..0, ["-n", nice.as_str()]);
+        println!("(workload runs under `nice -n {nice}`)");
+    }
+    let (program, rest) = if nice.is_empty() {
+        (py, &args[1..])
+    } else {
+        (std::path::Path::new("nice"), &args[..])
+    };
+    let mut w = Workload::start(program, dir.path(), rest);
     w.wait_socket(dir.path());
     let polling = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let poller = spawn_poller(dir.path().to_path_buf(), polling.clone(), stop.clone());
     w.line_starting("TPS", Duration::from_secs(60)); // warm-up second
-    let (mut off, mut on) = (Vec::new(), Vec::new());
-    for round in 0..rounds {
-        // Alternate the order (off,on), (on,off), … so a drifting machine load cancels out.
-        for polled in [round % 2 == 1, round % 2 == 0] {
-            polling.store(polled, Ordering::SeqCst);
-            let r = phase(&mut w, secs);
-            if polled {
-                on.push(r)
-            } else {
-                off.push(r)
-            }
-        }
+                                                     // Strict alternation off, on, off, …, off: each polled phase is compared with the mean of
+                                                     // the unpolled phases on either side, which cancels a drifting rate (tiny_llm slows down
+                                                     // as it runs, and the machine's load moves).
+    let mut phases = Vec::new();
+    for i in 0..(2 * rounds + 1) {
+        polling.store(i % 2 == 1, Ordering::SeqCst);
+        phases.push(phase(&mut w, secs));
     }
     stop.store(true, Ordering::SeqCst);
     let polls = poller.join().expect("poller");
+    let off: Vec<(f64, f64)> = phases.iter().step_by(2).copied().collect();
+    let on: Vec<(f64, f64)> = phases.iter().skip(1).step_by(2).copied().collect();
     let loss = |f: fn(&(f64, f64)) -> f64| {
-        let pairs: Vec<f64> = off
-            .iter()
-            .zip(&on)
-            .map(|(a, b)| (f(a) - f(b)) / f(a) * 100.0)
+        let v: Vec<f64> = (0..on.len())
+            .map(|k| {
+                let reference = (f(&off[k]) + f(&off[k + 1])) / 2.0;
+                (reference - f(&on[k])) / reference * 100.0
+            })
             .collect();
-        (
-            median(pairs.clone()),
-            pairs.iter().sum::<f64>() / pairs.len() as f64,
-        )
+        (median(v.clone()), v.iter().sum::<f64>() / v.len() as f64)
     };
     let mean =
         |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| v.iter().map(f).sum::<f64>() / v.len() as f64;
     let wall = |r: &(f64, f64)| r.0;
     let cpu = |r: &(f64, f64)| r.1;
+    println!("tiny mlx-lm, {} alternated phases of {secs} s (off, on, …, off), {polls} polls while polling:", phases.len());
     println!(
-        "tiny mlx-lm, {rounds} × 2 alternated phases of {secs} s, {polls} polls while polling:"
-    );
-    println!(
-        "  tokens/s (wall)         no polling {:>8.1}   1 Hz {:>8.1}   per phase off {:?} on {:?}",
+        "  tokens/s (wall)         no polling {:>8.1}   1 Hz {:>8.1}   per phase {:?}",
         mean(&off, wall),
         mean(&on, wall),
-        rounded(&off.iter().map(wall).collect::<Vec<_>>()),
-        rounded(&on.iter().map(wall).collect::<Vec<_>>())
+        rounded(&phases.iter().map(wall).collect::<Vec<_>>())
     );
     println!(
         "  tokens per CPU-second   no polling {:>8.1}   1 Hz {:>8.1}",
@@ -230,7 +240,11 @@ fn overhead(py: &std::path::Path) {
     );
     let (wm, wa) = loss(wall);
     let (cm, ca) = loss(cpu);
-    println!("overhead of 1 Hz polling: wall-clock loss median {wm:.2} % (mean {wa:.2} %); per-CPU-second loss median {cm:.2} % (mean {ca:.2} %); target < 1 %");
+    println!(
+        "overhead of 1 Hz polling (each polled phase vs its two unpolled neighbours): \
+         wall-clock loss median {wm:.2} % (mean {wa:.2} %); per-CPU-second loss median {cm:.2} % \
+         (mean {ca:.2} %); target < 1 %"
+    );
 }
 
 fn rounded(v: &[f64]) -> Vec<i64> {
