@@ -8,6 +8,11 @@ export HEADROOM_E2E_REQUIRED=1
 say() { printf '\033[1m== %s\033[0m\n' "$*"; }
 bash scripts/setup.sh
 
+# Real parts the suites need must be present; a missing one fails here instead of a test skipping.
+for tool in prometheus promtool chromium; do
+  command -v "$tool" >/dev/null || { echo "$tool missing: run scripts/setup.sh (Debian package)" >&2; exit 1; }
+done
+
 say "cargo fmt --check"
 cargo fmt --all --check
 
