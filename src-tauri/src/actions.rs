@@ -9,7 +9,11 @@ use tauri_plugin_autostart::ManagerExt;
 /// Shows a native notification (and logs it; a system without a notification service only
 /// gets the log line).
 pub fn show_notification<R: Runtime>(app: &AppHandle<R>, n: &Notification) {
-    log::info!("notification: {} — {}", n.title, n.body.replace('\n', " / "));
+    log::info!(
+        "notification: {} — {}",
+        n.title,
+        n.body.replace('\n', " / ")
+    );
     #[cfg(feature = "native-notifications")]
     native_notification(app, n);
     #[cfg(not(feature = "native-notifications"))]
@@ -74,7 +78,11 @@ pub fn toggle_launch_at_login<R: Runtime>(app: &AppHandle<R>) {
 /// Registers or unregisters the app as a login item; returns the state now in force.
 pub fn set_launch_at_login<R: Runtime>(app: &AppHandle<R>, enable: bool) -> bool {
     let auto = app.autolaunch();
-    let result = if enable { auto.enable() } else { auto.disable() };
+    let result = if enable {
+        auto.enable()
+    } else {
+        auto.disable()
+    };
     if let Err(e) = result {
         log::warn!("cannot change launch at login: {e}");
     }

@@ -73,7 +73,10 @@ pub trait Backend: Send + Sync + 'static {
     /// The journal (the latest entries), oldest first.
     fn events(&self) -> BoxFuture<'_, Result<Vec<Event>, CommandError>>;
     /// Clears the MLX cache of `pids` (all attached processes when empty).
-    fn clear_cache(&self, pids: Vec<u32>) -> BoxFuture<'_, Result<Vec<ActionOutcome>, CommandError>>;
+    fn clear_cache(
+        &self,
+        pids: Vec<u32>,
+    ) -> BoxFuture<'_, Result<Vec<ActionOutcome>, CommandError>>;
     /// Sets an MLX limit in `pids` (all attached processes when empty).
     fn set_limit(
         &self,

@@ -115,7 +115,10 @@ pub async fn set_limit(
     pids: Option<Vec<u32>>,
 ) -> Result<ActionResult, CommandError> {
     let kind = parse_kind(&kind)?;
-    let outcomes = state.backend.set_limit(kind, bytes, pids.unwrap_or_default()).await?;
+    let outcomes = state
+        .backend
+        .set_limit(kind, bytes, pids.unwrap_or_default())
+        .await?;
     Ok(outcomes.into())
 }
 

@@ -98,7 +98,10 @@ impl Backend for EngineHandle {
         Box::pin(async move { Ok(EngineHandle::events(self, query).await) })
     }
 
-    fn clear_cache(&self, pids: Vec<u32>) -> BoxFuture<'_, Result<Vec<ActionOutcome>, CommandError>> {
+    fn clear_cache(
+        &self,
+        pids: Vec<u32>,
+    ) -> BoxFuture<'_, Result<Vec<ActionOutcome>, CommandError>> {
         Box::pin(async move { Ok(EngineHandle::clear_cache(self, pids).await) })
     }
 

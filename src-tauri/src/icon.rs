@@ -277,7 +277,44 @@ mod tests {
         assert_eq!(a, b, "9.8 and 9.9 of 16 GB are the same 5 % step");
         assert!(cache.update(b).is_none());
         assert!(cache.update(c).is_some());
-        assert!(cache.update(IconKey { style: IconStyle::Template, ..c }).is_some());
+        assert!(cache
+            .update(IconKey {
+                style: IconStyle::Template,
+                ..c
+            })
+            .is_some());
+    }
+
+    /// With `HEADROOM_ICON_ARTIFACTS=DIR`, writes every level and style as PAM images (RGBA,
+    /// which ImageMagick converts) so a person can look at them.
+    #[test]
+    fn write_icons_for_people_to_look_at() -> std::io::Result<()> {
+        let Some(dir) = std::env::var_os("HEADROOM_ICON_ARTIFACTS") else {
+            return Ok(());
+        };
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir)?;
+        let levels = [
+            ("normal", Some(PressureLevel::Normal), 0.35),
+            ("warn", Some(PressureLevel::Warn), 0.7),
+            ("critical", Some(PressureLevel::Critical), 0.95),
+            ("unknown", None, 0.0),
+        ];
+        for (style_name, style) in [
+            ("color", IconStyle::Color),
+            ("template", IconStyle::Template),
+        ] {
+            for (name, level, used) in levels {
+                let px = render(key(level, used, style));
+                let mut pam = format!(
+                    "P7\nWIDTH {SIZE}\nHEIGHT {SIZE}\nDEPTH 4\nMAXVAL 255\nTUPLTYPE RGB_ALPHA\nENDHDR\n"
+                )
+                .into_bytes();
+                pam.extend_from_slice(&px);
+                std::fs::write(dir.join(format!("tray-{style_name}-{name}.pam")), pam)?;
+            }
+        }
+        Ok(())
     }
 
     #[test]

@@ -34,20 +34,20 @@ use tauri::{AppHandle, Builder, Manager, RunEvent, Runtime};
 /// managed before the first call.
 pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
     builder.invoke_handler(tauri::generate_handler![
-            commands::get_snapshot,
-            commands::get_history,
-            commands::get_events,
-            commands::get_config,
-            commands::put_config,
-            commands::clear_cache,
-            commands::set_limit,
-            insights::get_wired_limit,
-            insights::get_fit,
-            insights::get_doctor,
-            insights::get_top,
-            insights::check_wired_limit,
-            insights::set_wired_limit,
-        ])
+        commands::get_snapshot,
+        commands::get_history,
+        commands::get_events,
+        commands::get_config,
+        commands::put_config,
+        commands::clear_cache,
+        commands::set_limit,
+        insights::get_wired_limit,
+        insights::get_fit,
+        insights::get_doctor,
+        insights::get_top,
+        insights::check_wired_limit,
+        insights::set_wired_limit,
+    ])
 }
 
 /// Command-line options of `headroom-app`.
@@ -167,7 +167,9 @@ fn setup<R: Runtime>(
 fn on_run_event<R: Runtime>(app: &AppHandle<R>, event: RunEvent) {
     match event {
         // Closing the window never quits: only "Quit" or a signal (which pass a code) do.
-        RunEvent::ExitRequested { code: None, api, .. } => api.prevent_exit(),
+        RunEvent::ExitRequested {
+            code: None, api, ..
+        } => api.prevent_exit(),
         RunEvent::Exit => {
             if let Some(state) = app.try_state::<AppState>() {
                 tauri::async_runtime::block_on(state.backend.shutdown());
@@ -207,6 +209,9 @@ mod tests {
         assert!(LaunchOptions::parse(args(&["--show"]), None).show);
         assert!(LaunchOptions::parse(args(&[]), Some("1")).show);
         assert!(!LaunchOptions::parse(args(&["--shows"]), Some("0")).show);
-        assert_eq!(LaunchOptions::parse(args(&[]), None), LaunchOptions::default());
+        assert_eq!(
+            LaunchOptions::parse(args(&[]), None),
+            LaunchOptions::default()
+        );
     }
 }

@@ -128,7 +128,9 @@ fn used_line(s: &Snapshot) -> String {
 fn swap_line(s: &Snapshot) -> String {
     let line = match (s.swap.used, s.swap.total) {
         (_, Some(0)) => "Swap off".to_owned(),
-        (Some(used), Some(total)) => format!("Swap {} of {}", format_bytes(used), format_bytes(total)),
+        (Some(used), Some(total)) => {
+            format!("Swap {} of {}", format_bytes(used), format_bytes(total))
+        }
         (Some(used), None) => format!("Swap {}", format_bytes(used)),
         (None, _) => format!("Swap {DASH}"),
     };
@@ -156,7 +158,11 @@ fn mlx_line(s: &Snapshot) -> String {
     match (attached, without) {
         (0, 0) => "MLX: no process running".to_owned(),
         (0, n) => format!("MLX: {} without the agent", processes(n)),
-        (a, 0) => format!("MLX cache {} in {}", format_bytes(s.mlx_cache_total()), processes(a)),
+        (a, 0) => format!(
+            "MLX cache {} in {}",
+            format_bytes(s.mlx_cache_total()),
+            processes(a)
+        ),
         (a, n) => format!(
             "MLX cache {} in {} (+{n} without the agent)",
             format_bytes(s.mlx_cache_total()),
@@ -242,7 +248,9 @@ mod tests {
         );
         assert_eq!(label(&m, ItemId::Mlx), "MLX: 1 process without the agent");
         s.mlx = vec![mlx(7, true, 0)];
-        let clear = MenuModel::from_snapshot(Some(&s)).item(ItemId::ClearCache).clone();
+        let clear = MenuModel::from_snapshot(Some(&s))
+            .item(ItemId::ClearCache)
+            .clone();
         assert_eq!(clear.label, "Clear MLX cache — 1 process, 0 B");
         assert!(clear.enabled);
     }
@@ -254,7 +262,10 @@ mod tests {
         s.swap.total = Some(0);
         s.rates.swapouts = Some(10.0);
         let m = MenuModel::from_snapshot(Some(&s));
-        assert_eq!(label(&m, ItemId::Used), "Used 4.0 GB of – — pressure unknown");
+        assert_eq!(
+            label(&m, ItemId::Used),
+            "Used 4.0 GB of – — pressure unknown"
+        );
         assert_eq!(label(&m, ItemId::Swap), "Swap off");
         assert_eq!(label(&m, ItemId::Compressed), "Compressed –");
         let empty = MenuModel::from_snapshot(None);

@@ -61,9 +61,12 @@ impl Composer {
     /// Flushes a fired rule whose action did not arrive within [`PAIR_WINDOW`].
     pub fn on_tick(&mut self, now: Instant) -> Vec<Notification> {
         match &self.pending {
-            Some((_, since)) if now.duration_since(*since) >= PAIR_WINDOW => {
-                self.pending.take().map(|(e, _)| alone(&e)).into_iter().collect()
-            }
+            Some((_, since)) if now.duration_since(*since) >= PAIR_WINDOW => self
+                .pending
+                .take()
+                .map(|(e, _)| alone(&e))
+                .into_iter()
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -87,7 +90,12 @@ impl Composer {
     }
 
     fn is_duplicate(&mut self, event: &Event) -> bool {
-        let key = format!("{}|{}|{:?}", event.at.timestamp_micros(), event.message, event.kind);
+        let key = format!(
+            "{}|{}|{:?}",
+            event.at.timestamp_micros(),
+            event.message,
+            event.kind
+        );
         if self.seen.contains(&key) {
             return true;
         }
@@ -121,9 +129,19 @@ pub fn clear_summary(outcomes: &[ActionOutcome]) -> String {
     }
     let ok = outcomes.iter().filter(|o| o.ok).count();
     let freed: u64 = outcomes.iter().filter_map(|o| o.freed).sum();
-    let processes = |n: usize| if n == 1 { "1 process".to_owned() } else { format!("{n} processes") };
+    let processes = |n: usize| {
+        if n == 1 {
+            "1 process".to_owned()
+        } else {
+            format!("{n} processes")
+        }
+    };
     let mut text = if ok > 0 {
-        format!("Cleared {} of MLX cache in {}", format_bytes(freed), processes(ok))
+        format!(
+            "Cleared {} of MLX cache in {}",
+            format_bytes(freed),
+            processes(ok)
+        )
     } else {
         "Could not clear the MLX cache".to_owned()
     };
@@ -131,12 +149,19 @@ pub fn clear_summary(outcomes: &[ActionOutcome]) -> String {
         .iter()
         .filter(|o| !o.ok)
         .map(|o| {
-            let why = o.error.as_ref().map_or("unknown error".to_owned(), |e| e.message.clone());
+            let why = o
+                .error
+                .as_ref()
+                .map_or("unknown error".to_owned(), |e| e.message.clone());
             format!("{} (pid {}): {why}", o.name, o.pid)
         })
         .collect();
     if !failed.is_empty() {
-        text += &format!("; failed in {}: {}", processes(failed.len()), failed.join(", "));
+        text += &format!(
+            "; failed in {}: {}",
+            processes(failed.len()),
+            failed.join(", ")
+        );
     }
     text
 }
@@ -169,7 +194,10 @@ mod tests {
         );
         let gib = 1u64 << 30;
         assert_eq!(
-            clear_summary(&[outcome(1, Some(gib), None), outcome(2, Some(gib + gib / 10), None)]),
+            clear_summary(&[
+                outcome(1, Some(gib), None),
+                outcome(2, Some(gib + gib / 10), None)
+            ]),
             "Cleared 2.1 GB of MLX cache in 2 processes"
         );
         assert_eq!(
@@ -205,8 +233,13 @@ mod tests {
     fn fired_rule_and_its_action_make_one_notification() {
         let mut c = Composer::default();
         let t0 = Instant::now();
-        assert!(c.on_event(&fired("cache", Severity::Warning), t0).is_empty());
-        let out = c.on_event(&action(Some("cache"), Severity::Info), t0 + Duration::from_secs(1));
+        assert!(c
+            .on_event(&fired("cache", Severity::Warning), t0)
+            .is_empty());
+        let out = c.on_event(
+            &action(Some("cache"), Severity::Info),
+            t0 + Duration::from_secs(1),
+        );
         assert_eq!(
             out,
             vec![Notification {
@@ -250,13 +283,19 @@ mod tests {
         assert!(c.on_event(&action(None, Severity::Warning), t0).is_empty());
         let resolved = Event::now(
             Severity::Warning,
-            EventKind::RuleResolved { rule: "swap".into(), value: 0.0, pid: None },
+            EventKind::RuleResolved {
+                rule: "swap".into(),
+                value: 0.0,
+                pid: None,
+            },
             "Swap back under 1 GB",
         );
         assert!(c.on_event(&resolved, t0).is_empty());
         let storage = Event::now(
             Severity::Warning,
-            EventKind::StorageError { error: "disk full".into() },
+            EventKind::StorageError {
+                error: "disk full".into(),
+            },
             "History database failed: disk full",
         );
         assert_eq!(c.on_event(&storage, t0).len(), 1);

@@ -32,7 +32,12 @@ impl Applied {
     }
 
     /// Applies `config` where it differs from the settings in force.
-    pub fn update<R: Runtime>(&mut self, app: &AppHandle<R>, config: &Config, tray: Option<&TrayView<R>>) {
+    pub fn update<R: Runtime>(
+        &mut self,
+        app: &AppHandle<R>,
+        config: &Config,
+        tray: Option<&TrayView<R>>,
+    ) {
         if config.app.launch_at_login != self.current.launch_at_login {
             let now = actions::set_launch_at_login(app, config.app.launch_at_login);
             if let Some(tray) = tray {

@@ -6,8 +6,8 @@
 //! the title reads the same as the CLI and the UI. "Free" here means `total − used`, the
 //! headroom left in Activity Monitor's meaning of used, not the kernel's idle pages.
 
-use headroom_core::units::format_bytes;
 use headroom_core::config::TitleFormat;
+use headroom_core::units::format_bytes;
 use headroom_core::Snapshot;
 
 /// The title for `snapshot` in `format`, or `None` when nothing should be shown. A figure

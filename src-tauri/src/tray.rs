@@ -45,8 +45,14 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayView<R>> {
         items.insert(id, menu_item);
     }
     let login = autostart_enabled(app);
-    let launch_at_login =
-        CheckMenuItem::with_id(app, LAUNCH_AT_LOGIN, "Launch at login", true, login, None::<&str>)?;
+    let launch_at_login = CheckMenuItem::with_id(
+        app,
+        LAUNCH_AT_LOGIN,
+        "Launch at login",
+        true,
+        login,
+        None::<&str>,
+    )?;
     let menu = build_menu(app, &items, &launch_at_login)?;
     let tray = TrayIconBuilder::with_id(TRAY_ID)
         .tooltip("Headroom")
@@ -81,11 +87,29 @@ fn build_menu<R: Runtime>(
         menu.append(item)?;
     }
     menu.append(&PredefinedMenuItem::separator(app)?)?;
-    menu.append(&MenuItem::with_id(app, OPEN, "Open Headroom", true, None::<&str>)?)?;
-    menu.append(&MenuItem::with_id(app, ALERTS, "Alerts…", true, None::<&str>)?)?;
+    menu.append(&MenuItem::with_id(
+        app,
+        OPEN,
+        "Open Headroom",
+        true,
+        None::<&str>,
+    )?)?;
+    menu.append(&MenuItem::with_id(
+        app,
+        ALERTS,
+        "Alerts…",
+        true,
+        None::<&str>,
+    )?)?;
     menu.append(launch_at_login)?;
     menu.append(&PredefinedMenuItem::separator(app)?)?;
-    menu.append(&MenuItem::with_id(app, QUIT, "Quit Headroom", true, Some("CmdOrCtrl+Q"))?)?;
+    menu.append(&MenuItem::with_id(
+        app,
+        QUIT,
+        "Quit Headroom",
+        true,
+        Some("CmdOrCtrl+Q"),
+    )?)?;
     Ok(menu)
 }
 

@@ -80,7 +80,10 @@ impl Backend for Fake {
     fn events(&self) -> BoxFuture<'_, Result<Vec<Event>, CommandError>> {
         Box::pin(async { Ok(Vec::new()) })
     }
-    fn clear_cache(&self, pids: Vec<u32>) -> BoxFuture<'_, Result<Vec<ActionOutcome>, CommandError>> {
+    fn clear_cache(
+        &self,
+        pids: Vec<u32>,
+    ) -> BoxFuture<'_, Result<Vec<ActionOutcome>, CommandError>> {
         self.record(format!("clear_cache {pids:?}"));
         Box::pin(async { Ok(Fake::outcomes(Some(2 << 30))) })
     }
@@ -167,7 +170,16 @@ fn get_snapshot_returns_the_latest_sample_or_503() {
     let s = h.invoke("get_snapshot", json!({})).unwrap();
     assert_eq!(s["memory"]["total"], json!(16u64 << 30));
     assert_eq!(s["pressure"]["level"], "warn");
-    assert_eq!(h._app.state::<AppState>().backend.latest().unwrap().memory.used, Some(10 << 30));
+    assert_eq!(
+        h._app
+            .state::<AppState>()
+            .backend
+            .latest()
+            .unwrap()
+            .memory
+            .used,
+        Some(10 << 30)
+    );
 
     let h = harness(None);
     let e = h.invoke("get_snapshot", json!({})).unwrap_err();
@@ -177,11 +189,20 @@ fn get_snapshot_returns_the_latest_sample_or_503() {
 #[test]
 fn get_history_checks_since_and_passes_it_on() {
     let h = harness(Some(snapshot()));
-    assert_eq!(h.invoke("get_history", json!({"since": 600})).unwrap(), json!([{"t": 1}]));
-    assert_eq!(h.invoke("get_history", json!({})).unwrap(), json!([{"t": 1}]));
+    assert_eq!(
+        h.invoke("get_history", json!({"since": 600})).unwrap(),
+        json!([{"t": 1}])
+    );
+    assert_eq!(
+        h.invoke("get_history", json!({})).unwrap(),
+        json!([{"t": 1}])
+    );
     let e = h.invoke("get_history", json!({"since": 0})).unwrap_err();
     assert_eq!(e["status"], 400);
-    assert!(e["error"].as_str().unwrap().contains("invalid since 0"), "{e}");
+    assert!(
+        e["error"].as_str().unwrap().contains("invalid since 0"),
+        "{e}"
+    );
     assert_eq!(h.calls(), vec!["history 600", "history 3600"]);
 }
 
@@ -200,12 +221,17 @@ fn put_config_saves_valid_documents_and_applies_the_settings() {
     let h = harness(Some(snapshot()));
     let mut doc = serde_json::to_value(Config::default()).unwrap();
     doc["app"]["title"] = json!("free_gb");
-    let saved = h.invoke("put_config", json!({"config": doc, "dryRun": true})).unwrap();
+    let saved = h
+        .invoke("put_config", json!({"config": doc, "dryRun": true}))
+        .unwrap();
     assert_eq!(saved["config"]["app"]["title"], "free_gb");
     assert!(!h.settings_signalled(), "a dry run applies nothing");
     h.invoke("put_config", json!({"config": doc})).unwrap();
     assert!(h.settings_signalled());
-    assert_eq!(h.calls(), vec!["put_config dry_run=true", "put_config dry_run=false"]);
+    assert_eq!(
+        h.calls(),
+        vec!["put_config dry_run=true", "put_config dry_run=false"]
+    );
 }
 
 #[test]
@@ -217,7 +243,10 @@ fn put_config_rejects_bad_documents_with_the_engine_messages() {
     assert_eq!(e["status"], 400);
     let issues = e["issues"].as_array().unwrap();
     assert!(!issues.is_empty());
-    assert!(issues[0]["message"].as_str().unwrap().contains("gigabytes"), "{e}");
+    assert!(
+        issues[0]["message"].as_str().unwrap().contains("gigabytes"),
+        "{e}"
+    );
     assert!(e["error"].as_str().unwrap().contains("gigabytes"), "{e}");
     assert!(!h.settings_signalled());
 }
@@ -231,8 +260,11 @@ fn clear_cache_and_set_limit_reach_the_engine() {
     assert_eq!(r["failed"], 0);
     assert_eq!(r["outcomes"][0]["pid"], 41);
     h.invoke("clear_cache", json!({})).unwrap();
-    h.invoke("set_limit", json!({"kind": "cache", "bytes": 1024, "pids": [7]}))
-        .unwrap();
+    h.invoke(
+        "set_limit",
+        json!({"kind": "cache", "bytes": 1024, "pids": [7]}),
+    )
+    .unwrap();
     let e = h
         .invoke("set_limit", json!({"kind": "huge", "bytes": 1}))
         .unwrap_err();
@@ -242,7 +274,11 @@ fn clear_cache_and_set_limit_reach_the_engine() {
     );
     assert_eq!(
         h.calls(),
-        vec!["clear_cache [41, 42]", "clear_cache []", "set_limit cache 1024 [7]"]
+        vec![
+            "clear_cache [41, 42]",
+            "clear_cache []",
+            "set_limit cache 1024 [7]"
+        ]
     );
 }
 

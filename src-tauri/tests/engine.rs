@@ -12,7 +12,11 @@ use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INV
 use tauri::webview::InvokeRequest;
 use tauri::WebviewWindowBuilder;
 
-fn invoke(w: &tauri::WebviewWindow<tauri::test::MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
+fn invoke(
+    w: &tauri::WebviewWindow<tauri::test::MockRuntime>,
+    cmd: &str,
+    args: Value,
+) -> Result<Value, Value> {
     let request = InvokeRequest {
         cmd: cmd.into(),
         callback: CallbackFn(0),
@@ -44,7 +48,9 @@ fn commands_drive_the_real_engine() {
         .manage(AppState::new(Arc::new(handle.clone()), Instant::now()))
         .build(mock_context(noop_assets()))
         .unwrap();
-    let w = WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
+    let w = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .unwrap();
 
     let snap = invoke(&w, "get_snapshot", json!({})).unwrap();
     assert!(snap["memory"]["total"].as_u64().unwrap() > 0, "{snap}");
@@ -56,15 +62,27 @@ fn commands_drive_the_real_engine() {
     let saved = invoke(&w, "put_config", json!({"config": doc})).unwrap();
     assert_eq!(saved["saved"], true);
     let text = std::fs::read_to_string(&config_path).unwrap();
-    assert!(text.contains("# mine") && text.contains("free_gb"), "{text}");
+    assert!(
+        text.contains("# mine") && text.contains("free_gb"),
+        "{text}"
+    );
 
     doc["sampling"]["interval_ms"] = json!(0);
     let err = invoke(&w, "put_config", json!({"config": doc})).unwrap_err();
     assert_eq!(err["status"], 400);
-    assert!(err["error"].as_str().unwrap().contains("interval_ms"), "{err}");
-    assert_eq!(std::fs::read_to_string(&config_path).unwrap(), text, "a rejected config is not saved");
+    assert!(
+        err["error"].as_str().unwrap().contains("interval_ms"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&config_path).unwrap(),
+        text,
+        "a rejected config is not saved"
+    );
 
-    assert!(invoke(&w, "get_history", json!({"since": 60})).unwrap().is_array());
+    assert!(invoke(&w, "get_history", json!({"since": 60}))
+        .unwrap()
+        .is_array());
     assert!(invoke(&w, "get_events", json!({})).unwrap().is_array());
     assert_eq!(
         invoke(&w, "clear_cache", json!({})).unwrap(),

@@ -127,6 +127,10 @@ for _ in $(seq 30); do
     if python3 -c "import sys; sys.exit(0 if float('$sd') > 0.05 else 1)"; then ok=1; break; fi
 done
 [[ $ok == 1 ]] || fail "the window looks blank (standard deviation $sd)"
+sleep 2  # let the charts and the MLX scan land, then keep that picture
+/usr/bin/import -window root "$SCREEN"
+/usr/bin/convert "$SCREEN" -crop "$(geometry)" +repage "$SHOT"
+sd=$(/usr/bin/convert "$SHOT" -format '%[fx:standard_deviation]' info:)
 say "screenshot $SHOT ($(geometry), standard deviation $sd)"
 if grep -aq 'CONSOLE JS ERROR' "$WORK/app.log"; then fail "script error in the page: $(grep -a 'CONSOLE JS ERROR' "$WORK/app.log" | head -1)"; fi
 
