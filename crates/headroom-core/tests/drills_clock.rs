@@ -160,11 +160,10 @@ async fn clock_jumps_neither_stall_nor_burst_sampling_and_history_goes_on() {
     assert!(o.fired >= 2, "rules stopped firing altogether");
 }
 
-/// KNOWN BUG (owner: rules, `rules/eval.rs` `step_armed`): after the wall clock goes back, the
-/// cooldown compares against a `last_fired` in the future (negative elapsed time), so the rule
-/// cannot fire again until the clock has caught up (an hour here). Un-ignore once fixed.
+/// Regression (found by this drill): after the wall clock went back, the cooldown compared
+/// against a `last_fired` in the future, so no rule fired until the clock caught up (an hour
+/// here). `rules/eval.rs` now restarts the hold and counts a future firing as cooled down.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "known bug: no rule fires for as long as the clock went back (rules/eval.rs cooldown)"]
 async fn rules_fire_and_resolve_once_per_flap_across_clock_jumps() {
     let o = jumps().await;
     assert_eq!((o.fired, o.resolved), (3, 3), "rules across clock jumps");

@@ -305,11 +305,18 @@ impl Track {
             self.enter(RulePhase::Pending, now);
         }
         self.breaches = self.breaches.saturating_add(1);
+        // A wall clock that went back leaves `since` in the future: restart the hold from now
+        // rather than wait (up to the size of the jump) for the clock to catch up.
+        if self.since.is_some_and(|t| t > now) {
+            self.since = Some(now);
+        }
         let held_for = secs_between(self.since, now);
         let held = self.breaches >= rule.samples.max(1) && held_for >= rule.for_secs as f64;
-        let cooled = self.last_fired.map_or(true, |t| {
-            secs_between(Some(t), now) >= rule.cooldown_secs as f64
-        });
+        // Likewise a last firing "in the future" counts as cooled down.
+        let cooled = match self.last_fired {
+            Some(t) if t <= now => secs_between(Some(t), now) >= rule.cooldown_secs as f64,
+            _ => true,
+        };
         if held && cooled {
             self.enter(RulePhase::Fired, now);
             self.last_fired = Some(now);
