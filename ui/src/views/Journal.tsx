@@ -8,8 +8,19 @@ function time(at: string): string {
   const d = new Date(at);
   if (Number.isNaN(d.getTime())) return at;
   const sameDay = d.toDateString() === new Date().toDateString();
-  const hm = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
-  return sameDay ? hm : `${d.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${hm}`;
+  const hm = local(d, 'time', { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return sameDay ? hm : `${local(d, 'date', { month: 'short', day: 'numeric' })} ${hm}`;
+}
+
+/** Formats in the user's locale; a locale Intl rejects (WebKit under LANG=C reports "C") falls back to en-US. */
+function local(d: Date, part: 'time' | 'date', opts: Intl.DateTimeFormatOptions): string {
+  const format = (locales: string[]) =>
+    part === 'time' ? d.toLocaleTimeString(locales, opts) : d.toLocaleDateString(locales, opts);
+  try {
+    return format([]);
+  } catch {
+    return format(['en-US']);
+  }
 }
 
 /** The event journal, newest first. */
