@@ -155,6 +155,25 @@ impl Serve {
         unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
     }
 
+    /// Waits (up to 5 s) until the kernel reports the process stopped (`T` in /proc/<pid>/stat):
+    /// SIGSTOP is asynchronous, and on a loaded machine the process may run a little longer.
+    fn wait_stopped(&self) {
+        let stat = format!("/proc/{}/stat", self.child.id());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            let text = std::fs::read_to_string(&stat).unwrap_or_default();
+            let state = text
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next());
+            if state == Some("T") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("serve did not stop after SIGSTOP");
+    }
+
     fn alive(&mut self) -> bool {
         self.child.try_wait().ok().flatten().is_none()
     }
@@ -237,6 +256,7 @@ fn long_pause_brings_no_burst_of_catch_up_samples() {
     let serve = Serve::in_dir(&bin, tmp.path());
     std::thread::sleep(Duration::from_secs(3));
     serve.signal(libc::SIGSTOP);
+    serve.wait_stopped();
     let stopped = chrono::Utc::now().timestamp_millis();
     std::thread::sleep(Duration::from_secs(5));
     serve.signal(libc::SIGCONT);
