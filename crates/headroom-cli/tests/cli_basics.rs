@@ -41,10 +41,25 @@ fn status_json_has_every_contract_key() {
     assert_eq!(v["platform"], "linux");
     assert!(chrono::DateTime::parse_from_rfc3339(v["at"].as_str().expect("at")).is_ok());
     let keys = [
-        ("memory", &["total", "used", "app", "wired", "compressed", "cached", "free", "available"][..]),
+        (
+            "memory",
+            &[
+                "total",
+                "used",
+                "app",
+                "wired",
+                "compressed",
+                "cached",
+                "free",
+                "available",
+            ][..],
+        ),
         ("swap", &["total", "used"]),
         ("pressure", &["level", "free_percent"]),
-        ("rates", &["swapins", "swapouts", "compressions", "decompressions"]),
+        (
+            "rates",
+            &["swapins", "swapouts", "compressions", "decompressions"],
+        ),
         ("gpu", &["wired_limit", "recommended_working_set"]),
     ];
     for (group, fields) in keys {
@@ -54,9 +69,11 @@ fn status_json_has_every_contract_key() {
     }
     assert!(v["memory"]["total"].is_u64(), "bytes are integers");
     assert!(v["rates"]["swapins"].is_null(), "null on the first sample");
-    assert!(v["unavailable"].as_array().expect("array").iter().any(|u| u
-        .as_str()
-        .is_some_and(|s| s.starts_with("gpu.wired_limit"))));
+    assert!(v["unavailable"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .any(|u| u.as_str().is_some_and(|s| s.starts_with("gpu.wired_limit"))));
     assert!(v["mlx"].is_array());
 }
 
@@ -76,7 +93,10 @@ fn status_text_without_a_terminal_has_no_colour() {
     let text = String::from_utf8(out.stdout).expect("utf8");
     assert!(text.contains("Critical"), "{text}");
     assert!(text.contains("256.0 MB"), "{text}");
-    assert!(!text.contains('\x1b'), "no escape codes when not a terminal");
+    assert!(
+        !text.contains('\x1b'),
+        "no escape codes when not a terminal"
+    );
 }
 
 #[test]
