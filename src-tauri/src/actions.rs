@@ -2,6 +2,7 @@
 
 use crate::notify::Notification;
 use crate::state::AppState;
+use headroom_core::wired::{self, CheckedMb};
 use serde_json::Value;
 use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_autostart::ManagerExt;
@@ -45,6 +46,40 @@ pub fn clear_all_caches<R: Runtime>(app: &AppHandle<R>) {
         };
         let n = Notification {
             title: "Headroom".to_owned(),
+            body,
+        };
+        show_notification(&app, &n);
+    });
+}
+
+/// "Re-apply GPU wired limit…" from the menu: takes the offer (so it is asked once), checks
+/// the value again against this machine, then sets it (macOS asks for the administrator
+/// password) and says what happened. Nothing runs without that click.
+pub fn reapply_wired_limit<R: Runtime>(app: &AppHandle<R>) {
+    let state = app.state::<AppState>();
+    let Some(offer) = state.take_reapply_offer() else {
+        return log::debug!("no wired limit to re-apply");
+    };
+    let physical = state.backend.latest().and_then(|s| s.memory.total);
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let checked = if offer == CheckedMb::RESET {
+            Ok(CheckedMb::RESET)
+        } else {
+            wired::check(&offer.get().to_string(), physical).map_err(|e| e.0)
+        };
+        let body = match checked {
+            Ok(mb) => match crate::insights::apply_here(mb).await {
+                Ok(outcome) => {
+                    log::info!("re-apply wired limit {}: {}", mb.get(), outcome.describe());
+                    outcome.describe()
+                }
+                Err(e) => e.error,
+            },
+            Err(e) => e,
+        };
+        let n = Notification {
+            title: "GPU wired limit".to_owned(),
             body,
         };
         show_notification(&app, &n);

@@ -142,19 +142,21 @@ pub fn checked_for_set(backend: &dyn Backend, mb: u64) -> Result<CheckedMb, Comm
     wired::validate(mb, physical).map_err(|e| CommandError::bad_request(e.0))
 }
 
+/// Runs the privileged command for `mb` and reads it back (macOS asks for the password).
 #[cfg(target_os = "macos")]
-async fn apply_here(mb: CheckedMb) -> Result<ApplyOutcome, CommandError> {
+pub async fn apply_here(mb: CheckedMb) -> Result<ApplyOutcome, CommandError> {
     blocking(move || wired::apply(&mut wired::SystemRunner, mb)).await
 }
 
+/// Not available where the sysctl does not exist.
 #[cfg(not(target_os = "macos"))]
-async fn apply_here(_mb: CheckedMb) -> Result<ApplyOutcome, CommandError> {
+pub async fn apply_here(_mb: CheckedMb) -> Result<ApplyOutcome, CommandError> {
     Err(CommandError::bad_request(NOT_AVAILABLE))
 }
 
 /// The native menu's doctor line for `snapshot`: the most severe finding that needs no process
 /// list (pressure, swap, compression, MLX caches, wired limit), when there is one. For the tray's
-/// menu model (not wired in yet).
+/// menu model ([`crate::menu_model`]).
 pub fn menu_finding_line(snapshot: &Snapshot) -> Option<String> {
     let f = headroom_core::doctor::top_finding(snapshot, &DoctorContext::default())?;
     let mark = match f.severity {

@@ -67,8 +67,20 @@ async fn run<R: Runtime>(app: AppHandle<R>, tray: Option<TrayView<R>>) {
 
 impl<R: Runtime> Live<R> {
     fn redraw(&mut self, snapshot: Option<&Snapshot>) {
+        let offer = self.app.state::<AppState>().reapply_offer();
         if let Some(tray) = self.tray.as_mut() {
-            tray.show(snapshot, self.settings.current());
+            tray.show(snapshot, self.settings.current(), offer);
+        }
+    }
+
+    /// At the first sample: offers to re-apply the configured GPU wired limit when the
+    /// configuration opts in and the value in force differs (asked in the menu, never run).
+    fn plan_reapply(&self, s: &Snapshot) {
+        let state = self.app.state::<AppState>();
+        let config = state.backend.config().config.wired_limit;
+        if let Some(mb) = crate::menu_model::reapply_offer(&config, s) {
+            log::info!("offering to re-apply the GPU wired limit ({} MB)", mb.get());
+            state.set_reapply_offer(Some(mb));
         }
     }
 
@@ -77,6 +89,7 @@ impl<R: Runtime> Live<R> {
             self.first_sample = false;
             let ms = self.app.state::<AppState>().elapsed_ms();
             log::info!("first sample {ms} ms after launch");
+            self.plan_reapply(s);
         }
         log::debug!("sample {}", summary(s));
         self.redraw(Some(s));

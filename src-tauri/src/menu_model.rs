@@ -3,9 +3,18 @@
 //! The tray builds its menu once with fixed item ids ([`ItemId`]) and, per sample, sets the
 //! text or enabled state of only the items whose [`MenuModel`] entry changed
 //! ([`MenuModel::changes_from`]).
+//!
+//! Two lines come from issue 7: the doctor's top finding ([`ItemId::Doctor`], "No problem
+//! found" otherwise; a click opens the Tools tab) and, only when the configuration asks to
+//! re-apply the GPU wired limit at start and the value in force differs, an offer to do it
+//! ([`MenuModel::reapply`], see [`reapply_offer`]); nothing privileged runs before a click.
 
+use headroom_core::config::WiredLimitConfig;
 use headroom_core::units::{format_bytes, format_rate};
+use headroom_core::wired::{self, CheckedMb};
 use headroom_core::Snapshot;
+
+const MIB: u64 = 1024 * 1024;
 
 /// The menu items whose text or state follows the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -18,17 +27,20 @@ pub enum ItemId {
     Compressed,
     /// "MLX cache 512.0 MB in 2 processes".
     Mlx,
+    /// The doctor's top finding, or "Doctor: no problem found"; opens the Tools tab.
+    Doctor,
     /// "Clear MLX cache — 2 processes, 1.1 GB".
     ClearCache,
 }
 
 impl ItemId {
     /// Every dynamic item, top to bottom.
-    pub const ALL: [ItemId; 5] = [
+    pub const ALL: [ItemId; 6] = [
         Self::Used,
         Self::Swap,
         Self::Compressed,
         Self::Mlx,
+        Self::Doctor,
         Self::ClearCache,
     ];
 
@@ -39,6 +51,7 @@ impl ItemId {
             Self::Swap => "summary-swap",
             Self::Compressed => "summary-compressed",
             Self::Mlx => "summary-mlx",
+            Self::Doctor => "doctor",
             Self::ClearCache => "clear-cache",
         }
     }
@@ -56,7 +69,8 @@ pub struct Item {
 /// What the dynamic part of the menu shows for one snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MenuModel {
-    items: [Item; 5],
+    items: [Item; 6],
+    reapply: Option<Item>,
 }
 
 const DASH: &str = "–";
@@ -72,11 +86,13 @@ impl MenuModel {
                     line("Swap –"),
                     line("Compressed –"),
                     line("MLX –"),
+                    line("Doctor –"),
                     Item {
                         label: "Clear MLX cache — no sample yet".to_owned(),
                         enabled: false,
                     },
                 ],
+                reapply: None,
             };
         };
         Self {
@@ -85,9 +101,25 @@ impl MenuModel {
                 info(swap_line(s)),
                 info(compressed_line(s)),
                 info(mlx_line(s)),
+                doctor_item(s),
                 clear_item(s),
             ],
+            reapply: None,
         }
+    }
+
+    /// The same menu with the offer to re-apply the wired limit `offer` (none: no such item).
+    pub fn with_reapply(mut self, offer: Option<CheckedMb>) -> Self {
+        self.reapply = offer.map(|mb| Item {
+            label: reapply_label(mb),
+            enabled: true,
+        });
+        self
+    }
+
+    /// The "Re-apply GPU wired limit…" item, present only while it is offered.
+    pub fn reapply(&self) -> Option<&Item> {
+        self.reapply.as_ref()
     }
 
     /// The item `id`.
@@ -167,6 +199,34 @@ fn mlx_line(s: &Snapshot) -> String {
             "MLX cache {} in {} (+{n} without the agent)",
             format_bytes(s.mlx_cache_total()),
             processes(a)
+        ),
+    }
+}
+
+fn doctor_item(s: &Snapshot) -> Item {
+    let label = crate::insights::menu_finding_line(s)
+        .unwrap_or_else(|| "Doctor: no problem found".to_owned());
+    Item {
+        label,
+        enabled: true,
+    }
+}
+
+/// What to offer at start: the configured wired limit when `wired_limit.reapply_on_start` is
+/// on, the value is valid for this machine and differs from the one in force (read from
+/// `snapshot`); `None` elsewhere, and always on Linux (no `iogpu.wired_limit_mb`).
+pub fn reapply_offer(config: &WiredLimitConfig, snapshot: &Snapshot) -> Option<CheckedMb> {
+    let current_mb = snapshot.gpu.wired_limit.map(|b| b / MIB);
+    wired::reapply_plan(config, current_mb, snapshot.memory.total)
+}
+
+/// The offer's label: the value, and why it is needed again.
+pub fn reapply_label(mb: CheckedMb) -> String {
+    match mb.get() {
+        0 => "Reset GPU wired limit to the macOS default…".to_owned(),
+        v => format!(
+            "Re-apply GPU wired limit {} (reset at reboot)…",
+            format_bytes(v.saturating_mul(MIB))
         ),
     }
 }
@@ -276,11 +336,92 @@ mod tests {
     #[test]
     fn only_changed_items_are_reported() {
         let a = MenuModel::from_snapshot(Some(&snap(4.0, Some(PressureLevel::Normal))));
-        assert_eq!(a.changes_from(None).len(), 5);
+        assert_eq!(a.changes_from(None).len(), 6);
         assert!(a.changes_from(Some(&a.clone())).is_empty());
         let b = MenuModel::from_snapshot(Some(&snap(4.0, Some(PressureLevel::Critical))));
         let changed: Vec<ItemId> = b.changes_from(Some(&a)).iter().map(|(i, _)| *i).collect();
-        assert_eq!(changed, vec![ItemId::Used]);
+        assert_eq!(changed, vec![ItemId::Used, ItemId::Doctor]);
+    }
+
+    #[test]
+    fn doctor_line_shows_the_top_finding_or_none() {
+        let m = MenuModel::from_snapshot(Some(&snap(4.0, Some(PressureLevel::Critical))));
+        let doctor = m.item(ItemId::Doctor);
+        assert!(
+            doctor.label.contains("Memory pressure is critical"),
+            "{}",
+            doctor.label
+        );
+        assert!(doctor.label.starts_with("⚠︎ "), "{}", doctor.label);
+        assert!(doctor.enabled);
+        let mut healthy = snap(4.0, Some(PressureLevel::Normal));
+        healthy.platform = headroom_core::snapshot::Platform::Linux;
+        let m = MenuModel::from_snapshot(Some(&healthy));
+        assert_eq!(
+            m.item(ItemId::Doctor),
+            &Item {
+                label: "Doctor: no problem found".into(),
+                enabled: true
+            }
+        );
+        let empty = MenuModel::from_snapshot(None);
+        assert_eq!(label(&empty, ItemId::Doctor), "Doctor –");
+        assert!(!empty.item(ItemId::Doctor).enabled);
+    }
+
+    fn wired_config(on: bool, value_mb: Option<u64>) -> WiredLimitConfig {
+        WiredLimitConfig {
+            reapply_on_start: on,
+            value_mb,
+        }
+    }
+
+    /// A 64 GB Mac whose `iogpu.wired_limit_mb` is `current_mb`.
+    fn mac_with_limit(current_mb: Option<u64>) -> Snapshot {
+        let mut s = snap(20.0, Some(PressureLevel::Normal));
+        s.memory.total = Some(64 * GIB);
+        s.gpu.wired_limit = current_mb.map(|mb| mb * MIB);
+        s
+    }
+
+    #[test]
+    fn reapply_is_offered_only_when_opted_in_and_different() {
+        let after_reboot = mac_with_limit(Some(0));
+        let cfg = wired_config(true, Some(49152));
+        let offer = reapply_offer(&cfg, &after_reboot);
+        assert_eq!(offer.map(CheckedMb::get), Some(49152));
+        let m = MenuModel::from_snapshot(Some(&after_reboot)).with_reapply(offer);
+        assert_eq!(
+            m.reapply(),
+            Some(&Item {
+                label: "Re-apply GPU wired limit 48.0 GB (reset at reboot)…".into(),
+                enabled: true
+            })
+        );
+        // Not opted in, nothing configured, already in force, unknown, invalid, no sysctl.
+        for (cfg, s) in [
+            (wired_config(false, Some(49152)), mac_with_limit(Some(0))),
+            (wired_config(true, None), mac_with_limit(Some(0))),
+            (wired_config(true, Some(49152)), mac_with_limit(Some(49152))),
+            (wired_config(true, Some(49152)), mac_with_limit(None)),
+            (wired_config(true, Some(64 * 1024)), mac_with_limit(Some(0))),
+        ] {
+            let offer = reapply_offer(&cfg, &s);
+            assert_eq!(offer, None, "{cfg:?}");
+            let m = MenuModel::from_snapshot(Some(&s)).with_reapply(offer);
+            assert_eq!(m.reapply(), None);
+        }
+        let mut linux = snap(4.0, Some(PressureLevel::Normal));
+        linux.platform = headroom_core::snapshot::Platform::Linux;
+        assert_eq!(reapply_offer(&wired_config(true, Some(8192)), &linux), None);
+        assert_eq!(
+            reapply_label(CheckedMb::RESET),
+            "Reset GPU wired limit to the macOS default…"
+        );
+        // The offer is compared like the other items (the tray adds or removes it).
+        let plain = MenuModel::from_snapshot(Some(&after_reboot));
+        assert_ne!(plain, plain.clone().with_reapply(Some(CheckedMb::RESET)));
+        assert!(plain.changes_from(Some(&plain.clone())).is_empty());
     }
 
     #[test]

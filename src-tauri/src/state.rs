@@ -1,8 +1,9 @@
 //! State shared by the commands, the tray and the window (managed by Tauri).
 
 use crate::backend::Backend;
+use headroom_core::wired::CheckedMb;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::Notify;
 
@@ -16,6 +17,8 @@ pub struct AppState {
     window_visible: AtomicBool,
     /// When the app started (for the launch timings in the log).
     pub started: Instant,
+    /// The GPU wired limit the menu offers to re-apply (decided once, at the first sample).
+    reapply_offer: Mutex<Option<CheckedMb>>,
 }
 
 impl AppState {
@@ -26,7 +29,25 @@ impl AppState {
             settings_changed: Arc::new(Notify::new()),
             window_visible: AtomicBool::new(false),
             started,
+            reapply_offer: Mutex::new(None),
         }
+    }
+
+    /// The wired limit the menu offers to re-apply, if any.
+    pub fn reapply_offer(&self) -> Option<CheckedMb> {
+        self.reapply_offer.lock().ok().and_then(|o| *o)
+    }
+
+    /// Offers (or withdraws, with `None`) re-applying a wired limit from the menu.
+    pub fn set_reapply_offer(&self, offer: Option<CheckedMb>) {
+        if let Ok(mut o) = self.reapply_offer.lock() {
+            *o = offer;
+        }
+    }
+
+    /// Withdraws the offer and returns it (a click takes it once).
+    pub fn take_reapply_offer(&self) -> Option<CheckedMb> {
+        self.reapply_offer.lock().ok().and_then(|mut o| o.take())
     }
 
     /// Whether the main window is shown.

@@ -9,6 +9,7 @@ use crate::menu_model::{ItemId, MenuModel};
 use crate::state::AppState;
 use crate::{actions, window};
 use headroom_core::config::{App as AppSettings, IconStyle};
+use headroom_core::wired::CheckedMb;
 use headroom_core::Snapshot;
 use std::collections::HashMap;
 use tauri::image::Image;
@@ -24,11 +25,17 @@ const OPEN: &str = "open";
 const ALERTS: &str = "alerts";
 const LAUNCH_AT_LOGIN: &str = "launch-at-login";
 const QUIT: &str = "quit";
+const REAPPLY: &str = "reapply-wired-limit";
+/// Where the re-apply offer goes: after "Clear MLX cache" (5 summary lines and a separator).
+const REAPPLY_POSITION: usize = 7;
 
 /// The tray and the menu items that follow the snapshot, with what they show now.
 pub struct TrayView<R: Runtime> {
     tray: TrayIcon<R>,
     items: HashMap<ItemId, MenuItem<R>>,
+    menu: Menu<R>,
+    reapply: MenuItem<R>,
+    reapply_shown: bool,
     launch_at_login: CheckMenuItem<R>,
     shown_menu: Option<MenuModel>,
     icon: IconCache,
@@ -54,6 +61,14 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayView<R>> {
         None::<&str>,
     )?;
     let menu = build_menu(app, &items, &launch_at_login)?;
+    // Added to the menu only while offered (see `show_reapply`).
+    let reapply = MenuItem::with_id(
+        app,
+        REAPPLY,
+        "Re-apply GPU wired limit…",
+        true,
+        None::<&str>,
+    )?;
     let tray = TrayIconBuilder::with_id(TRAY_ID)
         .tooltip("Headroom")
         .menu(&menu)
@@ -64,6 +79,9 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayView<R>> {
     Ok(TrayView {
         tray,
         items,
+        menu,
+        reapply,
+        reapply_shown: false,
         launch_at_login,
         shown_menu: Some(model),
         icon: IconCache::default(),
@@ -77,7 +95,14 @@ fn build_menu<R: Runtime>(
     launch_at_login: &CheckMenuItem<R>,
 ) -> tauri::Result<Menu<R>> {
     let menu = Menu::new(app)?;
-    for id in [ItemId::Used, ItemId::Swap, ItemId::Compressed, ItemId::Mlx] {
+    let summary = [
+        ItemId::Used,
+        ItemId::Swap,
+        ItemId::Compressed,
+        ItemId::Mlx,
+        ItemId::Doctor,
+    ];
+    for id in summary {
         if let Some(item) = items.get(&id) {
             menu.append(item)?;
         }
@@ -114,11 +139,17 @@ fn build_menu<R: Runtime>(
 }
 
 impl<R: Runtime> TrayView<R> {
-    /// Shows `snapshot` with `settings` (title format, icon style); touches only what changed.
-    pub fn show(&mut self, snapshot: Option<&Snapshot>, settings: &AppSettings) {
+    /// Shows `snapshot` with `settings` (title format, icon style) and the wired limit the
+    /// menu offers to re-apply; touches only what changed.
+    pub fn show(
+        &mut self,
+        snapshot: Option<&Snapshot>,
+        settings: &AppSettings,
+        reapply: Option<CheckedMb>,
+    ) {
         self.show_icon(snapshot, settings.icon_style);
         self.show_title(crate::title::render(settings.title, snapshot));
-        self.show_menu(MenuModel::from_snapshot(snapshot));
+        self.show_menu(MenuModel::from_snapshot(snapshot).with_reapply(reapply));
     }
 
     fn show_icon(&mut self, snapshot: Option<&Snapshot>, style: IconStyle) {
@@ -154,7 +185,31 @@ impl<R: Runtime> TrayView<R> {
                 log::warn!("cannot update the menu item {}: {e}", id.id());
             }
         }
+        self.show_reapply(model.reapply());
         self.shown_menu = Some(model);
+    }
+
+    /// Adds, relabels or removes the re-apply offer when it changed.
+    fn show_reapply(&mut self, item: Option<&crate::menu_model::Item>) {
+        let shown = self.shown_menu.as_ref().and_then(MenuModel::reapply);
+        if self.reapply_shown && shown == item {
+            return;
+        }
+        let result = match item {
+            Some(item) => self.reapply.set_text(&item.label).and_then(|()| {
+                if self.reapply_shown {
+                    Ok(())
+                } else {
+                    self.menu.insert(&self.reapply, REAPPLY_POSITION)
+                }
+            }),
+            None if self.reapply_shown => self.menu.remove(&self.reapply),
+            None => return,
+        };
+        match result {
+            Ok(()) => self.reapply_shown = item.is_some(),
+            Err(e) => log::warn!("cannot update the re-apply item: {e}"),
+        }
     }
 
     /// Sets the "Launch at login" check mark.
@@ -192,6 +247,8 @@ fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
             app.exit(0);
         }
         id if id == ItemId::ClearCache.id() => actions::clear_all_caches(app),
+        id if id == ItemId::Doctor.id() => window::show_view(app, "tools"),
+        REAPPLY => actions::reapply_wired_limit(app),
         _ => {}
     }
 }
