@@ -259,8 +259,9 @@ fn long_pause_brings_no_burst_of_catch_up_samples() {
     serve.wait_stopped();
     let stopped = chrono::Utc::now().timestamp_millis();
     std::thread::sleep(Duration::from_secs(5));
-    serve.signal(libc::SIGCONT);
+    // Read the clock before SIGCONT: serve may sample the instant it wakes, before we would.
     let resumed = chrono::Utc::now().timestamp_millis();
+    serve.signal(libc::SIGCONT);
     std::thread::sleep(Duration::from_secs(4));
     let h = json(serve.addr, "/api/history?since=60s&max_points=10000").expect("history");
     let points = h.get("points").unwrap_or(&h);
