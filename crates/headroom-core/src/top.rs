@@ -309,25 +309,8 @@ pub fn top(n: usize) -> Vec<TopRow> {
 
 #[cfg(target_os = "macos")]
 mod mac {
-    use std::ffi::c_void;
-
-    /// The parent pid of `pid` (`PROC_PIDTBSDINFO`'s `pbi_ppid`).
+    /// The parent pid of `pid`.
     pub fn parent_of(pid: u32) -> Option<u32> {
-        let pid = libc::c_int::try_from(pid).ok()?;
-        // SAFETY: proc_bsdinfo is plain old data; all-zero bytes are a valid value.
-        let mut info: libc::proc_bsdinfo = unsafe { std::mem::zeroed() };
-        let size = libc::c_int::try_from(std::mem::size_of::<libc::proc_bsdinfo>()).ok()?;
-        // SAFETY: `info` is valid for `size` bytes and PROC_PIDTBSDINFO's struct is
-        // proc_bsdinfo; the kernel writes at most `size` bytes.
-        let n = unsafe {
-            libc::proc_pidinfo(
-                pid,
-                libc::PROC_PIDTBSDINFO,
-                0,
-                (&mut info as *mut libc::proc_bsdinfo).cast::<c_void>(),
-                size,
-            )
-        };
-        (n == size).then_some(info.pbi_ppid)
+        crate::agents::sys::libproc::bsd_info(pid).map(|i| i.pbi_ppid)
     }
 }

@@ -56,8 +56,9 @@ impl IntoResponse for ApiError {
 
 type Params = Query<HashMap<String, String>>;
 
-/// Refuses parameters other than `allowed` (and `token`), naming them.
-fn only(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
+/// Refuses parameters other than `allowed` (and `token`), naming them (shared with
+/// `insights`).
+pub(crate) fn only(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), String> {
     let mut unknown: Vec<&str> = params
         .keys()
         .map(String::as_str)
@@ -67,9 +68,9 @@ fn only(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiErr
         return Ok(());
     }
     unknown.sort_unstable();
-    Err(ApiError::bad_request(format!(
+    Err(format!(
         "unknown query parameter(s) {unknown:?}; allowed: {allowed:?}"
-    )))
+    ))
 }
 
 fn duration_param(
@@ -150,7 +151,7 @@ pub async fn history<B: Backend>(
     State(s): State<AppState<B>>,
     Query(p): Params,
 ) -> Result<Response, ApiError> {
-    only(&p, &["since", "max_points"])?;
+    only(&p, &["since", "max_points"]).map_err(ApiError::bad_request)?;
     let since = duration_param(&p, "since")?.unwrap_or(Duration::from_secs(3600));
     let max = count_param(&p, "max_points", HISTORY_POINTS)?;
     Ok(Json(s.backend.history(since, max).await).into_response())
@@ -161,7 +162,7 @@ pub async fn events<B: Backend>(
     State(s): State<AppState<B>>,
     Query(p): Params,
 ) -> Result<Response, ApiError> {
-    only(&p, &["since", "limit"])?;
+    only(&p, &["since", "limit"]).map_err(ApiError::bad_request)?;
     let since = duration_param(&p, "since")?;
     let limit = count_param(&p, "limit", EVENT_LIMIT)?;
     Ok(Json(s.backend.events(since, limit).await).into_response())
@@ -179,7 +180,7 @@ pub async fn put_config<B: Backend>(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    only(&p, &["dry_run"])?;
+    only(&p, &["dry_run"]).map_err(ApiError::bad_request)?;
     let dry_run = match p.get("dry_run").map(String::as_str) {
         None | Some("0" | "false") => false,
         Some("1" | "true" | "") => true,

@@ -12,7 +12,7 @@
 //! Process lists are read on a blocking thread. Every route passes the same security checks
 //! as the rest of the API (the router's middleware).
 
-use crate::api::ApiError;
+use crate::api::{only, ApiError};
 use crate::backend::Backend;
 use crate::AppState;
 use axum::extract::{Query, State};
@@ -44,21 +44,6 @@ pub fn routes<B: Backend>() -> Router<AppState<B>> {
 }
 
 type Params = Query<HashMap<String, String>>;
-
-fn only(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), String> {
-    let mut unknown: Vec<&str> = params
-        .keys()
-        .map(String::as_str)
-        .filter(|k| *k != "token" && !allowed.contains(k))
-        .collect();
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    unknown.sort_unstable();
-    Err(format!(
-        "unknown query parameter(s) {unknown:?}; allowed: {allowed:?}"
-    ))
-}
 
 /// Parses an optional number parameter, naming it when it is not a whole number.
 fn number<T: std::str::FromStr>(

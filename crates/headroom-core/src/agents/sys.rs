@@ -101,13 +101,14 @@ pub mod libproc {
         }
     }
 
-    /// The uid owning `pid`, from `PROC_PIDTBSDINFO`.
-    pub fn uid_of(pid: u32) -> Option<u32> {
+    /// The BSD info of `pid` (`PROC_PIDTBSDINFO`): owner uid, parent pid, …
+    pub fn bsd_info(pid: u32) -> Option<libc::proc_bsdinfo> {
         let pid = libc::c_int::try_from(pid).ok()?;
         // SAFETY: proc_bsdinfo is plain old data; all-zero bytes are a valid value.
         let mut info: libc::proc_bsdinfo = unsafe { std::mem::zeroed() };
         let size = libc::c_int::try_from(std::mem::size_of::<libc::proc_bsdinfo>()).ok()?;
-        // SAFETY: `info` is valid for `size` bytes and the flavor's struct is proc_bsdinfo.
+        // SAFETY: `info` is valid for `size` bytes and the flavor's struct is proc_bsdinfo;
+        // the kernel writes at most `size` bytes.
         let n = unsafe {
             libc::proc_pidinfo(
                 pid,
@@ -117,7 +118,12 @@ pub mod libproc {
                 size,
             )
         };
-        (n == size).then_some(info.pbi_uid)
+        (n == size).then_some(info)
+    }
+
+    /// The uid owning `pid`.
+    pub fn uid_of(pid: u32) -> Option<u32> {
+        bsd_info(pid).map(|i| i.pbi_uid)
     }
 
     /// The process name (`proc_name`), empty when unknown.
