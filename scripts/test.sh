@@ -5,8 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Suites that need real parts (Chromium, MLX, Prometheus) fail instead of skipping here.
 export HEADROOM_E2E_REQUIRED=1
+# One build per run: incremental caches would only cost disk (several GB on a clean clone).
+export CARGO_INCREMENTAL=0
 say() { printf '\033[1m== %s\033[0m\n' "$*"; }
 bash scripts/setup.sh
+free_gb() { df -Pk . | awk 'NR==2 {print int($4 / 1048576)}'; }
+echo "disk: $(free_gb) GB free here; a clean run needs about 12 GB (target/, fuzz/target/, .venv, node_modules)"
+[ "$(free_gb)" -ge 12 ] || echo "!!!!!! less than 12 GB free: builds may fail with 'No space left on device' !!!!!!"
 
 # Real parts the suites need must be present; a missing one fails here instead of a test skipping.
 for tool in prometheus promtool chromium; do
@@ -45,5 +50,6 @@ for suite in scripts/test.d/*.sh; do
   [ -e "$suite" ] || continue
   say "suite $(basename "$suite")"
   bash "$suite"
+  echo "disk: $(free_gb) GB free after $(basename "$suite")"
 done
 say "all tests passed"

@@ -4,8 +4,8 @@
 //! `cargo bench -p headroom-core --bench sample` prints medians and the ratio
 //! (target: full sample ≤ 1.3 × raw read). Linux only: elsewhere it prints why it skipped.
 
+use headroom_core::platform::kernel_file::KernelFile;
 use std::hint::black_box;
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 const ROUNDS: usize = 41;
@@ -24,34 +24,28 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// The floor: open and read every file a sample reads, into a reused buffer, no parsing.
-fn raw_read(buf: &mut Vec<u8>, zram: &[String]) {
-    for path in ["/proc/meminfo", "/proc/vmstat", "/proc/pressure/memory"] {
-        buf.clear();
-        if let Ok(mut f) = std::fs::File::open(path) {
-            let _ = f.read_to_end(buf);
-        }
+/// The floor: read every file a sample reads the way the sampler does (kept open, `pread`
+/// from offset 0, zram devices listed once), into a reused buffer, no parsing.
+fn raw_read(buf: &mut Vec<u8>, files: &mut [KernelFile]) {
+    for f in files {
+        let _ = f.read(buf);
         black_box(&buf);
-    }
-    // The sampler lists /sys/block to find zram devices; the floor does the same.
-    if let Ok(dir) = std::fs::read_dir("/sys/block") {
-        black_box(dir.count());
-    }
-    for path in zram {
-        buf.clear();
-        if let Ok(mut f) = std::fs::File::open(path) {
-            let _ = f.read_to_end(buf);
-        }
     }
 }
 
-fn zram_paths() -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir("/sys/block") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
+/// The files of one sample on this machine: the three /proc files and every zram `mm_stat`.
+fn kernel_files() -> Vec<KernelFile> {
+    let zram = std::fs::read_dir("/sys/block")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| n.starts_with("zram"))
-        .map(|n| format!("/sys/block/{n}/mm_stat"))
+        .map(|n| format!("/sys/block/{n}/mm_stat"));
+    ["/proc/meminfo", "/proc/vmstat", "/proc/pressure/memory"]
+        .map(String::from)
+        .into_iter()
+        .chain(zram)
+        .map(|p| KernelFile::new(p.into(), true))
         .collect()
 }
 
@@ -60,13 +54,13 @@ fn main() {
         println!("sample bench: skipped (it compares against Linux /proc reads)");
         return;
     }
-    let zram = zram_paths();
+    let mut files = kernel_files();
     let mut buf = Vec::with_capacity(8192);
     let mut sampler = headroom_core::Sampler::new();
     let mut sys = sysinfo::System::new();
     let (mut raw, mut full, mut si) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        raw.push(time_per_iter(|| raw_read(&mut buf, &zram)));
+        raw.push(time_per_iter(|| raw_read(&mut buf, &mut files)));
         full.push(time_per_iter(|| {
             black_box(sampler.sample());
         }));

@@ -17,11 +17,11 @@
 //!
 //! The pressure level is derived from PSI and MemAvailable ([`PressureThresholds`]).
 
+use super::kernel_file::KernelFile;
 use super::{Derived, PagingCounters, RawSample};
 use crate::snapshot::{Platform, PressureLevel, Snapshot};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The raw text of the kernel files one Linux sample is derived from.
@@ -52,28 +52,53 @@ pub struct ZramRaw {
     pub mm_stat: String,
 }
 
+/// How many samples reuse the list of zram devices before `/sys/block` is listed again.
+const ZRAM_RESCAN_EVERY: u32 = 60;
+
 /// Reads the kernel files from a configurable root (for replaying captured trees).
+///
+/// On the real `/proc` and `/sys` the files stay open between samples and the zram devices
+/// are listed once a minute at 1 s sampling (see [`KernelFile`]); any other root is read
+/// afresh every time.
 #[derive(Debug)]
 pub struct LinuxReader {
-    meminfo: PathBuf,
-    vmstat: PathBuf,
-    psi: PathBuf,
+    meminfo: KernelFile,
+    vmstat: KernelFile,
+    psi: KernelFile,
     block: PathBuf,
+    live_sys: bool,
+    zram: Vec<(String, KernelFile)>,
+    zram_age: Option<u32>,
     page_size: u64,
-    buf: Vec<u8>,
 }
 
 impl LinuxReader {
     /// A reader of `proc_root` (normally `/proc`) and `sys_root` (normally `/sys`).
     pub fn new(proc_root: impl Into<PathBuf>, sys_root: impl Into<PathBuf>) -> Self {
         let (proc_root, sys_root) = (proc_root.into(), sys_root.into());
+        let live_proc = proc_root == Path::new("/proc");
+        let live_sys = sys_root == Path::new("/sys");
+        Self::with_liveness(proc_root, sys_root, live_proc, live_sys)
+    }
+
+    /// A reader that treats the roots as live kernel trees (files kept open, zram devices
+    /// listed once a minute) or not.
+    fn with_liveness(
+        proc_root: PathBuf,
+        sys_root: PathBuf,
+        live_proc: bool,
+        live_sys: bool,
+    ) -> Self {
+        let file = |name: &str| KernelFile::new(proc_root.join(name), live_proc);
         Self {
-            meminfo: proc_root.join("meminfo"),
-            vmstat: proc_root.join("vmstat"),
-            psi: proc_root.join("pressure/memory"),
+            meminfo: file("meminfo"),
+            vmstat: file("vmstat"),
+            psi: file("pressure/memory"),
+            live_sys,
             block: sys_root.join("block"),
+            zram: Vec::new(),
+            zram_age: None,
             page_size: host_page_size(),
-            buf: Vec::with_capacity(8192),
         }
     }
 
@@ -95,44 +120,65 @@ impl LinuxReader {
             ..LinuxRaw::default()
         };
         let errors = &mut raw.read_errors;
-        raw.meminfo = read_into(&mut self.buf, &self.meminfo, errors);
-        raw.vmstat = read_into(&mut self.buf, &self.vmstat, errors);
-        raw.pressure_memory = read_into(&mut self.buf, &self.psi, errors);
+        raw.meminfo = read_into(&mut self.meminfo, errors);
+        raw.vmstat = read_into(&mut self.vmstat, errors);
+        raw.pressure_memory = read_into(&mut self.psi, errors);
         raw.zram = self.read_zram();
         RawSample::Linux(raw)
     }
 
     fn read_zram(&mut self) -> Vec<ZramRaw> {
+        let fresh = !self.live_sys || self.zram_age.map_or(true, |n| n >= ZRAM_RESCAN_EVERY);
+        if fresh {
+            self.zram = self.list_zram();
+            self.zram_age = Some(0);
+        }
+        let mut out = Vec::with_capacity(self.zram.len());
+        let mut vanished = false;
+        for (device, file) in &mut self.zram {
+            match read_into(file, &mut Vec::new()) {
+                Some(mm_stat) => out.push(ZramRaw {
+                    device: device.clone(),
+                    mm_stat,
+                }),
+                None => vanished = true,
+            }
+        }
+        // A device that went away is noticed at once; a new one within a minute.
+        self.zram_age = if vanished {
+            None
+        } else {
+            self.zram_age.map(|n| n + 1)
+        };
+        out
+    }
+
+    /// The `mm_stat` files of `/sys/block/zram*`, sorted by device name.
+    fn list_zram(&self) -> Vec<(String, KernelFile)> {
         let Ok(dir) = std::fs::read_dir(&self.block) else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        for entry in dir.flatten() {
-            let name = entry.file_name();
-            let Some(device) = name.to_str().filter(|n| n.starts_with("zram")) else {
-                continue;
-            };
-            let mut path = entry.path();
-            path.push("mm_stat");
-            if let Some(mm_stat) = read_into(&mut self.buf, &path, &mut Vec::new()) {
-                out.push(ZramRaw {
-                    device: device.to_string(),
-                    mm_stat,
-                });
-            }
-        }
-        out.sort_by(|a, b| a.device.cmp(&b.device));
-        out
+        let mut devices: Vec<(String, KernelFile)> = dir
+            .flatten()
+            .filter_map(|entry| {
+                let device = entry.file_name().into_string().ok()?;
+                device.starts_with("zram").then(|| {
+                    let path = entry.path().join("mm_stat");
+                    (device, KernelFile::new(path, self.live_sys))
+                })
+            })
+            .collect();
+        devices.sort_by(|a, b| a.0.cmp(&b.0));
+        devices
     }
 }
 
-/// Reads `path` through the reusable `buf`; a failure is recorded in `errors`.
-fn read_into(buf: &mut Vec<u8>, path: &Path, errors: &mut Vec<String>) -> Option<String> {
-    buf.clear();
-    match std::fs::File::open(path).and_then(|mut f| f.read_to_end(buf)) {
-        Ok(_) => Some(String::from_utf8_lossy(buf).into_owned()),
+/// Reads `file`; a failure is recorded in `errors`.
+fn read_into(file: &mut KernelFile, errors: &mut Vec<String>) -> Option<String> {
+    match file.read_string() {
+        Ok(text) => Some(text),
         Err(e) => {
-            errors.push(format!("{}: {e}", path.display()));
+            errors.push(format!("{}: {e}", file.path().display()));
             None
         }
     }
@@ -493,4 +539,47 @@ fn paging_counters(raw: &LinuxRaw, s: &mut Snapshot) -> PagingCounters {
         );
     }
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn devices(reader: &mut LinuxReader) -> Vec<String> {
+        match reader.read() {
+            RawSample::Linux(raw) => raw.zram.into_iter().map(|z| z.device).collect(),
+            #[allow(unreachable_patterns)]
+            _ => unreachable!(),
+        }
+    }
+
+    fn add_zram(sys: &Path, name: &str) {
+        std::fs::create_dir_all(sys.join("block").join(name)).unwrap();
+        std::fs::write(
+            sys.join("block").join(name).join("mm_stat"),
+            "1 2 4096 0 0 0 0 0 0\n",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn live_reader_lists_zram_devices_once_a_minute() {
+        let dir = std::env::temp_dir().join(format!("hr-zram-{}", std::process::id()));
+        let sys = dir.join("sys");
+        add_zram(&sys, "zram0");
+        let mut live = LinuxReader::with_liveness(dir.join("proc"), sys.clone(), false, true);
+        let mut replay = LinuxReader::new(dir.join("proc"), sys.clone());
+        assert_eq!(devices(&mut live), ["zram0"]);
+        add_zram(&sys, "zram1");
+        // A replayed tree is listed at every read; the live one keeps its list for a while...
+        assert_eq!(devices(&mut replay), ["zram0", "zram1"]);
+        assert_eq!(devices(&mut live), ["zram0"]);
+        // ...and sees the new device within ZRAM_RESCAN_EVERY samples.
+        let seen = (0..ZRAM_RESCAN_EVERY).position(|_| devices(&mut live).len() == 2);
+        assert!(
+            seen.is_some(),
+            "zram1 not seen after {ZRAM_RESCAN_EVERY} reads"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -9,6 +9,7 @@
 //! Rates are computed here, once for every platform, from cumulative byte counters and the
 //! measured monotonic time between two samples ([`RateTracker`]).
 
+pub mod kernel_file;
 pub mod linux;
 pub mod macos;
 
