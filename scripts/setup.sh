@@ -47,7 +47,7 @@ setup_python() {
   if ! .venv/bin/python -c 'import mlx.core, mlx_lm, pytest, mypy, psutil, headroom_agent' 2>/dev/null; then
     say "installing MLX (CPU build), mlx-lm, pytest and the agent into .venv"
     local mlx='mlx[cpu]'; [ "$(uname -s)" = Darwin ] && mlx='mlx'
-    .venv/bin/pip install -q --disable-pip-version-check "$mlx" mlx-lm pytest psutil mypy
+    .venv/bin/pip install -q --disable-pip-version-check "$mlx" mlx-lm pytest psutil mypy dbus-fast
     .venv/bin/pip install -q --disable-pip-version-check -e agent/
   fi
 }

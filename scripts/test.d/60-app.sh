@@ -2,8 +2,9 @@
 # The menu-bar app (src-tauri/, issue 6): unit tests (icon pixels, title, menu model,
 # notifications), command tests through tauri::test on the mock runtime (a fake engine and the
 # real one), clippy on Linux, the macOS type-check, then the smoke test of the real app under
-# Xvfb (tests/app/smoke.sh: window screenshot, live samples, close-to-hide, single instance,
-# clean SIGTERM). Run from anywhere; ui/dist should be built first (50-ui.sh) or the window
+# Xvfb (tests/app/smoke.sh: window screenshot, live samples, the tray's "Clear MLX cache"
+# clicked over dbusmenu on a real MLX process and the notifications delivered, close-to-hide,
+# single instance, clean SIGTERM). Run from anywhere; ui/dist should be built first (50-ui.sh) or the window
 # shows the fallback page.
 #   HEADROOM_APP_TARGET_DIR  cargo target dir for the app (default: $CARGO_TARGET_DIR or target/)
 #   HEADROOM_APP_SMOKE=0     skip the smoke test
