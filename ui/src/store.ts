@@ -182,12 +182,46 @@ export function useStore(store: Store): State {
   return store.state;
 }
 
-/** A clock that ticks every `ms` while the component is mounted (for "N s ago"). */
+/** The part of `document` a visible-only ticker needs (a fake one in tests). */
+export interface VisibilitySource {
+  readonly visibilityState: DocumentVisibilityState;
+  addEventListener(type: 'visibilitychange', cb: () => void): void;
+  removeEventListener(type: 'visibilitychange', cb: () => void): void;
+}
+
+/**
+ * Calls `tick` every `ms` while `doc` is visible; hidden, no timer runs at all (the app's
+ * popover spends most of its life hidden). Shown again, it ticks at once, then every `ms`.
+ * Returns the function that stops it.
+ */
+export function tickWhileVisible(doc: VisibilitySource | undefined, ms: number, tick: () => void): () => void {
+  let id: ReturnType<typeof setInterval> | undefined;
+  let started = false;
+  const run = () => {
+    const visible = !doc || doc.visibilityState !== 'hidden';
+    if (visible && id === undefined) {
+      if (started) tick(); // shown again: the clock is behind
+      id = setInterval(tick, ms);
+    } else if (!visible && id !== undefined) {
+      clearInterval(id);
+      id = undefined;
+    }
+  };
+  run();
+  started = true;
+  doc?.addEventListener('visibilitychange', run);
+  return () => {
+    doc?.removeEventListener('visibilitychange', run);
+    if (id !== undefined) clearInterval(id);
+  };
+}
+
+/** A clock that ticks every `ms` while the component is mounted and the page visible (for "N s ago"). */
 export function useNow(ms = 1000): number {
   const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    const id = setInterval(() => setNow(Date.now()), ms);
-    return () => clearInterval(id);
-  }, [ms]);
+  useEffect(
+    () => tickWhileVisible(typeof document === 'undefined' ? undefined : document, ms, () => setNow(Date.now())),
+    [ms],
+  );
   return now;
 }

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { JOURNAL_MAX, LiveSeries, Store, staleSeconds } from '../src/store';
+import { describe, expect, it, vi } from 'vitest';
+import { JOURNAL_MAX, LiveSeries, Store, staleSeconds, tickWhileVisible } from '../src/store';
 import type { Config, Event, Snapshot } from '../src/api-types';
 import type { StreamHandlers, Transport } from '../src/transport';
 import { mergeColumns } from '../src/views/History';
@@ -77,5 +77,38 @@ describe('Store', () => {
     expect(t.eventsCalls).toBe(2);
     store.close();
     expect(t.unsubscribed).toBe(true);
+  });
+});
+
+describe('tickWhileVisible', () => {
+  class FakeDoc extends EventTarget {
+    visibilityState: DocumentVisibilityState = 'visible';
+    set(v: DocumentVisibilityState) { this.visibilityState = v; this.dispatchEvent(new Event('visibilitychange')); }
+  }
+  it('runs no timer while the page is hidden and ticks at once when shown', () => {
+    vi.useFakeTimers();
+    try {
+      const doc = new FakeDoc();
+      let ticks = 0;
+      const stop = tickWhileVisible(doc, 1000, () => { ticks += 1; });
+      expect(ticks).toBe(0);
+      vi.advanceTimersByTime(3000);
+      expect(ticks).toBe(3);
+      doc.set('hidden');
+      const hiddenAt = ticks;
+      expect(vi.getTimerCount()).toBe(0);
+      vi.advanceTimersByTime(60_000);
+      expect(ticks).toBe(hiddenAt);
+      doc.set('visible');
+      expect(ticks).toBe(hiddenAt + 1);
+      vi.advanceTimersByTime(2000);
+      expect(ticks).toBe(hiddenAt + 3);
+      stop();
+      expect(vi.getTimerCount()).toBe(0);
+      doc.set('hidden'); doc.set('visible');
+      expect(ticks).toBe(hiddenAt + 3);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
