@@ -44,7 +44,7 @@ setup_python() {
     say "creating .venv"
     python3 -m venv .venv
   fi
-  if ! .venv/bin/python -c 'import mlx.core, mlx_lm, pytest, mypy, psutil, headroom_agent' 2>/dev/null; then
+  if ! .venv/bin/python -c 'import mlx.core, mlx_lm, pytest, mypy, psutil, dbus_fast, headroom_agent' 2>/dev/null; then
     say "installing MLX (CPU build), mlx-lm, pytest and the agent into .venv"
     local mlx='mlx[cpu]'; [ "$(uname -s)" = Darwin ] && mlx='mlx'
     .venv/bin/pip install -q --disable-pip-version-check "$mlx" mlx-lm pytest psutil mypy dbus-fast
