@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from . import _protocol as p
@@ -15,6 +18,10 @@ from ._ops import ACTIONS, Ops
 from ._peercred import peer_uid_pid
 
 MAX_CONNECTIONS = 64
+# Signals sent to the whole process, which belong to the host's main thread: the kernel may
+# deliver them to any thread that does not block them, and Python runs their handlers only
+# in the main thread, which a signal taken by our thread does not wake from a blocking read.
+HOST_SIGNALS = {s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")) if s is not None}
 # After refusing a connection: how much of the peer's unread input to discard, and for how
 # long, so the peer reads the error line and a clean EOF rather than a reset.
 DRAIN_BYTES = 1 << 20
@@ -49,7 +56,10 @@ class Server:
         self.thread = threading.Thread(target=self._accept_loop, name="headroom-agent", daemon=True)
 
     def start(self) -> None:
-        self.thread.start()
+        # The agent's threads (this one and the connection threads it starts, which inherit
+        # its signal mask) never take the host's signals.
+        with _host_signals_blocked():
+            self.thread.start()
 
     # -- accepting -----------------------------------------------------------------------------
     def _accept_loop(self) -> None:
@@ -215,3 +225,17 @@ class Server:
                 s.connect(self.path)
         except OSError:
             pass
+
+
+@contextlib.contextmanager
+def _host_signals_blocked() -> Iterator[None]:
+    """Blocks HOST_SIGNALS in the calling thread meanwhile (threads started inherit the mask)."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None:  # pragma: no cover - not POSIX
+        yield
+        return
+    old = mask(signal.SIG_BLOCK, HOST_SIGNALS)
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, old)

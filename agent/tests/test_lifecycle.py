@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -244,3 +245,26 @@ def test_stop_wakes_the_accept_thread(runtime_dir: str, monkeypatch: pytest.Monk
     held.close()
     assert not any(t.name == "headroom-agent" for t in threading.enumerate())
     assert sock_path(runtime_dir, os.getpid()) == path and not os.path.exists(path)
+
+
+SIGMASKS = """\
+import json, os, signal, threading, headroom_agent
+headroom_agent.start()
+def blocked(tid):
+    with open(f"/proc/self/task/{tid}/status") as f:
+        mask = int(next(l for l in f if l.startswith("SigBlk:")).split()[1], 16)
+    return sorted(s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) if mask >> (s - 1) & 1)
+agent = next(t for t in threading.enumerate() if t.name == "headroom-agent")
+print(json.dumps([blocked(threading.main_thread().native_id), blocked(agent.native_id)]))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads thread signal masks from /proc")
+def test_host_signals_always_reach_a_host_thread(runtime_dir: str, tmp_path: Path) -> None:
+    # A SIGTERM the kernel hands to the agent's thread would not wake a host blocked in a read
+    # (seen as a flaky hang): the agent's threads block the host's signals, the host's don't.
+    done = run_python([str(write_script(tmp_path, "masks.py", SIGMASKS))], runtime_dir)
+    assert done.returncode == 0, done.stderr
+    main, agent = json.loads(done.stdout)
+    assert main == [], "the host's main thread must keep its signals"
+    assert agent == [signal.SIGHUP, signal.SIGINT, signal.SIGTERM]
