@@ -1,12 +1,15 @@
 """A real mlx-lm workload with no download: a tiny randomly initialised Llama generating tokens.
 
 usage: python tiny_llm.py [--tokens N] [--report-every SECS] [--agent] [--hidden H] [--layers L]
+                          [--restart-every N]
 
 Run it under the agent (``python -m headroom_agent run tiny_llm.py ...``) or pass --agent to
 start the agent itself. Prints ``READY <pid>`` once the model is built, then one line per
 report interval:  ``TPS <tokens/s over the interval> TOKENS <total> ELAPSED <s>`` and finally
 ``DONE <total tokens> <mean tokens/s>``. --tokens 0 (the default) generates forever.
 headroom_agent.tick() is called after every token, so cooperative mode works.
+--restart-every N starts generation again from the prompt every N tokens, so the work per token
+stays the same for as long as it runs (one long generation slows down as its context grows).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def build_model(hidden: int, layers: int) -> llama.Model:
 
 
 def parse_args(argv: list[str]) -> dict[str, float]:
-    opts: dict[str, float] = {"tokens": 0, "report-every": 1.0, "hidden": 128, "layers": 2, "agent": 0}
+    opts: dict[str, float] = {"tokens": 0, "report-every": 1.0, "hidden": 128, "layers": 2, "agent": 0, "restart-every": 0}
     i = 0
     while i < len(argv):
         name = argv[i][2:] if argv[i].startswith("--") else ""
@@ -63,17 +66,23 @@ def main() -> None:
     model = build_model(int(opts["hidden"]), int(opts["layers"]))
     print(f"READY {os.getpid()}", flush=True)
     limit = int(opts["tokens"]) or -1
+    restart = int(opts["restart-every"])
     prompt = mx.array(list(range(1, 17)), dtype=mx.uint32)
     start = last = time.perf_counter()
     total = since = 0
-    for _token, _logprobs in generate_step(prompt, model, max_tokens=limit, max_kv_size=256):
-        total += 1
-        since += 1
-        headroom_agent.tick()
-        now = time.perf_counter()
-        if now - last >= opts["report-every"]:
-            print(f"TPS {since / (now - last):.1f} TOKENS {total} ELAPSED {now - start:.2f}", flush=True)
-            last, since = now, 0
+    while limit < 0 or total < limit:
+        left = limit - total if limit > 0 else -1
+        run = min(restart, left) if restart > 0 and left > 0 else (restart or left)
+        for _token, _logprobs in generate_step(prompt, model, max_tokens=run, max_kv_size=256):
+            total += 1
+            since += 1
+            headroom_agent.tick()
+            now = time.perf_counter()
+            if now - last >= opts["report-every"]:
+                print(f"TPS {since / (now - last):.1f} TOKENS {total} ELAPSED {now - start:.2f}", flush=True)
+                last, since = now, 0
+        if run < 0:
+            break
     elapsed = time.perf_counter() - start
     print(f"DONE {total} {total / elapsed if elapsed > 0 else 0.0:.1f}", flush=True)
 
