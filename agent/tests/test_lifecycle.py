@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,18 @@ def test_socket_removed_on_exit_and_exception(runtime_dir: str, procs: list[Proc
     assert _agent_socks(runtime_dir) == []
 
 
+@pytest.fixture
+def default_signal_actions() -> Iterator[None]:
+    """Children start with SIGTERM/SIGHUP at their default action, as under a normal shell:
+    under `nohup` (or a CI runner ignoring SIGHUP) they would inherit SIG_IGN, which the agent
+    rightly leaves alone, and the signal would do nothing."""
+    old = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGTERM, signal.SIGHUP)}
+    yield
+    for s, action in old.items():
+        signal.signal(s, action)
+
+
+@pytest.mark.usefixtures("default_signal_actions")
 @pytest.mark.parametrize("mode, signum", [("start", signal.SIGTERM), ("run", signal.SIGTERM), ("start", signal.SIGHUP)])
 def test_sigterm_removes_socket_and_dies_of_the_signal(runtime_dir: str, procs: list[Proc], mode: str, signum: int) -> None:
     args = [str(WORKLOADS / "cache_builder.py"), "1MiB"]
