@@ -7,29 +7,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a test failure
 
+mod headroom_bin;
+use headroom_bin::binary;
+
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
-
-fn binary(drill: &str) -> Option<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-        PathBuf::from,
-    );
-    let found = ["debug", "release"]
-        .iter()
-        .map(|p| target.join(p).join("headroom"))
-        .filter(|p| p.exists())
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok());
-    if found.is_none() {
-        eprintln!(
-            "\n*** SKIPPED {drill}: no headroom binary in {}; run `cargo build -p headroom-cli` ***\n",
-            target.display()
-        );
-    }
-    found
-}
 
 /// A live process whose pid names the bait socket; killed on drop.
 struct Holder(Child);

@@ -8,32 +8,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a test failure
 
+mod headroom_bin;
+use headroom_bin::binary;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The `headroom` binary, or `None` after saying loudly why the drill is skipped.
-fn binary(drill: &str) -> Option<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-        PathBuf::from,
-    );
-    let found = ["debug", "release"]
-        .iter()
-        .map(|p| target.join(p).join("headroom"))
-        .filter(|p| p.exists())
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok());
-    if found.is_none() {
-        eprintln!(
-            "\n*** SKIPPED {drill}: no headroom binary in {}; run `cargo build -p headroom-cli` \
-             (cargo test --workspace builds it) ***\n",
-            target.display()
-        );
-    }
-    found
-}
 
 fn free_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
