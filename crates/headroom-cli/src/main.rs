@@ -57,10 +57,14 @@ enum Command {
     Doctor(doctor_cmd::DoctorArgs),
 }
 
-/// Restores the default SIGPIPE action, as Unix command-line tools expect: `headroom … | head`
-/// ends quietly when `head` exits instead of panicking on the closed pipe (Rust ignores
-/// SIGPIPE by default).
-fn restore_default_sigpipe() {
+/// Restores the default SIGPIPE action for a one-shot command, as Unix command-line tools
+/// expect: `headroom … | head` ends quietly when `head` exits instead of panicking on the
+/// closed pipe (Rust ignores SIGPIPE by default). Never for `serve`: with the default action,
+/// any client that resets its connection before the answer is written would end the server.
+fn restore_default_sigpipe(command: &Command) {
+    if matches!(command, Command::Serve(_)) {
+        return;
+    }
     // SAFETY: called first in main, before any thread exists; SIG_DFL is a valid action.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
@@ -68,8 +72,8 @@ fn restore_default_sigpipe() {
 }
 
 fn main() -> ExitCode {
-    restore_default_sigpipe();
     let cli = Cli::parse();
+    restore_default_sigpipe(&cli.command);
     let code = match cli.command {
         Command::Status(args) => status::run(&args),
         Command::Watch(args) => watch::run(&args),

@@ -127,11 +127,36 @@ pub fn json_body<T: DeserializeOwned>(
             ApiError::new(status, format!("cannot read request body: {r}"))
         }
     })?;
+    let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(format!(
+            "request body is not valid JSON for this endpoint: {e}"
+        ))
+    })?;
+    if !doc.is_object() {
+        return Err(ApiError::bad_request(format!(
+            "request body must be a JSON object {{...}}, not {}; see the endpoint list for its \
+             fields",
+            json_kind(&doc)
+        )));
+    }
+    // Parsed again as the endpoint's type: its errors keep their line and column.
     serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(format!(
             "request body is not valid JSON for this endpoint: {e}"
         ))
     })
+}
+
+/// "an array", "a string", … for error messages.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// `GET /api/snapshot`.
@@ -168,9 +193,11 @@ pub async fn events<B: Backend>(
     Ok(Json(s.backend.events(since, limit).await).into_response())
 }
 
-/// `GET /api/config`: `{"config": …, "path": …, "error": …}`.
+/// `GET /api/config`: `{"config": …, "path": …, "error": …}`, secrets hidden.
 pub async fn get_config<B: Backend>(State(s): State<AppState<B>>) -> Response {
-    Json(s.backend.config()).into_response()
+    let mut view = s.backend.config();
+    crate::security::redact_config(&mut view.config);
+    Json(view).into_response()
 }
 
 /// `PUT /api/config[?dry_run=1]`: validates (and unless dry-run, saves and applies).
@@ -190,8 +217,10 @@ pub async fn put_config<B: Backend>(
             )))
         }
     };
-    let doc: Value = json_body(&headers, body, s.body_limit)?;
-    let config = s.backend.validate_config(&doc).map_err(config_issues)?;
+    let mut doc: Value = json_body(&headers, body, s.body_limit)?;
+    crate::security::restore_secrets(&mut doc, &s.backend.config().config);
+    let mut config = s.backend.validate_config(&doc).map_err(config_issues)?;
+    crate::security::redact_config(&mut config);
     if dry_run {
         return Ok(Json(json!({ "valid": true, "config": config })).into_response());
     }
