@@ -80,10 +80,8 @@ impl Serve {
     /// SIGTERM, then the exit status (within 15 s).
     fn terminate(&mut self) -> ExitStatus {
         // SAFETY: kill(2) on our own child, not yet reaped.
-        assert_eq!(
-            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) },
-            0
-        );
+        let rc = unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        assert_eq!(rc, 0);
         let start = Instant::now();
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {

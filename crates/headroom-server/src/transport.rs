@@ -33,7 +33,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -71,10 +71,12 @@ pub fn raise_open_file_limit() -> Option<u64> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return None;
     }
-    let want = WANTED_FD_LIMIT.min(lim.rlim_max as u64);
-    if (lim.rlim_cur as u64) < want {
+    // rlim_t is a 64-bit unsigned integer on Linux and macOS.
+    let (cur, max): (u64, u64) = (lim.rlim_cur, lim.rlim_max);
+    let want = WANTED_FD_LIMIT.min(max);
+    if cur < want {
         let raised = libc::rlimit {
-            rlim_cur: want as libc::rlim_t,
+            rlim_cur: want,
             rlim_max: lim.rlim_max,
         };
         // SAFETY: setrlimit reads one valid rlimit; failure leaves the limit unchanged.
@@ -82,7 +84,7 @@ pub fn raise_open_file_limit() -> Option<u64> {
             return Some(want);
         }
     }
-    Some(lim.rlim_cur as u64)
+    Some(cur)
 }
 
 /// Not Unix: the limit is unknown.
@@ -419,7 +421,7 @@ impl Watched {
         use std::os::fd::AsRawFd;
         let fd = self.inner.as_raw_fd();
         loop {
-            ready!(self.inner.poll_write_ready(cx))?;
+            std::task::ready!(self.inner.poll_write_ready(cx))?;
             let sent = self.inner.try_io(tokio::io::Interest::WRITABLE, || {
                 // SAFETY: send reads at most `buf.len()` bytes from the valid slice `buf` on a
                 // socket this stream owns; MSG_NOSIGNAL turns SIGPIPE into an EPIPE error.
