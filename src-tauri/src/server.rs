@@ -105,7 +105,11 @@ mod tests {
         let o = options(&s, &file).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(o.listen.to_string(), "127.0.0.1:9178");
         let secret = std::fs::read_to_string(&file).unwrap_or_default();
-        assert_eq!(o.token.as_deref(), Some(secret.trim()), "the per-user secret");
+        assert_eq!(
+            o.token.as_deref(),
+            Some(secret.trim()),
+            "the per-user secret"
+        );
         s.token = Some("settings-token-0123456789".into());
         let o = options(&s, &file).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(o.token.as_deref(), Some("settings-token-0123456789"));

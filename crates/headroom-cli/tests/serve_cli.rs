@@ -58,8 +58,8 @@ fn serve_answers_and_sigterm_stops_it_with_history_flushed() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut health = None;
     while Instant::now() < deadline {
-        health = http_get(addr, dir.path(), "/api/health")
-            .filter(|h| h.contains("\"status\":\"ok\""));
+        health =
+            http_get(addr, dir.path(), "/api/health").filter(|h| h.contains("\"status\":\"ok\""));
         if health.is_some() {
             break;
         }
@@ -211,12 +211,21 @@ fn print_url_takes_the_token_from_a_private_file_the_environment_or_the_secret_f
     let out = print(&["--token-file", f], None);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("readable by other users") && err.contains(f), "{err}");
+    assert!(
+        err.contains("readable by other users") && err.contains(f),
+        "{err}"
+    );
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = print(&["--token-file", f], None);
     assert!(String::from_utf8_lossy(&out.stdout).ends_with("?token=file-token-0123456789\n"));
     // `--help` says where a --token shows.
-    let help = Command::new(BIN).args(["serve", "--help"]).output().unwrap();
+    let help = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
-    assert!(help.contains("`ps`") && help.contains("--token-file"), "{help}");
+    assert!(
+        help.contains("`ps`") && help.contains("--token-file"),
+        "{help}"
+    );
 }

@@ -220,11 +220,7 @@ fn a_closed_stderr_pipe_cannot_kill_serve() {
         .unwrap();
     assert!(first.contains("listening on"), "{first}");
     // The reader is dropped: the pipe is closed, as after `head -1`.
-    let mut serve = Serve {
-        child,
-        addr,
-        dir,
-    };
+    let mut serve = Serve { child, addr, dir };
     serve.wait_healthy();
     std::thread::sleep(Duration::from_secs(2));
     assert!(serve.alive());
@@ -354,7 +350,11 @@ fn connect_and_non_object_bodies_are_refused() {
     }
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n").unwrap();
+    write!(
+        s,
+        "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
+    )
+    .unwrap();
     let mut head = [0u8; 12];
     s.read_exact(&mut head).unwrap();
     assert_ne!(&head[9..12], b"200", "{}", String::from_utf8_lossy(&head));

@@ -14,8 +14,8 @@ use headroom_bin::{binary, other_user};
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -486,9 +486,19 @@ fn another_local_user_can_neither_act_nor_read_config_nor_learn_the_secret() {
         ("clear caches", vec!["-X", "POST", "-H", json, "-d", "{}"]),
         (
             "set a limit",
-            vec!["-X", "POST", "-H", json, "-d", r#"{"kind":"cache","bytes":1}"#],
+            vec![
+                "-X",
+                "POST",
+                "-H",
+                json,
+                "-d",
+                r#"{"kind":"cache","bytes":1}"#,
+            ],
         ),
-        ("rewrite the rules", vec!["-X", "PUT", "-H", json, "-d", "{}"]),
+        (
+            "rewrite the rules",
+            vec!["-X", "PUT", "-H", json, "-d", "{}"],
+        ),
         ("read the configuration", vec![]),
         ("read the snapshot", vec![]),
         ("read the journal", vec![]),
@@ -511,10 +521,17 @@ fn another_local_user_can_neither_act_nor_read_config_nor_learn_the_secret() {
         a.push(&u);
         let (status, body) = other(&a);
         assert_eq!(status, 401, "another user could {what} ({path}): {body}");
-        assert!(!body.contains(&secret) && !body.contains("config-secret"), "{body}");
+        assert!(
+            !body.contains(&secret) && !body.contains("config-secret"),
+            "{body}"
+        );
     }
     // A wrong guess, and the cookie route, fail the same way.
-    let (status, _) = other(&["-H", "Cookie: headroom_token=guess-0123456789", &url("/api/config")]);
+    let (status, _) = other(&[
+        "-H",
+        "Cookie: headroom_token=guess-0123456789",
+        &url("/api/config"),
+    ]);
     assert_eq!(status, 401);
     // Prometheus on the same machine needs no credentials.
     let (status, body) = other(&[&url("/metrics")]);
@@ -543,24 +560,46 @@ fn another_local_user_can_neither_act_nor_read_config_nor_learn_the_secret() {
         .gid(gid)
         .output()
         .unwrap();
-    assert!(!environ.status.success(), "another user read serve's environment");
+    assert!(
+        !environ.status.success(),
+        "another user read serve's environment"
+    );
     assert_eq!(std::fs::read_to_string(&config).unwrap(), config_text);
     // The owner acts and reads, and the configuration's token is never shown.
     let (status, body) = owner(&["-H", &bearer, &url("/api/config")]);
     assert_eq!(status, 200, "{body}");
-    assert!(!body.contains("config-secret"), "GET /api/config showed the token: {body}");
+    assert!(
+        !body.contains("config-secret"),
+        "GET /api/config showed the token: {body}"
+    );
     assert!(body.contains("(hidden)"), "{body}");
     let (status, body) = owner(&[
-        "-X", "POST", "-H", &bearer, "-H", json, "-d", "{}", &url("/api/actions/clear-cache"),
+        "-X",
+        "POST",
+        "-H",
+        &bearer,
+        "-H",
+        json,
+        "-d",
+        "{}",
+        &url("/api/actions/clear-cache"),
     ]);
     assert_eq!(status, 200, "{body}");
     // Saving the configuration as shown keeps the real token.
-    let shown: serde_json::Value = serde_json::from_str(&body_of(owner(&[
-        "-H", &bearer, &url("/api/config"),
-    ])))
-    .unwrap();
+    let shown: serde_json::Value =
+        serde_json::from_str(&body_of(owner(&["-H", &bearer, &url("/api/config")]))).unwrap();
     let doc = serde_json::to_string(&shown["config"]).unwrap();
-    let (status, body) = owner(&["-X", "PUT", "-H", &bearer, "-H", json, "-d", &doc, &url("/api/config")]);
+    let (status, body) = owner(&[
+        "-X",
+        "PUT",
+        "-H",
+        &bearer,
+        "-H",
+        json,
+        "-d",
+        &doc,
+        &url("/api/config"),
+    ]);
     assert_eq!(status, 200, "{body}");
     assert!(!body.contains("config-secret"), "{body}");
     let saved = std::fs::read_to_string(&config).unwrap();

@@ -146,10 +146,8 @@ impl Server {
     pub async fn bind(opts: ServeOptions) -> Result<Self, ServeError> {
         opts.validate().map_err(ServeError::Options)?;
         let mut limits = opts.limits;
-        limits.max_connections = transport::connection_cap(
-            limits.max_connections,
-            transport::raise_open_file_limit(),
-        );
+        limits.max_connections =
+            transport::connection_cap(limits.max_connections, transport::raise_open_file_limit());
         let listener = TcpListener::bind(opts.listen)
             .await
             .map_err(|e| ServeError::Bind(opts.listen, e))?;

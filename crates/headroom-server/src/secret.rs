@@ -96,7 +96,10 @@ fn read_private(path: &Path, tighten: bool) -> Result<String, SecretError> {
         .map_err(|e| err(path, format!("cannot read: {e}")))?;
     let token = text.lines().next().unwrap_or("").trim().to_owned();
     if token.is_empty() {
-        return Err(err(path, "the file is empty; put the token on its first line"));
+        return Err(err(
+            path,
+            "the file is empty; put the token on its first line",
+        ));
     }
     Ok(token)
 }
@@ -230,7 +233,11 @@ mod tests {
         assert!(first.chars().all(|c| c.is_ascii_hexdigit()));
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(path.parent().unwrap()), 0o700);
-        assert_eq!(load_or_create(&path).unwrap(), first, "read back, not replaced");
+        assert_eq!(
+            load_or_create(&path).unwrap(),
+            first,
+            "read back, not replaced"
+        );
         let other = tmp.path().join("other/serve-token");
         assert_ne!(load_or_create(&other).unwrap(), first);
     }
@@ -245,7 +252,10 @@ mod tests {
         fs::write(&path, "0123456789abcdef0123\n").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let e = read_token_file(&path).unwrap_err().0;
-        assert!(e.contains("readable by other users") && e.contains("chmod 600"), "{e}");
+        assert!(
+            e.contains("readable by other users") && e.contains("chmod 600"),
+            "{e}"
+        );
         assert_eq!(load_or_create(&path).unwrap(), "0123456789abcdef0123");
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(&dir), 0o700);

@@ -443,7 +443,13 @@ mod tests {
         assert!(!is_public(&Method::GET, "/metrics", Some(lan)));
         assert!(!is_public(&Method::GET, "/metrics", None));
         assert!(!is_public(&Method::POST, "/metrics", Some(lo)));
-        for path in ["/api/config", "/api/health", "/api/snapshot", "/", "/metrics/"] {
+        for path in [
+            "/api/config",
+            "/api/health",
+            "/api/snapshot",
+            "/",
+            "/metrics/",
+        ] {
             assert!(!is_public(&Method::GET, path, Some(lo)), "{path}");
         }
     }

@@ -52,7 +52,9 @@ pub fn connection_cap(wanted: usize, fd_limit: Option<u64>) -> usize {
         return wanted.max(1);
     };
     let room = limit.saturating_sub(reserved_fds(limit));
-    wanted.min(usize::try_from(room).unwrap_or(usize::MAX)).max(1)
+    wanted
+        .min(usize::try_from(room).unwrap_or(usize::MAX))
+        .max(1)
 }
 
 /// The soft limit on open files the server aims for (when the hard limit allows).
@@ -130,10 +132,12 @@ pub enum Expiry {
 impl Phase {
     /// Whether (and why) the connection has overstayed at `now`.
     pub fn expired(&self, now: u64, limits: &ConnLimits) -> Option<Expiry> {
-        let over = |since: u64, limit: Duration| {
-            u128::from(now.saturating_sub(since)) > limit.as_millis()
-        };
-        if self.write_blocked_since.is_some_and(|t| over(t, limits.send_timeout)) {
+        let over =
+            |since: u64, limit: Duration| u128::from(now.saturating_sub(since)) > limit.as_millis();
+        if self
+            .write_blocked_since
+            .is_some_and(|t| over(t, limits.send_timeout))
+        {
             return Some(Expiry::Send);
         }
         if self.in_flight > 0 {
@@ -425,9 +429,8 @@ impl Watched {
             let sent = self.inner.try_io(tokio::io::Interest::WRITABLE, || {
                 // SAFETY: send reads at most `buf.len()` bytes from the valid slice `buf` on a
                 // socket this stream owns; MSG_NOSIGNAL turns SIGPIPE into an EPIPE error.
-                let n = unsafe {
-                    libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL)
-                };
+                let n =
+                    unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
                 usize::try_from(n).map_err(|_| io::Error::last_os_error())
             });
             match sent {
@@ -611,7 +614,11 @@ mod tests {
             body_pending_since: None,
             ..body
         };
-        assert_eq!(answering.expired(999_999, &l), None, "a long stream is fine");
+        assert_eq!(
+            answering.expired(999_999, &l),
+            None,
+            "a long stream is fine"
+        );
         assert!(!answering.evictable());
         let stuck = Phase {
             write_blocked_since: Some(1000),
@@ -640,7 +647,10 @@ mod tests {
         ca.waiting_since.store(0, Ordering::Relaxed);
         cb.waiting_since.store(5, Ordering::Relaxed);
         let (_c, _) = admit(&table, 2, epoch).unwrap();
-        assert!(!lock(&table).conns.contains_key(&a), "the oldest idle one went");
+        assert!(
+            !lock(&table).conns.contains_key(&a),
+            "the oldest idle one went"
+        );
         assert_eq!(lock(&table).conns.len(), 2);
         for c in lock(&table).conns.values() {
             c.request_started(false);

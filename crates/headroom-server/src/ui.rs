@@ -39,7 +39,10 @@ pub async fn serve_asset(method: Method, uri: Uri) -> Response {
         return (
             StatusCode::METHOD_NOT_ALLOWED,
             [(header::ALLOW, "GET, HEAD")],
-            format!("{method} {}: the web UI's files are read with GET\n", uri.path()),
+            format!(
+                "{method} {}: the web UI's files are read with GET\n",
+                uri.path()
+            ),
         )
             .into_response();
     }

@@ -263,7 +263,13 @@ async fn host_and_origin_are_checked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_is_required_everywhere_but_a_loopback_metrics_read() {
     let s = start(Some(TOKEN)).await;
-    for path in ["/api/snapshot", "/", "/api/stream", "/api/health", "/api/config"] {
+    for path in [
+        "/api/snapshot",
+        "/",
+        "/api/stream",
+        "/api/health",
+        "/api/config",
+    ] {
         let r = get(s.addr, path).await;
         assert_eq!(r.status, 401, "{path}");
         assert!(r.json()["error"]

@@ -1,4 +1,6 @@
-//! The workspace's `headroom` binary for the drills that run it as a real process.
+//! The workspace's `headroom` binary for the drills that run it as a real process, and another
+//! local user for the drills that need one.
+#![allow(dead_code)] // each test file uses part of it
 
 use std::path::{Path, PathBuf};
 
@@ -27,7 +29,6 @@ pub fn binary(drill: &str) -> Option<PathBuf> {
 /// Another local user for the drills that need one: `headroom-test` (created with `useradd`
 /// when missing; root only). `None` after saying loudly that `drill` is skipped, or a failure
 /// under `HEADROOM_E2E_REQUIRED=1`.
-#[allow(dead_code)] // not every drill file uses it
 pub fn other_user(drill: &str) -> Option<(u32, u32)> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let skip = if unsafe { libc::geteuid() } != 0 {
