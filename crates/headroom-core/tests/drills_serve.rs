@@ -533,6 +533,10 @@ fn another_local_user_can_neither_act_nor_read_config_nor_learn_the_secret() {
         &url("/api/config"),
     ]);
     assert_eq!(status, 401);
+    // A guessed `?token=` on the one public path earns no cookie (it would carry the secret).
+    let (status, head) = other(&["-i", &url("/metrics?token=guess-0123456789")]);
+    assert_eq!(status, 200);
+    assert!(!head.to_ascii_lowercase().contains("set-cookie"), "{head}");
     // Prometheus on the same machine needs no credentials.
     let (status, body) = other(&[&url("/metrics")]);
     assert_eq!(status, 200, "{body}");

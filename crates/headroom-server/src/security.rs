@@ -270,9 +270,15 @@ pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
         }
         return refusal.into_response();
     }
-    let set_cookie = g.token.is_some()
-        && req.method() == Method::GET
-        && query.as_deref().and_then(query_token).is_some();
+    // Only a page load that proved the secret in its own URL gets it back as a cookie (a
+    // public request is not checked, so a guessed `?token=` must not earn one).
+    let set_cookie = req.method() == Method::GET
+        && g.token.as_deref().is_some_and(|t| {
+            query
+                .as_deref()
+                .and_then(query_token)
+                .is_some_and(|q| constant_time_eq(q.as_bytes(), t.as_bytes()))
+        });
     let mut response = next.run(req).await;
     if set_cookie {
         if let Some(t) = &g.token {
