@@ -162,6 +162,9 @@ impl Phase {
 
 const NONE: u64 = u64::MAX;
 
+/// hyper's read buffer per connection, which bounds a request header (431 beyond).
+const READ_BUFFER: usize = 64 * 1024;
+
 /// One connection's state, shared by its IO, its service and the reaper.
 struct Conn {
     epoch: Instant,
@@ -326,6 +329,9 @@ pub async fn serve(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     reaper.abort();
+    for conn in lock(&table).conns.values() {
+        conn.close.notify_one();
+    }
 }
 
 /// Serves one connection until it ends, is closed by the reaper or an eviction, or the server
@@ -347,7 +353,12 @@ async fn connection(
         peer,
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(None);
+    // The reaper enforces the timeouts; hyper's own header timeout is off. Headers (and each
+    // read) are capped at 64 KiB, so a full cap of slow clients holds a few MiB at most.
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(None)
+        .max_buf_size(READ_BUFFER);
     let served = builder.serve_connection(io, service);
     tokio::pin!(served);
     tokio::select! {
