@@ -8,7 +8,7 @@
 //! so that one, `host_statistics64`, `HOST_VM_INFO64` and `sysctlbyname` come from libc.
 
 use super::vm_info::{self, KERN_INVALID_ARGUMENT};
-use super::{parse_sysctl_uint, parse_xsw_usage, MacRaw};
+use super::{choose_page_size, parse_sysctl_uint, parse_xsw_usage, MacRaw};
 use crate::platform::RawSample;
 use mach2::kern_return::kern_return_t;
 use mach2::mach_types::host_t;
@@ -51,9 +51,14 @@ impl MacReader {
             }
             Err(e) => errors.push(format!("host_statistics64: {e}")),
         }
-        raw.page_size = sysctl_uint("hw.pagesize")
-            .map_err(|e| errors.push(e))
-            .unwrap_or(FALLBACK_PAGE_SIZE);
+        raw.hw_pagesize = sysctl_uint("hw.pagesize").map_err(|e| errors.push(e)).ok();
+        let (page_size, source) = choose_page_size(
+            self.host_page_size(),
+            Some(kernel_page_size()),
+            raw.hw_pagesize,
+            FALLBACK_PAGE_SIZE,
+        );
+        (raw.page_size, raw.page_size_source) = (page_size, Some(source));
         raw.memsize = sysctl_uint("hw.memsize").map_err(|e| errors.push(e)).ok();
         raw.swap = sysctl_bytes("vm.swapusage")
             .and_then(|b| parse_xsw_usage(&b).map_err(|e| format!("vm.swapusage: {e}")))
@@ -68,6 +73,16 @@ impl MacReader {
         raw.chip = sysctl_string("machdep.cpu.brand_string", &mut errors);
         raw.read_errors = errors;
         RawSample::Macos(raw)
+    }
+
+    /// `host_page_size()`: the kernel's page size, the unit of `vm_statistics64` counts
+    /// (xnu `osfmk/mach/mach_host.defs`); `None` when the call fails.
+    fn host_page_size(&self) -> Option<u64> {
+        let mut size: libc::vm_size_t = 0;
+        // SAFETY: `self.host` is a valid host port for this reader's lifetime and `size` is a
+        // valid, exclusive vm_size_t the call writes once.
+        let kr = unsafe { host_page_size(self.host, &mut size) };
+        (kr == 0).then_some(size as u64)
     }
 
     /// One call of `host_statistics64(HOST_VM_INFO64)` into `buf` with `count` words.
@@ -102,7 +117,22 @@ impl Drop for MacReader {
     }
 }
 
-/// 16 KiB on Apple Silicon, 4 KiB on Intel: used only when `hw.pagesize` cannot be read.
+extern "C" {
+    /// `host_page_size(host, &size)` (xnu `osfmk/mach/mach_host.defs`, exported by libSystem;
+    /// not in the libc crate).
+    fn host_page_size(host: host_t, out_page_size: *mut libc::vm_size_t) -> kern_return_t;
+    /// The kernel's page size, set by libSystem at start (xnu `osfmk/mach/vm_page_size.h`).
+    static vm_kernel_page_size: libc::vm_size_t;
+}
+
+/// `vm_kernel_page_size`.
+fn kernel_page_size() -> u64 {
+    // SAFETY: a plain integer global that libSystem initialises before main and never
+    // changes afterwards; reading it copies the value.
+    unsafe { vm_kernel_page_size as u64 }
+}
+
+/// 16 KiB on Apple Silicon, 4 KiB on Intel: used only when no page size can be read.
 const FALLBACK_PAGE_SIZE: u64 = if cfg!(target_arch = "aarch64") {
     16_384
 } else {

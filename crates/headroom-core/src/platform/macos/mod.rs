@@ -106,8 +106,16 @@ pub struct MacRaw {
     pub vm: Option<Box<VmStatistics64>>,
     /// The `HOST_VM_INFO64` count (in `integer_t`s) the kernel accepted.
     pub vm_count: Option<u32>,
-    /// `vm_kernel_page_size` / `hw.pagesize` in bytes (16384 on Apple Silicon).
+    /// The kernel's page size in bytes (16384 on Apple Silicon), the unit of every
+    /// `vm_statistics64` count: from `host_page_size()` (see [`choose_page_size`]).
     pub page_size: u64,
+    /// `hw.pagesize`: the calling task's map page size, kept for comparison (4096 for an
+    /// x86_64 build under Rosetta on Apple Silicon, where the kernel counts 16 KiB pages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hw_pagesize: Option<u64>,
+    /// Where `page_size` came from (`host_page_size`, `vm_kernel_page_size`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_size_source: Option<PageSizeSource>,
     /// `hw.memsize` in bytes.
     pub memsize: Option<u64>,
     /// `vm.swapusage`.
@@ -127,6 +135,50 @@ pub struct MacRaw {
     /// Why a value above is missing: `"<source>: <reason>"`.
     #[serde(default)]
     pub read_errors: Vec<String>,
+}
+
+/// Where the page size that multiplies `vm_statistics64` counts came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageSizeSource {
+    /// `host_page_size(mach_host_self())`: the kernel's page size.
+    HostPageSize,
+    /// The `vm_kernel_page_size` global of libSystem (`mach/vm_page_size.h`).
+    VmKernelPageSize,
+    /// `hw.pagesize`, used only when neither kernel figure could be read: it is the calling
+    /// task's map page size (xnu `bsd/kern/kern_mib.c`), wrong for an x86_64 build on Apple
+    /// Silicon.
+    HwPagesize,
+    /// The architecture's usual kernel page size (nothing could be read).
+    Fallback,
+}
+
+/// Whether `size` can be a page size: a power of two from 4 KiB to 64 KiB.
+fn plausible_page_size(size: u64) -> bool {
+    size.is_power_of_two() && (4096..=65_536).contains(&size)
+}
+
+/// The page size that multiplies `vm_statistics64` counts. `vm_statistics64` counts kernel
+/// pages, so the kernel's page size wins: `host_page_size()` first, then
+/// `vm_kernel_page_size` (both 16384 on Apple Silicon whatever the caller's architecture).
+/// `hw.pagesize` is the calling task's map page size (xnu `bsd/kern/kern_mib.c`): 4096 for an
+/// x86_64 process under Rosetta, which would make every figure 4× too small, so it is used
+/// only when neither kernel figure is readable. Implausible values (not a power of two from
+/// 4 KiB to 64 KiB) are skipped; `fallback` is the last resort.
+pub fn choose_page_size(
+    host_page_size: Option<u64>,
+    vm_kernel_page_size: Option<u64>,
+    hw_pagesize: Option<u64>,
+    fallback: u64,
+) -> (u64, PageSizeSource) {
+    [
+        (host_page_size, PageSizeSource::HostPageSize),
+        (vm_kernel_page_size, PageSizeSource::VmKernelPageSize),
+        (hw_pagesize, PageSizeSource::HwPagesize),
+    ]
+    .into_iter()
+    .find_map(|(v, src)| v.filter(|&v| plausible_page_size(v)).map(|v| (v, src)))
+    .unwrap_or((fallback, PageSizeSource::Fallback))
 }
 
 /// Maps `kern.memorystatus_vm_pressure_level` (1, 2, 4) to a level.
@@ -375,6 +427,36 @@ mod tests {
         };
         let d = derive(&zero_page, DateTime::<Utc>::UNIX_EPOCH);
         assert!(d.snapshot.unavailable.join(" ").contains("page size is 0"));
+    }
+
+    #[test]
+    fn the_kernel_page_size_wins_over_the_callers_map_page_size() {
+        // An x86_64 build under Rosetta on Apple Silicon: hw.pagesize answers the task's map
+        // page size (4096) while the kernel, and vm_statistics64, count 16 KiB pages.
+        let rosetta = choose_page_size(Some(16_384), Some(16_384), Some(4_096), 4_096);
+        assert_eq!(rosetta, (16_384, PageSizeSource::HostPageSize));
+        let no_host_call = choose_page_size(None, Some(16_384), Some(4_096), 4_096);
+        assert_eq!(no_host_call, (16_384, PageSizeSource::VmKernelPageSize));
+        // An Intel Mac: every source says 4096.
+        let intel = choose_page_size(Some(4_096), Some(4_096), Some(4_096), 4_096);
+        assert_eq!(intel, (4_096, PageSizeSource::HostPageSize));
+        // hw.pagesize only when the kernel figures are missing or implausible.
+        let only_hw = choose_page_size(Some(0), Some(12_345), Some(16_384), 4_096);
+        assert_eq!(only_hw, (16_384, PageSizeSource::HwPagesize));
+        assert_eq!(
+            choose_page_size(None, None, None, 16_384),
+            (16_384, PageSizeSource::Fallback)
+        );
+    }
+
+    #[test]
+    fn a_rosetta_sample_is_not_four_times_too_small() {
+        // The same counters derived with the chosen size and with hw.pagesize: 4x apart.
+        let (page, _) = choose_page_size(Some(16_384), Some(16_384), Some(4_096), 4_096);
+        let right = breakdown(&vm(), page, 16 * GIB);
+        let wrong = breakdown(&vm(), 4_096, 16 * GIB);
+        assert_eq!(right.wired, 150_000 * 16_384);
+        assert_eq!(right.wired, 4 * wrong.wired);
     }
 
     #[test]
