@@ -1,5 +1,8 @@
 //! `headroom wired-limit [show] | set SIZE | reset`: the system GPU wired limit
-//! (`iogpu.wired_limit_mb`, macOS). Also the shared "sample this machine with its MLX
+//! (`iogpu.wired_limit_mb`, macOS 14 and later). After `set`, the value is the limit for
+//! processes started from then on; running MLX processes are listed with "restart to use the
+//! new limit" (MLX reads its ceiling once per process). Over SSH `sudo` asks for the password
+//! on the terminal; without a terminal the exact command is printed. Also the shared "sample this machine with its MLX
 //! processes" helper of `fit` and `doctor`.
 //!
 //! Exit status: 0 shown / set and read back; 1 set but the value read back differs or could
@@ -123,15 +126,20 @@ pub fn render(i: &WiredLimitInfo) -> String {
     if !i.supported {
         out += &format!("GPU wired limit   {NOT_AVAILABLE}\n");
     }
+    let name = i.sysctl.as_deref().unwrap_or(wired::SYSCTL_NAME);
     match i.current_mb {
-        Some(0) => out += "iogpu.wired_limit_mb  0 (the macOS default is in force)\n",
-        Some(mb) => out += &format!("iogpu.wired_limit_mb  {}\n", mb_text(mb)),
+        Some(0) => out += &format!("{name}  0 (the macOS default is in force)\n"),
+        Some(mb) => out += &format!("{name}  {}\n", mb_text(mb)),
         None => {}
+    }
+    if i.sysctl.as_deref() == Some(wired::MACOS13_SYSCTL_NAME) {
+        out += &format!("Note              {}\n", wired::NEEDS_MACOS_14);
     }
     if i.supported || i.effective.is_some() {
         let eff = i.effective.map_or("unknown".to_string(), format_bytes);
-        out += &format!("In force          {eff} ({})\n", i.effective_source);
+        out += &format!("New processes     {eff} ({})\n", i.effective_source);
     }
+    out += &render_running(i);
     let phys = i.physical.map_or("unknown".to_string(), format_bytes);
     out += &format!("Physical memory   {phys}\n");
     if let Some(max) = i.max_mb {
@@ -159,9 +167,40 @@ pub fn render(i: &WiredLimitInfo) -> String {
     out
 }
 
+/// The running MLX processes and their ceilings, each marked when it must restart.
+pub fn render_running(i: &WiredLimitInfo) -> String {
+    let mut out = String::new();
+    for p in &i.running {
+        let ws = p
+            .working_set
+            .map_or("ceiling unknown".to_string(), format_bytes);
+        let mark = if p.restart_needed {
+            format!(": {}", wired::RESTART_TO_USE)
+        } else {
+            String::new()
+        };
+        out += &format!("Running           {} ({}) uses {ws}{mark}\n", p.name, p.pid);
+    }
+    out
+}
+
 fn set(info: &WiredLimitInfo, mb: CheckedMb, yes: bool) -> u8 {
     if !info.supported {
-        eprintln!("headroom: wired-limit: {NOT_AVAILABLE}");
+        let why = if info.sysctl.as_deref() == Some(wired::MACOS13_SYSCTL_NAME) {
+            wired::NEEDS_MACOS_14
+        } else {
+            NOT_AVAILABLE
+        };
+        eprintln!("headroom: wired-limit: {why}");
+        return 2;
+    }
+    let route = privilege_route_here();
+    if route == wired::PrivilegeRoute::PrintCommand {
+        println!(
+            "No administrator dialog (no GUI session) and no terminal to ask for a password: \
+             run this yourself:\n  {}",
+            wired::manual_command(mb)
+        );
         return 2;
     }
     let what = if mb.get() == 0 {
@@ -169,20 +208,52 @@ fn set(info: &WiredLimitInfo, mb: CheckedMb, yes: bool) -> u8 {
     } else {
         format!("set iogpu.wired_limit_mb to {}", mb_text(mb.get()))
     };
-    if !yes
-        && !confirm(&format!(
-            "{what}? macOS will ask for an administrator password. [y/N] "
-        ))
-    {
+    let asker = match route {
+        wired::PrivilegeRoute::Sudo => "sudo will ask for your password",
+        _ => "macOS will ask for an administrator password",
+    };
+    if !yes && !confirm(&format!("{what}? {asker}. [y/N] ")) {
         println!("Not confirmed: nothing changed.");
         return 2;
     }
-    let outcome = apply_here(mb);
+    let outcome = apply_here(mb, route);
     println!("{}", outcome.describe());
     if outcome.is_applied() {
         println!("Note: {}.", wired::RESETS_AT_REBOOT);
+        print!("{}", after_set(mb));
     }
     outcome_code(&outcome)
+}
+
+/// What changes for MLX processes once the limit is set: the new value is for processes
+/// started from now on; running ones are listed with "restart to use the new limit".
+fn after_set(mb: CheckedMb) -> String {
+    let mut snap = sample_machine(1);
+    let cfg = config::load(&config::config_path()).config.wired_limit;
+    if mb.get() == 0 {
+        // Under the macOS default the new ceiling is unknown: every running process read its
+        // ceiling under the old value.
+        for p in snap.mlx.iter_mut().filter(|p| p.attached) {
+            p.restart_for_wired_limit = true;
+        }
+    }
+    let info = wired::info(&snap, &cfg);
+    let mut out = String::from(
+        "MLX reads the limit once when it starts: processes started from now on get the new \
+         value; running ones keep theirs until they restart.\n",
+    );
+    out += &render_running(&info);
+    out
+}
+
+/// How to ask for administrator rights from this process: the dialog in a GUI session,
+/// `sudo` over SSH with a terminal, else print the command.
+fn privilege_route_here() -> wired::PrivilegeRoute {
+    use std::io::IsTerminal;
+    wired::privilege_route(
+        wired::gui_session_from_env(|k| std::env::var(k).ok()),
+        std::io::stdin().is_terminal(),
+    )
 }
 
 /// Saves `mb` as `wired_limit.value_mb` with `reapply_on_start = true` in the configuration
@@ -226,12 +297,12 @@ pub fn outcome_code(o: &ApplyOutcome) -> u8 {
 }
 
 #[cfg(target_os = "macos")]
-fn apply_here(mb: CheckedMb) -> ApplyOutcome {
-    wired::apply(&mut wired::SystemRunner, mb)
+fn apply_here(mb: CheckedMb, route: wired::PrivilegeRoute) -> ApplyOutcome {
+    wired::apply_via(&mut wired::SystemRunner, mb, route)
 }
 
 #[cfg(not(target_os = "macos"))]
-fn apply_here(_mb: CheckedMb) -> ApplyOutcome {
+fn apply_here(_mb: CheckedMb, _route: wired::PrivilegeRoute) -> ApplyOutcome {
     ApplyOutcome::Failed {
         message: NOT_AVAILABLE.into(),
     }
@@ -252,10 +323,11 @@ fn confirm(question: &str) -> bool {
 /// `headroom limit wired`); `None` for other errors.
 pub fn explain_refusal(e: &AgentError) -> Option<String> {
     (e.code == "wired_limit_refused").then(|| {
-        "MLX can only wire memory up to the GPU's recommended working set, which macOS sets \
-         from iogpu.wired_limit_mb. Ask for less, or raise the system limit first: \
-         `headroom wired-limit show` suggests a value and `headroom wired-limit set SIZE` \
-         applies it (administrator password; it resets at reboot)."
+        "MLX can only wire memory up to the GPU's recommended working set, which it read once \
+         when this process started (macOS sets it from iogpu.wired_limit_mb). Ask for at most \
+         that: raising the system limit now does not change it for this process. To go \
+         higher, `headroom wired-limit set SIZE` (administrator password; it resets at \
+         reboot), then restart the process to use the new limit."
             .to_string()
     })
 }
@@ -299,6 +371,11 @@ mod tests {
         assert!(text.contains("FAILED: MLX refused"), "{text}");
         assert!(text.contains("recommended working set"), "{text}");
         assert!(text.contains("headroom wired-limit set SIZE"), "{text}");
+        assert!(text.contains("restart the process"), "{text}");
+        assert!(
+            text.contains("does not change it for this process"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -352,7 +352,11 @@ fn wait_until_fails(
 }
 
 /// Writes the service file and (re)starts it; returns what happened.
-pub fn install(kind: ServiceKind, spec: &ServiceSpec, run: Runner<'_>) -> io::Result<ServiceReport> {
+pub fn install(
+    kind: ServiceKind,
+    spec: &ServiceSpec,
+    run: Runner<'_>,
+) -> io::Result<ServiceReport> {
     let path = service_path(kind, spec);
     let text = match kind {
         ServiceKind::Systemd => systemd_unit(spec),

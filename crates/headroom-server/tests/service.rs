@@ -205,7 +205,9 @@ fn launchd_reinstall_boots_out_waits_until_gone_then_bootstraps() {
     let prints = RefCell::new(0);
     let calls = RefCell::new(Vec::new());
     let run = |p: &str, a: &[String], out: Output| -> io::Result<bool> {
-        calls.borrow_mut().push(format!("{p} {} {out:?}", a.join(" ")));
+        calls
+            .borrow_mut()
+            .push(format!("{p} {} {out:?}", a.join(" ")));
         if a[0] == "print" {
             *prints.borrow_mut() += 1;
             return Ok(*prints.borrow() <= 2);
@@ -216,10 +218,15 @@ fn launchd_reinstall_boots_out_waits_until_gone_then_bootstraps() {
     assert!(report.ok, "{report:?}");
     let calls = calls.into_inner();
     assert_eq!(calls.len(), 5, "{calls:?}");
-    assert!(calls[1..4].iter().all(|c| c.contains(" print ") && c.ends_with("Silent")));
+    assert!(calls[1..4]
+        .iter()
+        .all(|c| c.contains(" print ") && c.ends_with("Silent")));
     assert!(calls[4].contains(" bootstrap gui/501 ") && calls[4].ends_with("Errors"));
     assert!(
-        report.lines.iter().any(|l| l.contains("gone after 3 check(s)")),
+        report
+            .lines
+            .iter()
+            .any(|l| l.contains("gone after 3 check(s)")),
         "{report:?}"
     );
 }
@@ -238,7 +245,10 @@ fn launchd_install_fails_when_bootstrap_fails_or_the_job_never_leaves() {
             .any(|l| l.starts_with("failed: launchctl bootstrap gui/501 ")),
         "{report:?}"
     );
-    assert!(service_path(ServiceKind::Launchd, &s).exists(), "the plist stays for a retry");
+    assert!(
+        service_path(ServiceKind::Launchd, &s).exists(),
+        "the plist stays for a retry"
+    );
 
     let stuck = |_: &str, _: &[String], _: Output| -> io::Result<bool> { Ok(true) };
     let steps = vec![Step::UntilFails {
@@ -247,6 +257,8 @@ fn launchd_install_fails_when_bootstrap_fails_or_the_job_never_leaves() {
         interval_ms: 1,
     }];
     let mut lines = Vec::new();
-    assert!(!headroom_server::service::run_steps(&stuck, &steps, &mut lines));
+    assert!(!headroom_server::service::run_steps(
+        &stuck, &steps, &mut lines
+    ));
     assert!(lines[0].contains("still loaded after 3 ms"), "{lines:?}");
 }

@@ -66,9 +66,14 @@ impl MacReader {
             .ok();
         raw.pressure_level = sysctl_int("kern.memorystatus_vm_pressure_level", &mut errors);
         raw.memorystatus_level = sysctl_int("kern.memorystatus_level", &mut errors);
-        raw.wired_limit_mb = sysctl_uint("iogpu.wired_limit_mb")
-            .map_err(|e| errors.push(e))
-            .ok();
+        match sysctl_uint(crate::wired::SYSCTL_NAME) {
+            Ok(mb) => raw.wired_limit_mb = Some(mb),
+            // macOS 13 (reported, see wired.rs) has the byte-valued name instead.
+            Err(e) => match sysctl_uint(crate::wired::MACOS13_SYSCTL_NAME) {
+                Ok(bytes) => raw.debug_wired_limit = Some(bytes),
+                Err(_) => errors.push(e),
+            },
+        }
         raw.os_version = sysctl_string("kern.osproductversion", &mut errors);
         raw.chip = sysctl_string("machdep.cpu.brand_string", &mut errors);
         raw.read_errors = errors;

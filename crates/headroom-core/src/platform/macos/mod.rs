@@ -124,8 +124,12 @@ pub struct MacRaw {
     pub pressure_level: Option<i32>,
     /// `kern.memorystatus_level`: free percentage.
     pub memorystatus_level: Option<i32>,
-    /// `iogpu.wired_limit_mb` (0 = macOS default); absent on Intel Macs.
+    /// `iogpu.wired_limit_mb` (0 = macOS default); absent on Intel Macs and macOS 13.
     pub wired_limit_mb: Option<u64>,
+    /// `debug.iogpu.wired_limit` in bytes, read only where `iogpu.wired_limit_mb` is missing
+    /// (reported for macOS 13; see `wired::wired_limit_from_sysctls`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debug_wired_limit: Option<u64>,
     /// `kern.osproductversion`, e.g. `15.3.1`.
     #[serde(default)]
     pub os_version: Option<String>,
@@ -324,8 +328,10 @@ fn derive_swap_pressure_gpu(s: &mut Snapshot, raw: &MacRaw) {
             "kern.memorystatus_level unreadable",
         );
     }
-    s.gpu.wired_limit = raw.wired_limit_mb.map(|mb| mb.saturating_mul(1024 * 1024));
-    if s.gpu.wired_limit.is_none() {
+    let found = crate::wired::wired_limit_from_sysctls(raw.wired_limit_mb, raw.debug_wired_limit);
+    s.gpu.wired_limit = found.map(|(_, bytes)| bytes);
+    s.gpu.wired_limit_sysctl = found.map(|(sysctl, _)| sysctl.name.to_string());
+    if found.is_none() {
         s.mark_unavailable(
             "gpu.wired_limit",
             "no iogpu.wired_limit_mb sysctl (Intel Mac?)",
@@ -457,6 +463,34 @@ mod tests {
         let wrong = breakdown(&vm(), 4_096, 16 * GIB);
         assert_eq!(right.wired, 150_000 * 16_384);
         assert_eq!(right.wired, 4 * wrong.wired);
+    }
+
+    #[test]
+    fn the_wired_limit_comes_from_the_sysctl_found_in_its_unit() {
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        let sonoma = MacRaw {
+            wired_limit_mb: Some(57_344),
+            ..MacRaw::default()
+        };
+        let g = derive(&sonoma, at).snapshot.gpu;
+        assert_eq!(g.wired_limit, Some(57_344 << 20));
+        assert_eq!(
+            g.wired_limit_sysctl.as_deref(),
+            Some("iogpu.wired_limit_mb")
+        );
+        let ventura = MacRaw {
+            debug_wired_limit: Some(60_129_542_144),
+            ..MacRaw::default()
+        };
+        let g = derive(&ventura, at).snapshot.gpu;
+        assert_eq!(g.wired_limit, Some(60_129_542_144), "bytes stay bytes");
+        assert_eq!(
+            g.wired_limit_sysctl.as_deref(),
+            Some("debug.iogpu.wired_limit")
+        );
+        let intel = derive(&MacRaw::default(), at).snapshot;
+        assert_eq!(intel.gpu.wired_limit_sysctl, None);
+        assert!(intel.unavailable.join(" ").contains("gpu.wired_limit"));
     }
 
     #[test]
