@@ -8,7 +8,7 @@ SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO=sudo
 
 DEB_PACKAGES=(build-essential pkg-config clang curl ca-certificates
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev libsoup-3.0-dev
-  python3-venv nodejs npm chromium xvfb xauth xdotool imagemagick dbus-x11 sqlite3
+  procps python3-venv nodejs npm chromium xvfb xauth xdotool imagemagick dbus-x11 sqlite3
   prometheus prometheus-node-exporter)
 
 install_debian_packages() {

@@ -166,6 +166,10 @@ fn install_and_uninstall_write_and_remove_the_user_unit() {
     let out = run(&["serve", "--install", "--listen", "0.0.0.0:9300"]);
     assert_eq!(out.status.code(), Some(2), "public address without token");
     let out = run(&["serve", "--uninstall"]);
-    assert_eq!(out.status.code(), Some(1), "removed, but systemd was not reloaded");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "removed, but systemd was not reloaded"
+    );
     assert!(!unit.exists());
 }

@@ -13,6 +13,7 @@ pub mod fit;
 pub mod history;
 pub mod platform;
 pub mod rules;
+pub mod selftest;
 pub mod snapshot;
 pub mod top;
 pub mod units;

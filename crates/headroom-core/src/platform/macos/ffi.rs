@@ -48,6 +48,7 @@ impl MacReader {
                 self.vm_count = info.count;
                 raw.vm = Some(Box::new(info.stats));
                 raw.vm_count = Some(info.count);
+                raw.vm_calls = u32::try_from(info.attempts.len()).ok();
             }
             Err(e) => errors.push(format!("host_statistics64: {e}")),
         }

@@ -106,6 +106,10 @@ pub struct MacRaw {
     pub vm: Option<Box<VmStatistics64>>,
     /// The `HOST_VM_INFO64` count (in `integer_t`s) the kernel accepted.
     pub vm_count: Option<u32>,
+    /// How many `host_statistics64` calls that took (more than one when the kernel asked for
+    /// another count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_calls: Option<u32>,
     /// The kernel's page size in bytes (16384 on Apple Silicon), the unit of every
     /// `vm_statistics64` count: from `host_page_size()` (see [`choose_page_size`]).
     pub page_size: u64,
