@@ -208,10 +208,7 @@ fn set(info: &WiredLimitInfo, mb: CheckedMb, yes: bool) -> u8 {
     } else {
         format!("set iogpu.wired_limit_mb to {}", mb_text(mb.get()))
     };
-    let asker = match route {
-        wired::PrivilegeRoute::Sudo => "sudo will ask for your password",
-        _ => "macOS will ask for an administrator password",
-    };
+    let asker = wired::who_asks_for_the_password(route);
     if !yes && !confirm(&format!("{what}? {asker}. [y/N] ")) {
         println!("Not confirmed: nothing changed.");
         return 2;

@@ -199,6 +199,14 @@ pub fn privileged_argv(route: PrivilegeRoute, mb: CheckedMb) -> Option<Vec<Strin
     }
 }
 
+/// Who asks for the password on `route`, for the confirmation question.
+pub fn who_asks_for_the_password(route: PrivilegeRoute) -> &'static str {
+    match route {
+        PrivilegeRoute::Sudo => "sudo will ask for your password on this terminal",
+        _ => "macOS will ask for an administrator password",
+    }
+}
+
 /// The command a person runs by hand (printed when nothing can ask for the password).
 pub fn manual_command(mb: CheckedMb) -> String {
     format!("sudo {}", sysctl_set_argv(mb).join(" "))
