@@ -228,9 +228,13 @@ fn after_set(mb: CheckedMb) -> String {
     let mut snap = sample_machine(1);
     let cfg = config::load(&config::config_path()).config.wired_limit;
     if mb.get() == 0 {
-        // Under the macOS default the new ceiling is unknown: every running process read its
-        // ceiling under the old value.
-        for p in snap.mlx.iter_mut().filter(|p| p.attached) {
+        // Under the macOS default the new ceiling is unknown: every running Metal process read
+        // its ceiling under the old value.
+        for p in snap
+            .mlx
+            .iter_mut()
+            .filter(|p| p.attached && p.working_set.is_some())
+        {
             p.restart_for_wired_limit = true;
         }
     }
