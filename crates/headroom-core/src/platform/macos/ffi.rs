@@ -138,6 +138,29 @@ fn kernel_page_size() -> u64 {
     unsafe { vm_kernel_page_size as u64 }
 }
 
+/// `TASK_EVENTS_INFO` (xnu `osfmk/mach/task_info.h`): not in the libc crate.
+const TASK_EVENTS_INFO: libc::task_flavor_t = 2;
+
+/// The system calls this process has made so far (Mach and Unix; `task_info`
+/// `TASK_EVENTS_INFO` on itself), or `None` when the call fails.
+#[allow(deprecated)] // libc points at mach2 for task_info, which its 0.4 line lacks
+pub fn self_syscalls() -> Option<u64> {
+    let mut words = [0 as libc::integer_t; super::TASK_EVENTS_INFO_WORDS];
+    let mut count = super::TASK_EVENTS_INFO_WORDS as libc::mach_msg_type_number_t;
+    // SAFETY: `words` is valid for writes of `count` integer_t, the size of
+    // `struct task_events_info`; the kernel writes at most `count` words and updates it.
+    // `mach_task_self` has no preconditions.
+    let kr = unsafe {
+        libc::task_info(
+            mach2::traps::mach_task_self(),
+            TASK_EVENTS_INFO,
+            words.as_mut_ptr(),
+            &mut count,
+        )
+    };
+    (kr == 0).then(|| super::syscalls_from_task_events(&words))
+}
+
 /// 16 KiB on Apple Silicon, 4 KiB on Intel: used only when no page size can be read.
 const FALLBACK_PAGE_SIZE: u64 = if cfg!(target_arch = "aarch64") {
     16_384

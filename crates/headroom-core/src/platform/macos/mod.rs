@@ -22,7 +22,17 @@ pub mod vm_info;
 #[cfg(target_os = "macos")]
 mod ffi;
 #[cfg(target_os = "macos")]
-pub use ffi::MacReader;
+pub use ffi::{self_syscalls, MacReader};
+
+/// Words of `struct task_events_info` (xnu `osfmk/mach/task_info.h`): faults, pageins,
+/// cow_faults, messages_sent, messages_received, syscalls_mach, syscalls_unix, csw.
+pub const TASK_EVENTS_INFO_WORDS: usize = 8;
+
+/// Mach plus Unix system calls from the words of `struct task_events_info`.
+pub fn syscalls_from_task_events(words: &[i32; TASK_EVENTS_INFO_WORDS]) -> u64 {
+    let word = |i: usize| u64::from(words[i].max(0).unsigned_abs());
+    word(5) + word(6)
+}
 
 /// The `vm_statistics64` fields (xnu `osfmk/mach/vm_statistics.h`), widened to `u64`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -495,6 +505,19 @@ mod tests {
         let intel = derive(&MacRaw::default(), at).snapshot;
         assert_eq!(intel.gpu.wired_limit_sysctl, None);
         assert!(intel.unavailable.join(" ").contains("gpu.wired_limit"));
+    }
+
+    #[test]
+    fn system_calls_are_mach_plus_unix() {
+        // faults, pageins, cow, sent, received, syscalls_mach, syscalls_unix, csw
+        let words = [9_000, 10, 300, 4_000, 3_900, 1_234, 5_678, 777];
+        assert_eq!(syscalls_from_task_events(&words), 6_912);
+        let wrapped = [0, 0, 0, 0, 0, -5, 7, 0];
+        assert_eq!(
+            syscalls_from_task_events(&wrapped),
+            7,
+            "a negative count is no count"
+        );
     }
 
     #[test]
