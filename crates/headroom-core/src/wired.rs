@@ -656,8 +656,8 @@ pub struct WiredLimitInfo {
     /// `wired_limit.value_mb` from the configuration.
     #[ts(type = "number | null")]
     pub configured_mb: Option<u64>,
-    /// Attached MLX processes with their ceiling, marked when they must restart to use the
-    /// system limit.
+    /// Attached MLX processes on Metal with their ceiling, marked when they must restart to
+    /// use the system limit.
     pub running: Vec<RunningCeiling>,
 }
 
@@ -715,12 +715,12 @@ fn effective_for_new_processes(snapshot: &Snapshot, name: &str) -> (Option<u64>,
     }
 }
 
-/// The attached MLX processes and their ceilings.
+/// The attached MLX processes that report a ceiling (Metal), with it.
 fn running_ceilings(snapshot: &Snapshot) -> Vec<RunningCeiling> {
     snapshot
         .mlx
         .iter()
-        .filter(|p| p.attached)
+        .filter(|p| p.attached && p.working_set.is_some())
         .map(|p| RunningCeiling {
             pid: p.pid,
             name: p.name.clone(),

@@ -59,7 +59,7 @@ reapply_on_start: boolean,
  */
 configured_mb: number | null, 
 /**
- * Attached MLX processes with their ceiling, marked when they must restart to use the
- * system limit.
+ * Attached MLX processes on Metal with their ceiling, marked when they must restart to
+ * use the system limit.
  */
 running: Array<RunningCeiling>, };
