@@ -5,7 +5,6 @@
 //! otherwise (the table marks each failure); 2 the report could not be printed.
 
 use crate::output::print_json;
-use crate::wired_cmd::block_on;
 use headroom_core::agents::MlxMonitor;
 use headroom_core::selftest;
 
@@ -18,8 +17,9 @@ pub struct SelftestArgs {
 }
 
 /// Runs `headroom selftest`.
-pub fn run(args: &SelftestArgs) -> u8 {
-    let report = selftest::run_here(|| block_on(MlxMonitor::from_env().poll()));
+pub async fn run(args: &SelftestArgs) -> u8 {
+    let poll = MlxMonitor::from_env().poll().await;
+    let report = selftest::run_here(|| Ok(poll));
     if args.json {
         if !print_json(&report, true) {
             return 2;

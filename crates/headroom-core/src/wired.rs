@@ -124,6 +124,12 @@ pub fn sysctl_named(name: &str) -> Option<WiredSysctl> {
         .find(|s| s.name == name)
 }
 
+/// Why Headroom cannot change the limit here when a reason beyond "no such sysctl" applies:
+/// only macOS 13's `debug.iogpu.wired_limit` was found.
+pub fn why_unsupported(info: &WiredLimitInfo) -> Option<&'static str> {
+    (info.sysctl.as_deref() == Some(MACOS13_SYSCTL_NAME)).then_some(NEEDS_MACOS_14)
+}
+
 /// Whether a process whose ceiling is `working_set` (MLX's `max_recommended_working_set_size`,
 /// read when it started) must restart to use the system wired limit `system_limit` (bytes;
 /// 0 = the macOS default). Metal's recommended working set follows `iogpu.wired_limit_mb`
