@@ -11,7 +11,7 @@
 //! | [`doctor`] | — | [`DoctorReport`] |
 //! | [`fit`] | [`FitRequest`] | [`FitReport`] |
 //! | [`top`] | [`TopRequest`] | [`TopRow`]s |
-//! | [`wired_limit`], [`wired_limit_check`], [`wired_limit_set`], [`wired_limit_remember`] | [`WiredCheckRequest`], [`WiredSetRequest`] | [`WiredLimitInfo`], MB, [`ApplyOutcome`], [`Remembered`] |
+//! | [`wired_limit`], [`wired_limit_check`], [`wired_limit_set`] ([`wired_limit_set_via`] for `sudo` over SSH), [`wired_limit_remember`] | [`WiredCheckRequest`], [`WiredSetRequest`] | [`WiredLimitInfo`], MB, [`ApplyOutcome`], [`Remembered`] |
 //! | [`history`] | [`HistoryQuery`] | [`HistoryPoint`]s |
 //! | [`events`] | [`EventQuery`] | [`Event`]s |
 //! | [`clear_cache`], [`set_limit`] | [`ClearCacheRequest`], [`LimitRequest`] | [`ActionSummary`] |
