@@ -26,7 +26,7 @@
 
 use crate::agents::MlxPoll;
 use crate::platform::linux::LinuxRaw;
-use crate::platform::macos::MacRaw;
+use crate::platform::macos::{MacRaw, PageSizeSource};
 use crate::platform::RawSample;
 use crate::snapshot::Snapshot;
 use crate::units::format_bytes;
@@ -630,15 +630,15 @@ fn mac_rows(m: &MacRaw) -> Vec<Row> {
         Row::new(
             "page size",
             format!(
-                "{} bytes from {:?}; hw.pagesize {}",
+                "{} bytes from {}; hw.pagesize (this process's map) {}",
                 m.page_size,
-                m.page_size_source,
+                m.page_size_source.map_or("nowhere", page_size_source_name),
                 m.hw_pagesize.map_or("unreadable".into(), |v| v.to_string())
             ),
-            if m.page_size_source.is_some() {
-                Status::Ok
-            } else {
-                Status::Fail
+            // Multiplying by the fallback or by hw.pagesize can be 4x wrong: not a pass.
+            match m.page_size_source {
+                Some(PageSizeSource::HostPageSize | PageSizeSource::VmKernelPageSize) => Status::Ok,
+                _ => Status::Fail,
             },
         ),
         opt_row("hw.memsize", m.memsize, |v| {
@@ -686,6 +686,15 @@ fn mac_rows(m: &MacRaw) -> Vec<Row> {
     });
     rows.extend(errors(&m.read_errors));
     rows
+}
+
+fn page_size_source_name(s: PageSizeSource) -> &'static str {
+    match s {
+        PageSizeSource::HostPageSize => "host_page_size()",
+        PageSizeSource::VmKernelPageSize => "vm_kernel_page_size",
+        PageSizeSource::HwPagesize => "hw.pagesize",
+        PageSizeSource::Fallback => "the architecture's default",
+    }
 }
 
 fn linux_rows(l: &LinuxRaw) -> Vec<Row> {

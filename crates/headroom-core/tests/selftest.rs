@@ -274,6 +274,8 @@ fn rows_name_each_read_and_fail_what_could_not_be_read() {
     let mut raw = lab_mac(16_384);
     raw.vm_count = Some(38);
     raw.vm_calls = Some(2);
+    raw.hw_pagesize = Some(4096);
+    raw.page_size_source = Some(headroom_core::platform::macos::PageSizeSource::HostPageSize);
     raw.wired_limit_mb = Some(0);
     raw.read_errors = vec!["kern.osproductversion: Operation not permitted".into()];
     let rows = selftest::raw_rows(&RawSample::Macos(raw));
