@@ -344,8 +344,8 @@ fn metal_process(pid: u32, ws: u64) -> headroom_core::snapshot::MlxProcess {
 #[test]
 fn running_processes_are_marked_to_restart_after_the_limit_changes() {
     // A 64 GiB Mac: a process read a 48 GiB ceiling at start; then iogpu.wired_limit_mb is
-    // raised to 57344 (56 GiB, 60129542144 bytes, the figure MLX's device_info() shows on a
-    // 64 GiB Mac with that limit). It keeps 48 GiB; one started after reads 56 GiB.
+    // raised to 57344 MB (56 GiB = 60129542144 bytes). It keeps 48 GiB; one started after
+    // reads 56 GiB.
     assert!(wired::restart_needed(Some(48 * GIB), Some(57_344 * MIB)));
     assert!(!wired::restart_needed(
         Some(57_344 * MIB),
