@@ -164,7 +164,7 @@ fn percent_encode(s: &str) -> String {
 }
 
 /// Runs `headroom serve`; returns the exit status.
-pub fn run(args: &ServeArgs) -> u8 {
+pub async fn run(args: &ServeArgs) -> u8 {
     ignore_sigpipe();
     if args.install || args.uninstall {
         return run_service(args);
@@ -186,24 +186,14 @@ pub fn run(args: &ServeArgs) -> u8 {
             }
         };
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            log(&format!("cannot start the async runtime: {e}"));
-            return 2;
-        }
-    };
-    runtime.block_on(serve(opts))
+    serve(opts).await
 }
 
 /// Keeps SIGPIPE ignored for the server, whatever the parent left: a write to a closed pipe
 /// or socket is an error to handle, never the end of the process.
 fn ignore_sigpipe() {
-    // SAFETY: SIG_IGN is a valid action for SIGPIPE; no handler code runs.
+    // SAFETY: SIG_IGN is a valid action for SIGPIPE; no handler code runs, and the
+    // disposition is process-wide, so threads already running are covered too.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
@@ -323,11 +313,12 @@ fn run_service(args: &ServeArgs) -> u8 {
         service::uninstall(kind, &spec, &service::run_command)
     };
     match result {
-        Ok(lines) => {
-            for l in lines {
+        Ok(report) => {
+            for l in &report.lines {
                 println!("{l}");
             }
-            0
+            // 1: the file is written but the service manager failed (the lines say what to run).
+            u8::from(!report.ok)
         }
         Err(e) => {
             eprintln!("headroom serve: cannot write the service file: {e}");
