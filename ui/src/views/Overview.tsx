@@ -84,10 +84,14 @@ export function barView(m: Snapshot['memory']): BarView {
   return view as BarView;
 }
 
+const BAR_LABEL = `Memory by kind, sizes in the legend: ${PARTS.map((p) => p.label).join(', ')}`;
+
 const MemoryBar = memo(function MemoryBar(v: BarView) {
   return (
     <figure class="membar" aria-label="Memory breakdown">
-      <div class="bar" role="img" aria-label={PARTS.map((p) => `${p.label} ${v[p.key]}`).join(', ')}>
+      {/* The sizes are in the legend below: a label that changed with every sample would be
+          announced to assistive technology each second. */}
+      <div class="bar" role="img" aria-label={BAR_LABEL}>
         {PARTS.map((p) => {
           const w = v[`w_${p.key}`];
           return w > 0 ? <span key={p.key} class={`seg ${p.key}`} style={{ width: `${w}%` }} /> : null;
