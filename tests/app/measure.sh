@@ -69,7 +69,7 @@ fi
 if [[ $VIEW == mlx ]]; then
     # Real MLX processes with the agent, each holding 16 MiB of MLX cache.
     PY=$ROOT/.venv/bin/python
-    [[ -x $PY ]] || PY=/work/main/.venv/bin/python
+    [[ -x $PY ]] || { echo "measure.sh: $PY missing (scripts/setup.sh creates it)" >&2; exit 1; }
     for _ in $(seq "$AGENTS"); do
         PYTHONPATH=$ROOT/agent "$PY" -m headroom_agent run "$ROOT/tests/app/mlx_holder.py" 16 $((DURATION + WARMUP + 300)) \
             >"$WORK/mlx.$_.log" 2>&1 &
