@@ -96,22 +96,37 @@ if [[ $WINDOW == open ]]; then
     # clicked control shows as selected (the page may still be loading), then the pointer
     # leaves the window.
     win=$(xdotool search --sync --onlyvisible --name Headroom | head -1)
-    geometry=$(xdotool getwindowgeometry --shell "$win")
-    X=$(sed -n 's/^X=//p' <<<"$geometry") Y=$(sed -n 's/^Y=//p' <<<"$geometry") # the window on the screen
-    pixel() { import -window root -crop "1x1+$((X + $1))+$((Y + $2))" txt:- 2>/dev/null | grep -o '#[0-9A-F]\{6\}' | head -1; }
-    click_until() { # x y in the window, then the colour the clicked control's pixel must have
+    # The window's place on the screen (read again each time: it is moved under the tray
+    # once shown).
+    place() {
+        local g
+        g=$(xdotool getwindowgeometry --shell "$win")
+        X=$(sed -n 's/^X=//p' <<<"$g") Y=$(sed -n 's/^Y=//p' <<<"$g")
+    }
+    white() { # x y in the window: whether that pixel is white
+        [[ $(import -window root -crop "1x1+$((X + $1))+$((Y + $2))" txt:- 2>/dev/null) == *"#FFFFFF"* ]]
+    }
+    # Clicks (x, y) until the control there shows as selected: white for a tab (the others
+    # grey), grey for a range button (the others white). A second control (x2, y2) must show
+    # the other way, so a blank, still loading window never passes.
+    click_until() { # x y selected-is-white(1|0) x2 y2
         for _ in $(seq 40); do
+            place
             xdotool mousemove "$((X + $1))" "$((Y + $2))" click 1
             sleep 0.5
-            [[ $(pixel "$(($1 - 8))" "$(($2 - 9))") == "$3" ]] && return 0
+            if (( $3 )); then
+                white "$(($1 - 8))" "$(($2 - 9))" && ! white "$4" "$5" && return 0
+            else
+                ! white "$(($1 - 8))" "$(($2 - 9))" && white "$4" "$5" && return 0
+            fi
             sleep 0.5
         done
-        echo "measure.sh: could not select the $VIEW view (pixel $(pixel "$(($1 - 8))" "$(($2 - 9))"), expected $3)" >&2
+        echo "measure.sh: could not select the $VIEW view by clicking" >&2
         exit 1
     }
     case $VIEW in
-        mlx) click_until 108 61 '#FFFFFF' ;;          # the selected tab is white
-        history24h) click_until 306 423 '#EDEDED' ;;  # the selected range is grey
+        mlx) click_until 108 61 1 30 52 ;;           # the MLX tab; the Overview tab
+        history24h) click_until 306 423 0 25 415 ;;  # "24 hours"; "10 min"
     esac
     xdotool mousemove 0 799
     sleep 1
@@ -155,9 +170,12 @@ secs=$(awk -v a="$s0" -v b="$s1" 'BEGIN {print b - a}')
     for p in "${PIDS[@]}"; do
         [[ -r /proc/$p/status ]] || continue
         d=$(( $(ticks "$p") - ${T0[$p]:-0} ))
-        rss=$(awk '/VmRSS/ {print $2}' /proc/"$p"/status)
+        # A process may end while this runs (a WebKit helper): read what is there, never fail.
+        rss=$(awk '/VmRSS/ {print $2}' /proc/"$p"/status 2>/dev/null || true)
+        rss=${rss:-0}
         total_ticks=$((total_ticks + d)); total_rss=$((total_rss + rss))
-        name=$(tr '\0' ' ' < /proc/"$p"/cmdline | awk '{print $1}' | xargs basename)
+        name=$(tr '\0' '\n' < /proc/"$p"/cmdline 2>/dev/null | head -1 || true)
+        name=${name##*/}
         awk -v p="$p" -v n="$name" -v d="$d" -v hz="$hz" -v s="$secs" -v r="$rss" \
             'BEGIN {printf "  %-7s %-22s %7.3f %%  %7.1f MB\n", p, n, d / hz / s * 100, r / 1024}'
     done
