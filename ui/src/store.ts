@@ -252,8 +252,16 @@ export function useSelected<T>(store: Store, select: (s: State) => T, equal: (a:
   const [, force] = useState(0);
   const latest = useRef(select);
   latest.current = select;
-  useEffect(() => watchSelected(store, () => latest.current, equal, () => force((n) => n + 1)), [store]);
-  return select(store.state);
+  const value = select(store.state);
+  const shown = useRef(value);
+  shown.current = value;
+  useEffect(() => {
+    const stop = watchSelected(store, () => latest.current, equal, () => force((n) => n + 1));
+    // A change between this render and the subscription (effects run after paint).
+    if (!equal(shown.current, latest.current(store.state))) force((n) => n + 1);
+    return stop;
+  }, [store]);
+  return value;
 }
 
 /** Re-renders the calling component whenever the store changes. */
