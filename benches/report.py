@@ -484,10 +484,13 @@ def live_page() -> list[Row]:
     agents: list[subprocess.Popen] = []
     try:
         time.sleep(3)
+        # The owner's login URL (the per-user secret serve uses), as a user would open it.
+        login_url = subprocess.run([str(bin_), "serve", "--print-url", "--listen", f"127.0.0.1:{port}"],
+                                   env=env, capture_output=True, text=True, check=True).stdout.strip()
         for view, label in LIVE_VIEWS:
             if view == "mlx":
                 agents = start_agents(f"{tmp}/run", MLX_AGENTS, LIVE_SECS + LIVE_WARMUP + 300)
-            args = ["node", "ui/scripts/measure-page.mjs", "--url", f"http://127.0.0.1:{port}/", "--view", view,
+            args = ["node", "ui/scripts/measure-page.mjs", "--url", login_url, "--view", view,
                     "--warmup", str(LIVE_WARMUP), "--secs", str(LIVE_SECS), "--trace", "20", "--json"]
             if baseline:
                 args += ["--variant", f"this={ROOT / 'ui' / 'dist'}", "--variant", f"baseline={baseline}"]

@@ -36,7 +36,7 @@ test('a config file that failed to load is shown with its error and is not overw
     await rule.getByLabel(/^Name/).fill('Renamed');
     await expect(page.getByRole('button', { name: 'Save' })).toBeDisabled();
     await expect(page.getByTestId('config-status')).toHaveText(/Saving is off while the file has an error/);
-    await page.goto(`${serve.url}/#settings`) // logged in by the cookie;
+    await page.goto(`${serve.url}/#settings`); // logged in by the cookie
     await expect(page.getByTestId('config-error')).toBeVisible();
     await page.getByLabel(/Sample memory every/).fill('2s');
     await expect(page.getByRole('button', { name: 'Save' })).toBeDisabled();

@@ -6,10 +6,12 @@
 //   - then a DevTools trace of `--trace` seconds: the renderer main thread's scripting,
 //     style + layout, paint and total busy time in each 1 s sample period, median and p95.
 //
-//   node scripts/measure-page.mjs --url http://127.0.0.1:9178/ [--view overview|history24h|mlx]
+//   node scripts/measure-page.mjs --url "$(headroom serve --print-url)" [--view overview|history24h|mlx]
 //        [--variant NAME=DIST_DIR ...] [--warmup 20] [--secs 60] [--trace 20] [--json]
 //        [--save-trace PREFIX]   (writes PREFIX-NAME.json, loadable in DevTools' Performance panel)
 //
+// `--url` is the owner's login URL (`?token=` with the per-user secret); variants' pages carry
+// the same query, so their API calls (forwarded to `serve`) are the owner's too.
 // Without --variant the page is the one `serve` embeds. Each `--variant NAME=DIR` serves that
 // built UI (`ui/dist` of some revision) from a small local server that forwards /api to
 // `--url`; all variants run at once, each in its own browser, so they share one window of
@@ -246,7 +248,7 @@ async function main() {
         if (!existsSync(join(v.dist, 'index.html'))) throw new Error(`--variant ${v.name}: ${v.dist}/index.html missing (build the UI first)`);
         const server = await serveDist(normalize(v.dist), o.url);
         cleanup.push(() => server.close());
-        base = `http://127.0.0.1:${server.address().port}/`;
+        base = `http://127.0.0.1:${server.address().port}/${new URL(o.url).search}`;
       }
       const b = await launch();
       cleanup.push(() => { b.proc.kill(); rmSync(b.profile, { recursive: true, force: true }); });
