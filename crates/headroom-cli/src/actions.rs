@@ -3,7 +3,7 @@
 //! Exit status: 0 every process succeeded; 1 some succeeded and some failed (named);
 //! 2 bad input (size, unknown pid, process without agent) or nothing succeeded.
 
-use crate::output::print_json;
+use crate::output::{emit, print_json};
 use headroom_core::agents::{scan, ActionOutcome, LimitKind, MlxMonitor};
 use headroom_core::units::{format_bytes, parse_size};
 
@@ -69,10 +69,13 @@ pub fn run_clear_cache(args: &ClearCacheArgs) -> u8 {
     let Some(outcomes) = block_on(monitor.clear_cache(&args.pids)) else {
         return 2;
     };
-    if args.json {
-        print_json(&outcomes, true);
+    let written = if args.json {
+        print_json(&outcomes, true)
     } else {
-        print!("{}", render_cleared(&outcomes));
+        emit(&render_cleared(&outcomes))
+    };
+    if let Err(code) = written {
+        return code;
     }
     exit_code(&outcomes, "clear the cache")
 }
@@ -87,10 +90,13 @@ pub fn run_limit(args: &LimitArgs) -> u8 {
     let Some(outcomes) = block_on(monitor.set_limit(kind, args.size, &args.pids)) else {
         return 2;
     };
-    if args.json {
-        print_json(&outcomes, true);
+    let written = if args.json {
+        print_json(&outcomes, true)
     } else {
-        print!("{}", render_limits(kind, &outcomes));
+        emit(&render_limits(kind, &outcomes))
+    };
+    if let Err(code) = written {
+        return code;
     }
     exit_code(&outcomes, &format!("set the {} limit", kind.word()))
 }

@@ -6,7 +6,7 @@
 //!
 //! Exit status: 0 healthy; 1 findings; 2 could not check.
 
-use crate::output::print_json;
+use crate::output::{emit, print_json, safe};
 use crate::wired_cmd::block_on;
 use headroom_core::agents::{attach_mlx, runtime_dir, MlxMonitor};
 use headroom_core::config;
@@ -34,14 +34,12 @@ pub fn run(args: &DoctorArgs) -> u8 {
         cmdlines: block_on(doctor::agent_cmdlines(&runtime_dir())).unwrap_or_default(),
     };
     let report = doctor::report(&snap, &ctx);
-    if args.json {
-        if !print_json(&report, true) {
-            return 2;
-        }
+    let written = if args.json {
+        print_json(&report, true)
     } else {
-        print!("{}", render(&report));
-    }
-    report.exit_code()
+        emit(&render(&report))
+    };
+    crate::output::exit_code(written, report.exit_code())
 }
 
 /// Two samples one second apart, with MLX processes; the compressed trend between them.
@@ -86,7 +84,7 @@ pub fn render(r: &DoctorReport) -> String {
             _ => "skipped",
         };
         let detail = if c.status == "skipped" {
-            format!(" ({})", c.detail)
+            format!(" ({})", safe(&c.detail))
         } else {
             String::new()
         };
@@ -100,16 +98,21 @@ pub fn render(r: &DoctorReport) -> String {
         };
     }
     for f in &r.findings {
-        out += &format!("{} {}: {}\n", severity_word(f.severity), f.id, f.title);
+        out += &format!(
+            "{} {}: {}\n",
+            severity_word(f.severity),
+            f.id,
+            safe(&f.title)
+        );
         let ev: Vec<String> = f
             .evidence
             .iter()
-            .map(|e| format!("{} {}", e.name, e.shown))
+            .map(|e| format!("{} {}", safe(&e.name), safe(&e.shown)))
             .collect();
         out += &format!("  evidence: {}\n", ev.join(", "));
-        out += &format!("  fix: {}\n", f.action);
+        out += &format!("  fix: {}\n", safe(&f.action));
         if let Some(c) = &f.command {
-            out += &format!("  run: {c}\n");
+            out += &format!("  run: {}\n", safe(c));
         }
     }
     out

@@ -4,7 +4,7 @@
 //! Exit status: 0 fits now; 1 fits only after closing apps / raising the wired limit, or does
 //! not fit; 2 bad input or unreadable model folder.
 
-use crate::output::print_json;
+use crate::output::{emit, print_json};
 use headroom_core::fit::{self, FitInput, FitReport, Verdict};
 use headroom_core::units::format_bytes;
 use std::path::PathBuf;
@@ -53,12 +53,13 @@ pub fn run(args: &FitArgs) -> u8 {
             return 2;
         }
     };
-    if args.json {
-        if !print_json(&report, true) {
-            return 2;
-        }
+    let written = if args.json {
+        print_json(&report, true)
     } else {
-        print!("{}", render(&report));
+        emit(&render(&report))
+    };
+    if let Err(code) = written {
+        return code;
     }
     match report.verdict {
         Verdict::Fits => 0,

@@ -1,7 +1,7 @@
 //! `headroom history` and `headroom events`: read the history database directly, read-only,
 //! so they work whether or not `headroom serve` or the app is running.
 
-use crate::output::print_json;
+use crate::output::{emit, print_json, safe};
 use chrono::{DateTime, Utc};
 use headroom_core::events::{Event, Severity};
 use headroom_core::history::{
@@ -100,14 +100,13 @@ fn history(args: &HistoryArgs) -> Result<(), u8> {
         2
     })?;
     if args.json {
-        return print_json(&points, false).then_some(()).ok_or(2);
+        return print_json(&points, false);
     }
     if args.csv {
-        print!("{}", to_csv(&points));
+        emit(&to_csv(&points))
     } else {
-        print!("{}", to_text(&points));
+        emit(&to_text(&points))
     }
-    Ok(())
 }
 
 fn stamp(ms: i64) -> String {
@@ -219,10 +218,9 @@ fn events(args: &EventsArgs) -> Result<(), u8> {
         2
     })?;
     if args.json {
-        return print_json(&events, false).then_some(()).ok_or(2);
+        return print_json(&events, false);
     }
-    print!("{}", events_text(&events));
-    Ok(())
+    emit(&events_text(&events))
 }
 
 /// The lines `headroom events` prints.
@@ -241,7 +239,7 @@ pub fn events_text(events: &[Event]) -> String {
             format!(
                 "{}  {level:<8}  {}\n",
                 e.at.format("%Y-%m-%dT%H:%M:%SZ"),
-                e.message
+                safe(&e.message)
             )
         })
         .collect()

@@ -168,10 +168,8 @@ fn run_service(args: &ServeArgs) -> u8 {
     };
     match result {
         Ok(lines) => {
-            for l in lines {
-                println!("{l}");
-            }
-            0
+            let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            crate::output::exit_code(crate::output::emit(&text), 0)
         }
         Err(e) => {
             eprintln!("headroom serve: cannot write the service file: {e}");

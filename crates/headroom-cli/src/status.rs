@@ -1,6 +1,6 @@
 //! `headroom status`: one snapshot for a person, or as JSON.
 
-use crate::output::{pressure_word, print_json, use_colour};
+use crate::output::{emit, exit_code, pressure_word, print_json, safe, use_colour};
 use headroom_core::snapshot::Snapshot;
 use headroom_core::units::{format_bytes, format_rate};
 use headroom_core::Sampler;
@@ -24,10 +24,9 @@ pub fn run(args: &StatusArgs) -> u8 {
     let mut snapshot = Sampler::new().sample();
     add_mlx(&mut snapshot);
     if args.json {
-        return if print_json(&snapshot, true) { 0 } else { 2 };
+        return exit_code(print_json(&snapshot, true), 0);
     }
-    print!("{}", render(&snapshot, use_colour()));
-    0
+    exit_code(emit(&render(&snapshot, use_colour())), 0)
 }
 
 /// Fills the snapshot's MLX processes from one poll of the agents (and one process scan).
@@ -121,14 +120,14 @@ fn render_mlx(s: &Snapshot) -> String {
         out += &format!(
             "            {:>7}  {:<18} {:>10} {:>10} {:>10} {:>10}\n",
             p.pid,
-            p.name.chars().take(18).collect::<String>(),
+            safe(&p.name).chars().take(18).collect::<String>(),
             size(p.footprint),
             size(p.active),
             size(p.cache),
             size(p.peak)
         );
         if let Some(h) = &p.hint {
-            out += &format!("              not attached: {h}\n");
+            out += &format!("              not attached: {}\n", safe(h));
         }
     }
     out

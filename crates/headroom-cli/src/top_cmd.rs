@@ -2,7 +2,7 @@
 //!
 //! Exit status: 0 listed; 2 no process could be read.
 
-use crate::output::print_json;
+use crate::output::{emit, exit_code, print_json, safe};
 use headroom_core::top::{self, TopRow};
 use headroom_core::units::format_bytes;
 
@@ -25,10 +25,9 @@ pub fn run(args: &TopArgs) -> u8 {
         return 2;
     }
     if args.json {
-        return if print_json(&rows, true) { 0 } else { 2 };
+        return exit_code(print_json(&rows, true), 0);
     }
-    print!("{}", render(&rows));
-    0
+    exit_code(emit(&render(&rows)), 0)
 }
 
 /// The text `headroom top` prints.
@@ -44,7 +43,7 @@ pub fn render(rows: &[TopRow]) -> String {
             (None, Some(p)) => p.to_string(),
             (None, None) => String::new(),
         };
-        let name: String = r.name.chars().take(28).collect();
+        let name: String = safe(&r.name).chars().take(28).collect();
         out += &format!("{:>10}  {name:<28} {pids}\n", format_bytes(r.footprint));
     }
     out

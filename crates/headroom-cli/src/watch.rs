@@ -63,13 +63,13 @@ async fn watch_loop(args: &WatchArgs) -> u8 {
             _ = tokio::signal::ctrl_c() => return 0,
         }
         let snap = sampler.sample();
-        let ok = if args.json {
+        let written = if args.json {
             print_json(&snap, false)
         } else {
             print_line(&snap, colour)
         };
-        if !ok {
-            return 0; // stdout closed (e.g. `| head`): a normal way to stop.
+        if let Err(code) = written {
+            return code; // 0 when stdout was closed (`| head`): a normal way to stop.
         }
         printed += 1;
         if args.count.is_some_and(|c| printed >= c) {
@@ -78,7 +78,7 @@ async fn watch_loop(args: &WatchArgs) -> u8 {
     }
 }
 
-fn print_line(s: &Snapshot, colour: bool) -> bool {
+fn print_line(s: &Snapshot, colour: bool) -> Result<(), u8> {
     let size = |v: Option<u64>| v.map_or_else(|| "n/a".into(), format_bytes);
     let rate = |v: Option<f64>| v.map_or_else(|| "-".into(), format_rate);
     let line = format!(

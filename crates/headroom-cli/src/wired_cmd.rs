@@ -5,7 +5,7 @@
 //! Exit status: 0 shown / set and read back; 1 set but the value read back differs or could
 //! not be read; 2 bad size, cancelled, refused, or not available on this platform.
 
-use crate::output::print_json;
+use crate::output::{emit, exit_code, print_json, write_line};
 use headroom_core::agents::{attach_mlx, AgentError, MlxMonitor};
 use headroom_core::config;
 use headroom_core::snapshot::Snapshot;
@@ -107,10 +107,9 @@ pub fn run(args: &WiredLimitArgs) -> u8 {
 
 fn show(info: &WiredLimitInfo, json: bool) -> u8 {
     if json {
-        return if print_json(info, true) { 0 } else { 2 };
+        return exit_code(print_json(info, true), 0);
     }
-    print!("{}", render(info));
-    0
+    exit_code(emit(&render(info)), 0)
 }
 
 fn mb_text(mb: u64) -> String {
@@ -174,15 +173,14 @@ fn set(info: &WiredLimitInfo, mb: CheckedMb, yes: bool) -> u8 {
             "{what}? macOS will ask for an administrator password. [y/N] "
         ))
     {
-        println!("Not confirmed: nothing changed.");
-        return 2;
+        return exit_code(write_line("Not confirmed: nothing changed."), 2);
     }
     let outcome = apply_here(mb);
-    println!("{}", outcome.describe());
+    let mut text = format!("{}\n", outcome.describe());
     if outcome.is_applied() {
-        println!("Note: {}.", wired::RESETS_AT_REBOOT);
+        text += &format!("Note: {}.\n", wired::RESETS_AT_REBOOT);
     }
-    outcome_code(&outcome)
+    exit_code(emit(&text), outcome_code(&outcome))
 }
 
 /// Saves `mb` as `wired_limit.value_mb` with `reapply_on_start = true` in the configuration
@@ -202,13 +200,13 @@ pub fn remember_in(path: &std::path::Path, mb: u64) -> u8 {
         value_mb: Some(mb),
     };
     match config::save(path, &cfg) {
-        Ok(()) => {
-            println!(
+        Ok(()) => exit_code(
+            write_line(&format!(
                 "Remembered in {}: the app offers to set {mb} MB again after a reboot.",
                 path.display()
-            );
-            0
-        }
+            )),
+            0,
+        ),
         Err(e) => {
             eprintln!("headroom: the limit is set but was not remembered: {e}");
             1

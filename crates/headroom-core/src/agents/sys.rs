@@ -39,6 +39,80 @@ pub fn liveness(pid: u32) -> Liveness {
     }
 }
 
+/// The pid of the process at the other end of the connected Unix socket `fd`.
+///
+/// Linux: `SO_PEERCRED` (socket(7), unix(7)): for a client, the credentials of the process
+/// that called `listen()` on the server's socket. A peer in another pid namespace reads as
+/// pid 0 and is refused.
+#[cfg(target_os = "linux")]
+pub fn peer_pid(fd: std::os::fd::RawFd) -> std::io::Result<u32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::ucred>())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: `cred` is a valid, writable ucred of `len` bytes for the duration of the call;
+    // the kernel writes at most `len` bytes and updates `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast::<libc::c_void>(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    positive_pid(cred.pid)
+}
+
+/// The pid of the process at the other end of the connected Unix socket `fd`.
+///
+/// macOS: `getsockopt(SOL_LOCAL, LOCAL_PEERPID)` (xnu `bsd/sys/un.h`, "retrieve peer pid";
+/// answered in `bsd/kern/uipc_usrreq.c` `uipc_ctloutput` with the peer socket's `last_pid`,
+/// the process that last used the agent's end of the connection). Type-checked only.
+#[cfg(target_os = "macos")]
+pub fn peer_pid(fd: std::os::fd::RawFd) -> std::io::Result<u32> {
+    let mut pid: libc::pid_t = 0;
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::pid_t>())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: `pid` is a valid, writable pid_t of `len` bytes for the duration of the call;
+    // the kernel copies out at most `len` bytes and updates `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_LOCAL,
+            libc::LOCAL_PEERPID,
+            (&mut pid as *mut libc::pid_t).cast::<libc::c_void>(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    positive_pid(pid)
+}
+
+/// Neither Linux nor macOS: the peer's pid cannot be read, so no agent is trusted.
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+pub fn peer_pid(_fd: std::os::fd::RawFd) -> std::io::Result<u32> {
+    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+}
+
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+fn positive_pid(pid: libc::pid_t) -> std::io::Result<u32> {
+    u32::try_from(pid).ok().filter(|&p| p > 0).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("the peer's pid reads as {pid} (another pid namespace?)"),
+        )
+    })
+}
+
 /// The page size in bytes (4096 if sysconf does not say).
 #[cfg(target_os = "linux")]
 pub fn page_size() -> u64 {
