@@ -88,7 +88,7 @@ def _launch(options: _config.Options) -> _Agent:
         import mlx.core as mx
     except Exception as exc:
         raise RuntimeError(f"cannot import mlx.core ({exc}); install it with `pip install mlx`") from None
-    runtime_dir = _paths.ensure_runtime_dir(_paths.default_runtime_dir(os.environ, sys.platform, os.getuid()))
+    runtime_dir = _paths.prepare_runtime_dir(os.environ, sys.platform, os.getuid())
     path = _paths.socket_path(runtime_dir, os.getpid())
     if len(path.encode()) > _paths.MAX_SOCKET_PATH:
         raise _paths.UnsafeRuntimeDir(

@@ -113,6 +113,39 @@ fn positive_pid(pid: libc::pid_t) -> std::io::Result<u32> {
     })
 }
 
+/// macOS: the user's private cache directory, `confstr(_CS_DARWIN_USER_CACHE_DIR)`
+/// (`/var/folders/<xx>/<id>/C/`; Apple Libc `gen/confstr.c` asks `__dirhelper`, the value does
+/// not depend on `TMPDIR`). confstr(3) (Libc `gen/confstr.3`): created with mode 0700 and
+/// "will not be automatically cleaned by the system", while `_CS_DARWIN_USER_TEMP_DIR`, the
+/// same kind of per-user directory, may lose files "not accessed in 3 days" — a socket of an
+/// agent running for days would vanish there. Type-checked only.
+#[cfg(target_os = "macos")]
+pub fn darwin_user_dir() -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut buf = vec![0u8; 1024];
+    // SAFETY: `buf` is valid for `buf.len()` bytes; confstr writes at most that many (NUL
+    // included) and returns the length the full value needs.
+    let n = unsafe {
+        libc::confstr(
+            libc::_CS_DARWIN_USER_CACHE_DIR,
+            buf.as_mut_ptr().cast::<libc::c_char>(),
+            buf.len(),
+        )
+    };
+    if n == 0 || n > buf.len() {
+        return None;
+    }
+    let value = &buf[..n - 1];
+    let path = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(value));
+    path.is_absolute().then_some(path)
+}
+
+/// Not macOS: there is no per-user directory from confstr.
+#[cfg(not(target_os = "macos"))]
+pub fn darwin_user_dir() -> Option<std::path::PathBuf> {
+    None
+}
+
 /// The page size in bytes (4096 if sysconf does not say).
 #[cfg(target_os = "linux")]
 pub fn page_size() -> u64 {
