@@ -3,8 +3,8 @@
 //! Exit status: 0 fine; 1 the file has problems (defaults are in force, the file is kept);
 //! 2 the file cannot be read or written, or bad input.
 
-use headroom_core::config::{self, Config, LoadedConfig};
 use crate::output::{emit, exit_code, write_line};
+use headroom_core::config::{self, Config, LoadedConfig};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `headroom config`.
@@ -40,10 +40,9 @@ pub enum ConfigCommand {
 /// Runs `headroom config …`.
 pub fn run(args: &ConfigArgs) -> u8 {
     match &args.command {
-        ConfigCommand::Path => exit_code(
-            write_line(&config::config_path().display().to_string()),
-            0,
-        ),
+        ConfigCommand::Path => {
+            exit_code(write_line(&config::config_path().display().to_string()), 0)
+        }
         ConfigCommand::Show { json } => show(*json),
         ConfigCommand::Check { file } => check(file.clone().unwrap_or_else(config::config_path)),
         ConfigCommand::Init => init(&config::config_path()),

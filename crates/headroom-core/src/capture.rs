@@ -140,7 +140,7 @@ impl Capture {
     /// Validates a parsed capture document.
     fn from_value(value: serde_json::Value) -> Result<Self, CaptureError> {
         check_header(&value)?;
-        let capture: Capture = serde_path_to_error::deserialize(&value)
+        let capture: Capture = serde_path_to_error::deserialize(value.clone())
             .map_err(|e| field_error(&value, &e.path().to_string(), e.inner()))?;
         capture.validate()?;
         Ok(capture)

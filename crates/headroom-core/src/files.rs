@@ -185,7 +185,10 @@ fn write_synced(tmp: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
 
 /// Creates `dir` and missing parents with mode 0700; an existing directory is left as it is.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 /// Creates `dir` (and missing parents) with mode 0700, or tightens it to 0700 when it exists,

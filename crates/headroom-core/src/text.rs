@@ -42,16 +42,18 @@ pub fn terminal_safe(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// JSON text with every unsafe character written as a JSON `\uXXXX` escape: the same JSON
-/// value, safe to print on a terminal. (JSON encoders already escape C0 controls inside
-/// strings, but not DEL, C1 controls or bidirectional overrides.)
+/// JSON text (as a JSON encoder writes it) with every unsafe character inside its strings
+/// written as a `\uXXXX` escape: the same JSON value, safe to print on a terminal. An encoder
+/// already escapes C0 controls inside strings, but not DEL, C1 controls or bidirectional
+/// overrides; a raw newline, carriage return or tab is layout between tokens and is kept.
 pub fn json_terminal_safe(json: &str) -> Cow<'_, str> {
-    if !json.chars().any(is_unsafe_char) {
+    let escape = |c: char| is_unsafe_char(c) && !matches!(c, '\n' | '\r' | '\t');
+    if !json.chars().any(escape) {
         return Cow::Borrowed(json);
     }
     let mut out = String::with_capacity(json.len() + 16);
     for c in json.chars() {
-        if is_unsafe_char(c) {
+        if escape(c) {
             // Every unsafe character is in the Basic Multilingual Plane: one \uXXXX escape.
             out.push_str(&format!("\\u{:04x}", u32::from(c)));
         } else {
@@ -87,9 +89,13 @@ mod tests {
     #[test]
     fn json_stays_the_same_value() {
         let v = serde_json::json!({"name": "a\u{1b}[2Jb\u{202e}c\u{85}d\u{7f}"});
-        let text = serde_json::to_string(&v).unwrap();
+        let text = serde_json::to_string_pretty(&v).unwrap();
         let safe = json_terminal_safe(&text);
-        assert!(!safe.chars().any(is_unsafe_char), "{safe}");
+        assert!(
+            !safe.chars().any(|c| c != '\n' && is_unsafe_char(c)),
+            "{safe}"
+        );
+        assert_eq!(safe.lines().count(), text.lines().count(), "layout kept");
         let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
         assert_eq!(back, v);
     }

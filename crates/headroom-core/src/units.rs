@@ -118,6 +118,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sums_saturate_instead_of_wrapping() {
+        assert_eq!(saturating_sum([1 << 63, 1 << 63]), u64::MAX);
+        assert_eq!(saturating_sum([u64::MAX, 5]), u64::MAX);
+        assert_eq!(saturating_sum([2, 3]), 5);
+        assert_eq!(saturating_sum([]), 0);
+    }
+
+    #[test]
     fn sizes_people_write() {
         let cases = [
             ("0", 0),

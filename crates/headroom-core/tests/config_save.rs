@@ -224,7 +224,10 @@ fn saving_writes_through_a_symbolic_link_to_its_target() {
     let md = std::fs::symlink_metadata(&link).unwrap();
     assert!(md.file_type().is_symlink(), "the link was replaced");
     let text = std::fs::read_to_string(&real).unwrap();
-    assert!(text.contains("interval_ms = 2000") && text.contains("# mine"), "{text}");
+    assert!(
+        text.contains("interval_ms = 2000") && text.contains("# mine"),
+        "{text}"
+    );
     assert_eq!(config::load(&link).config.sampling.interval_ms, 2000);
     for dir in [&dotfiles, &conf] {
         assert_eq!(std::fs::read_dir(dir).unwrap().count(), 1, "{dir:?}");

@@ -35,7 +35,10 @@ fn peer_pid_of(stream: &UnixStream, path: &Path) -> Result<u32, AgentError> {
     sys::peer_pid(stream.as_raw_fd()).map_err(|e| {
         err(
             codes::PERMISSION_DENIED,
-            format!("cannot read the pid of the process behind {}: {e}", path.display()),
+            format!(
+                "cannot read the pid of the process behind {}: {e}",
+                path.display()
+            ),
         )
     })
 }

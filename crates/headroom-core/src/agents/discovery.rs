@@ -151,9 +151,15 @@ fn fallback_problem(state: Option<DirState>, uid: u32) -> Option<String> {
     if !st.is_dir {
         Some("is not a directory".to_string())
     } else if st.uid != uid {
-        Some(format!("is owned by uid {}, not by this user (uid {uid})", st.uid))
+        Some(format!(
+            "is owned by uid {}, not by this user (uid {uid})",
+            st.uid
+        ))
     } else if st.mode & 0o022 != 0 {
-        Some(format!("has mode {:04o}, writable by group or others", st.mode))
+        Some(format!(
+            "has mode {:04o}, writable by group or others",
+            st.mode
+        ))
     } else {
         None
     }

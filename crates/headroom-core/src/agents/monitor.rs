@@ -239,8 +239,9 @@ impl MlxMonitor {
                 // Another user's listener or one whose pid is not the pid in its name: not
                 // this process's agent, so nothing about the pid is shown; the refusal is.
                 Err(e) if e.code == codes::PERMISSION_DENIED => {
-                    poll.problems
-                        .push(terminal_safe(&format!("agent socket refused: {}", e.message)).into_owned());
+                    poll.problems.push(
+                        terminal_safe(&format!("agent socket refused: {}", e.message)).into_owned(),
+                    );
                     continue;
                 }
                 Err(e) => unanswered_entry(pid, slot, &e),
@@ -457,8 +458,14 @@ fn attached_entry(pid: u32, slot: &mut Slot, stats: &Stats, poll: &mut MlxPoll) 
         cache_limit: stats.cache_limit,
         memory_limit: stats.memory_limit,
         wired_limit: stats.wired_limit,
-        backend: stats.backend.as_deref().map(|b| terminal_safe(b).into_owned()),
-        mlx_version: stats.mlx_version.as_deref().map(|v| terminal_safe(v).into_owned()),
+        backend: stats
+            .backend
+            .as_deref()
+            .map(|b| terminal_safe(b).into_owned()),
+        mlx_version: stats
+            .mlx_version
+            .as_deref()
+            .map(|v| terminal_safe(v).into_owned()),
         hint: None,
     }
 }

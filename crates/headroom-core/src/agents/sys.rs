@@ -46,27 +46,12 @@ pub fn liveness(pid: u32) -> Liveness {
 /// pid 0 and is refused.
 #[cfg(target_os = "linux")]
 pub fn peer_pid(fd: std::os::fd::RawFd) -> std::io::Result<u32> {
-    let mut cred = libc::ucred {
+    let empty = libc::ucred {
         pid: 0,
         uid: 0,
         gid: 0,
     };
-    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::ucred>())
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    // SAFETY: `cred` is a valid, writable ucred of `len` bytes for the duration of the call;
-    // the kernel writes at most `len` bytes and updates `len`.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast::<libc::c_void>(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let cred = socket_option(fd, libc::SOL_SOCKET, libc::SO_PEERCRED, empty)?;
     positive_pid(cred.pid)
 }
 
@@ -77,24 +62,37 @@ pub fn peer_pid(fd: std::os::fd::RawFd) -> std::io::Result<u32> {
 /// the process that last used the agent's end of the connection). Type-checked only.
 #[cfg(target_os = "macos")]
 pub fn peer_pid(fd: std::os::fd::RawFd) -> std::io::Result<u32> {
-    let mut pid: libc::pid_t = 0;
-    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::pid_t>())
+    let pid: libc::pid_t = socket_option(fd, libc::SOL_LOCAL, libc::LOCAL_PEERPID, 0)?;
+    positive_pid(pid)
+}
+
+/// `getsockopt(fd, level, name)` into a value of type `T` (plain old data), starting from
+/// `value`.
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+fn socket_option<T: Copy>(
+    fd: std::os::fd::RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    mut value: T,
+) -> std::io::Result<T> {
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<T>())
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    // SAFETY: `pid` is a valid, writable pid_t of `len` bytes for the duration of the call;
-    // the kernel copies out at most `len` bytes and updates `len`.
+    // SAFETY: `value` is a valid, writable `T` of `len` bytes for the duration of the call;
+    // the kernel writes at most `len` bytes and updates `len`. Callers pass the type the
+    // option is documented to return (ucred, pid_t).
     let rc = unsafe {
         libc::getsockopt(
             fd,
-            libc::SOL_LOCAL,
-            libc::LOCAL_PEERPID,
-            (&mut pid as *mut libc::pid_t).cast::<libc::c_void>(),
+            level,
+            name,
+            (&mut value as *mut T).cast::<libc::c_void>(),
             &mut len,
         )
     };
     if rc != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    positive_pid(pid)
+    Ok(value)
 }
 
 /// Neither Linux nor macOS: the peer's pid cannot be read, so no agent is trusted.

@@ -88,7 +88,8 @@ fn foreign_file(path: &Path) -> bool {
 /// Creates the database file 0600 when missing (SQLite gives its `-wal` and `-shm` the
 /// database's mode) and tightens existing files to 0600.
 fn make_private(path: &Path) -> Result<(), String> {
-    crate::files::private_file(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    crate::files::private_file(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     for suffix in ["-wal", "-shm"] {
         let side = PathBuf::from(format!("{}{suffix}", path.display()));
         crate::files::tighten_file(&side)

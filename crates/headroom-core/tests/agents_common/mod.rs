@@ -180,7 +180,8 @@ pub enum Fake {
 }
 
 /// A process name that tries to retitle the terminal, forge a journal line and reverse text.
-pub const HOSTILE_NAME: &str = "mlx\u{1b}]0;owned\u{7}\n2026-01-01T00:00:00Z  info      forged\u{202e}txt.exe";
+pub const HOSTILE_NAME: &str =
+    "mlx\u{1b}]0;owned\u{7}\n2026-01-01T00:00:00Z  info      forged\u{202e}txt.exe";
 
 /// Runs a fake agent on `dir/agent-<pid>.sock` in background threads of this test process;
 /// returns the path. The listener is this process, so unless `pid` is this process's pid the
