@@ -212,6 +212,7 @@ fn replay_of_dev_zero_and_a_sparse_gigabyte_fails_fast_in_bounded_memory() {
 }
 
 /// Runs `cmd` under a 1 GiB RLIMIT_AS; returns its exit code, stderr and peak RSS in KiB.
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also returns its rusage
 fn run_limited(cmd: &mut Command) -> (Option<i32>, String, i64) {
     use std::os::unix::process::CommandExt;
     // SAFETY: setrlimit is async-signal-safe and only changes the child's own limit.
