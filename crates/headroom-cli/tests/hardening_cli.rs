@@ -75,6 +75,24 @@ fn capture_output_goes_only_to_a_regular_file() {
         );
         assert_eq!(err.lines().count(), 1, "{err}");
     }
+    // A missing directory is refused before any sample is taken (a long capture is not lost).
+    let nowhere = home.join("no/such/dir/c.json");
+    let out = run(
+        headroom(home),
+        &[
+            "capture",
+            "--samples",
+            "3600",
+            "-o",
+            nowhere.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
     let kind = |p: &Path| std::fs::symlink_metadata(p).unwrap().file_type();
     assert!(kind(&fifo).is_fifo(), "the FIFO is still a FIFO");
     assert!(kind(&dir).is_dir());

@@ -106,12 +106,21 @@ fn refusal(asked: &Path, found: &Path, what: &str) -> String {
 /// may not write (`access(W_OK)`; root passes that check, so the mode bits are checked too).
 fn check_writable(path: &Path, md: &fs::Metadata) -> Result<(), String> {
     let mode = md.mode() & 0o7777;
-    let denied = mode & 0o222 == 0 || !may_write(path);
-    if denied {
+    let fix = format!(
+        "make it writable, e.g. `chmod u+w {}`, to allow it",
+        path.display()
+    );
+    if mode & 0o222 == 0 {
         return Err(format!(
-            "{} is read-only (mode {mode:04o}); not changed (make it writable, e.g. `chmod u+w {}`, to allow it)",
-            path.display(),
+            "{} is read-only (mode {mode:04o}); not changed ({fix})",
             path.display()
+        ));
+    }
+    if !may_write(path) {
+        return Err(format!(
+            "{} is read-only for this user (mode {mode:04o}, owner uid {}); not changed",
+            path.display(),
+            md.uid()
         ));
     }
     Ok(())
@@ -148,7 +157,21 @@ pub fn check_regular_file(path: &Path) -> Result<PathBuf, String> {
             ));
         }
     }
-    Ok(resolve_write_target(path)?.path)
+    let target = resolve_write_target(path)?;
+    if !target.exists {
+        let dir = match target.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(format!(
+                "{}: the directory {} does not exist",
+                path.display(),
+                dir.display()
+            ));
+        }
+    }
+    Ok(target.path)
 }
 
 /// Replaces (or creates) the regular file `target` with `bytes` atomically: a temporary file
