@@ -138,6 +138,22 @@ def test_runtime_dir_follows_the_table_shared_with_the_rust_client(case: dict[st
             assert part in str(refused.value)
 
 
+def test_a_fallback_directory_someone_else_made_first_moves_agents_to_the_cache(tmp_path: Path) -> None:
+    # A uid that owns nothing: /tmp/headroom-<uid> made by this (other) user is "someone else's".
+    uid = 3_999_999_917
+    taken = _paths.fallback_dir(uid)
+    os.makedirs(taken, exist_ok=True)
+    try:
+        env = {"HOME": str(tmp_path)}
+        state = _paths.dir_state(taken)
+        assert state is not None and state.uid == os.getuid() != uid
+        assert _paths.default_runtime_dir(env, "linux", uid) == str(tmp_path / ".cache" / "headroom" / "run")
+        with pytest.raises(_paths.UnsafeRuntimeDir, match=f"{taken} is owned by uid"):
+            _paths.default_runtime_dir({}, "linux", uid)
+    finally:
+        os.rmdir(taken)
+
+
 def test_this_machine_resolves_to_a_directory_the_client_would_pick(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HEADROOM_RUNTIME_DIR", raising=False)
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/4242")

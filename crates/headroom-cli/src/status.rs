@@ -108,9 +108,20 @@ fn render_rates(s: &Snapshot) -> String {
     )
 }
 
+/// Problems with MLX agents (a refused socket, an unsafe runtime directory, an absurd value),
+/// one line each.
+fn render_mlx_problems(s: &Snapshot) -> String {
+    s.unavailable
+        .iter()
+        .filter_map(|u| u.strip_prefix("mlx: "))
+        .map(|p| format!("  problem: {}\n", safe(p)))
+        .collect()
+}
+
 fn render_mlx(s: &Snapshot) -> String {
+    let problems = render_mlx_problems(s);
     if s.mlx.is_empty() {
-        return "MLX         no MLX processes\n".to_string();
+        return format!("MLX         no MLX processes\n{problems}");
     }
     let mut out = format!(
         "MLX         {:>7}  {:<18} {:>10} {:>10} {:>10} {:>10}\n",
@@ -130,5 +141,5 @@ fn render_mlx(s: &Snapshot) -> String {
             out += &format!("              not attached: {}\n", safe(h));
         }
     }
-    out
+    out + &problems
 }

@@ -379,3 +379,35 @@ fn untrusted_text_is_escaped_in_status_events_top_and_replay() {
     assert_terminal_safe("top", &shown);
     assert!(shown.contains("hr\\u{1b}]0;x\\u{7}\\nzz"), "{shown}");
 }
+
+/// A same-user program listening on `agent-1.sock` is not shown as pid 1: `status` names the
+/// refusal instead, and `clear-cache --pid 1` fails with `permission_denied`.
+#[test]
+fn status_and_clear_cache_refuse_a_socket_that_claims_pid_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let run_dir = home.join("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    std::fs::set_permissions(&run_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    agents_common::fake_agent(&run_dir, 1, agents_common::Fake::Good { delay_ms: 0 });
+    let out = run(headroom(home), &["status"]);
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !shown.lines().any(|l| l.trim_start().starts_with("1  ")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("problem: agent socket refused:")
+            && shown.contains("agent-1.sock is served by pid"),
+        "{shown}"
+    );
+    let out = run(headroom(home), &["clear-cache", "--pid", "1", "--json"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).contains("permission_denied"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
