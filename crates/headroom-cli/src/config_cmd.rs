@@ -5,6 +5,7 @@
 
 use crate::output::{emit, exit_code, write_line};
 use headroom_core::config::{self, Config, LoadedConfig};
+use headroom_core::ops::{self, Local};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `headroom config`.
@@ -38,7 +39,7 @@ pub enum ConfigCommand {
 }
 
 /// Runs `headroom config …`.
-pub fn run(args: &ConfigArgs) -> u8 {
+pub async fn run(args: &ConfigArgs) -> u8 {
     match &args.command {
         ConfigCommand::Path => {
             exit_code(write_line(&config::config_path().display().to_string()), 0)
@@ -80,7 +81,7 @@ fn report(loaded: &LoadedConfig) -> u8 {
 }
 
 fn show(json: bool) -> u8 {
-    let loaded = config::load(&config::config_path());
+    let loaded = ops::config(&Local::from_env());
     let code = report(&loaded);
     if json {
         return print_json(&loaded.config, code);

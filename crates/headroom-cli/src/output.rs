@@ -1,5 +1,6 @@
 //! Terminal output helpers: colour only on a terminal and without `NO_COLOR`.
 
+use headroom_core::ops::OpError;
 use headroom_core::snapshot::PressureLevel;
 use std::io::IsTerminal;
 
@@ -78,4 +79,14 @@ pub fn say(message: &str) {
 /// terminal-safe line: the one escaping function, [`headroom_core::text::terminal_safe`].
 pub fn safe(text: &str) -> std::borrow::Cow<'_, str> {
     headroom_core::text::terminal_safe(text)
+}
+
+/// Reports an operation's error on stderr (`headroom: what: message`); the exit status it gives.
+pub fn fail(what: &str, e: &OpError) -> u8 {
+    if what.is_empty() {
+        eprintln!("headroom: {e}");
+    } else {
+        eprintln!("headroom: {what}: {e}");
+    }
+    e.exit_code()
 }
