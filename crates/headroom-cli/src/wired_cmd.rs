@@ -183,9 +183,9 @@ pub fn outcome_code(o: &ApplyOutcome) -> u8 {
 }
 
 fn confirm(question: &str) -> bool {
-    use std::io::Write;
-    print!("{question}");
-    let _ = std::io::stdout().flush();
+    if emit(question).is_err() {
+        return false; // the question cannot be shown: not confirmed
+    }
     let mut line = String::new();
     if std::io::stdin().read_line(&mut line).is_err() {
         return false;
