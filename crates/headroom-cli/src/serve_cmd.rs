@@ -156,9 +156,10 @@ fn run_service(args: &ServeArgs) -> u8 {
         service::uninstall(kind, &spec, &service::run_command)
     };
     match result {
-        Ok(lines) => {
-            let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-            crate::output::exit_code(crate::output::emit(&text), 0)
+        Ok(report) => {
+            let text: String = report.lines.iter().map(|l| format!("{l}\n")).collect();
+            // 1: the file is written but the service manager failed (the lines say what to run).
+            crate::output::exit_code(crate::output::emit(&text), u8::from(!report.ok))
         }
         Err(e) => {
             eprintln!("headroom serve: cannot write the service file: {e}");

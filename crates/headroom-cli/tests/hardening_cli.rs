@@ -170,6 +170,7 @@ fn a_full_stdout_is_one_line_on_stderr_and_a_non_zero_exit() {
         vec!["capture", "--samples", "1"],
         vec!["fit", "--params", "7B", "--bits", "4"],
         vec!["wired-limit", "show"],
+        vec!["selftest"],
         vec!["doctor"],
         vec!["doctor", "--json"],
     ];

@@ -15,6 +15,7 @@ pub mod history;
 pub mod ops;
 pub mod platform;
 pub mod rules;
+pub mod selftest;
 pub mod snapshot;
 pub mod text;
 pub mod top;
