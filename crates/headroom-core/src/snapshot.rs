@@ -263,7 +263,7 @@ impl Snapshot {
 
     /// Sum of the MLX allocator caches of attached processes.
     pub fn mlx_cache_total(&self) -> u64 {
-        self.mlx.iter().filter_map(|p| p.cache).sum()
+        crate::units::saturating_sum(self.mlx.iter().filter_map(|p| p.cache))
     }
 }
 

@@ -17,7 +17,7 @@ pub mod scan;
 pub mod sys;
 
 pub use discovery::runtime_dir;
-pub use monitor::MlxMonitor;
+pub use monitor::{MlxMonitor, MAX_AGENT_BYTES};
 
 use crate::snapshot::{MlxProcess, Snapshot};
 use serde::{Deserialize, Serialize};

@@ -13,7 +13,7 @@ pub(super) async fn clear_cache(
     pids: &[u32],
 ) -> Vec<ActionOutcome> {
     let outcomes = shared.actions.clear_cache(pids).await;
-    let freed: u64 = outcomes.iter().filter_map(|o| o.freed).sum();
+    let freed = crate::units::saturating_sum(outcomes.iter().filter_map(|o| o.freed));
     let what = format!("Cleared {} of MLX cache", format_bytes(freed));
     journal(shared, rule, "clear_cache", &what, &outcomes);
     outcomes
@@ -91,7 +91,7 @@ fn journal(
         kind: EventKind::ActionTaken {
             rule: rule.map(str::to_string),
             action: action.to_string(),
-            freed: outcomes.iter().filter_map(|o| o.freed).sum(),
+            freed: crate::units::saturating_sum(outcomes.iter().filter_map(|o| o.freed)),
             succeeded: count(ok),
             failed: count(failed.len()),
         },

@@ -360,9 +360,15 @@ impl HistoryStore {
         }
     }
 
-    /// Queues an event for the journal; it is written at once.
+    /// Queues an event for the journal; it is written at once. Its message is stored as one
+    /// line, control and bidirectional characters escaped ([`crate::text::terminal_safe`]): a
+    /// process name cannot forge journal lines.
     pub fn journal(&self, event: &Event) {
-        self.shared().lock().events.push(event.clone());
+        let mut event = event.clone();
+        if let std::borrow::Cow::Owned(safe) = crate::text::terminal_safe(&event.message) {
+            event.message = safe;
+        }
+        self.shared().lock().events.push(event);
         self.shared().wake.notify_one();
     }
 

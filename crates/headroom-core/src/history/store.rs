@@ -85,6 +85,19 @@ fn foreign_file(path: &Path) -> bool {
     }
 }
 
+/// Creates the database file 0600 when missing (SQLite gives its `-wal` and `-shm` the
+/// database's mode) and tightens existing files to 0600.
+fn make_private(path: &Path) -> Result<(), String> {
+    crate::files::private_file(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    for suffix in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{suffix}", path.display()));
+        crate::files::tighten_file(&side)
+            .map_err(|e| format!("cannot make {} private: {e}", side.display()))?;
+    }
+    Ok(())
+}
+
 /// Moves `path` (and its `-wal`/`-shm` companions) aside; returns the new name.
 fn move_aside(path: &Path) -> Result<PathBuf, String> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
@@ -104,11 +117,15 @@ fn move_aside(path: &Path) -> Result<PathBuf, String> {
 impl Store {
     /// Opens (creating if needed) the database file. A corrupt file is moved aside and a new
     /// one started; the returned note says so.
+    ///
+    /// The directory is made private (0700, tightened when it exists) and the database and its
+    /// `-wal` and `-shm` files private (0600): events name processes and pids.
     pub fn open_file(path: &Path) -> Result<(Self, Option<String>), String> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::files::private_dir(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
+        make_private(path)?;
         // Not a database at all: set it aside before SQLite touches it or its `-wal`.
         let opened = if foreign_file(path) {
             Err(OpenError::Corrupt("file is not a database".into()))
@@ -119,6 +136,7 @@ impl Store {
             Ok(s) => Ok((s, None)),
             Err(OpenError::Corrupt(why)) => {
                 let aside = move_aside(path)?;
+                make_private(path)?;
                 let store = Self::try_file(path).map_err(|e| match e {
                     OpenError::Corrupt(m) | OpenError::Other(m) => {
                         format!("cannot open {}: {m}", path.display())

@@ -399,7 +399,7 @@ impl From<Vec<ActionOutcome>> for ActionSummary {
         Self {
             succeeded: u32::try_from(succeeded).unwrap_or(u32::MAX),
             failed: u32::try_from(outcomes.len() - succeeded).unwrap_or(u32::MAX),
-            freed: outcomes.iter().filter_map(|o| o.freed).sum(),
+            freed: crate::units::saturating_sum(outcomes.iter().filter_map(|o| o.freed)),
             outcomes,
         }
     }
