@@ -4,6 +4,7 @@
 //! Exit status: 0 success, 1 partial failure or findings, 2 bad input or nothing could be done.
 
 mod actions;
+mod agent_cmd;
 mod capture;
 mod config_cmd;
 mod doctor_cmd;
@@ -55,6 +56,8 @@ enum Command {
     Fit(fit_cmd::FitArgs),
     /// Check memory pressure, swap, compression, MLX caches, wired limits and other apps.
     Doctor(doctor_cmd::DoctorArgs),
+    /// The agent in every MLX process of a Python environment: enable, disable, status.
+    Agent(agent_cmd::AgentArgs),
 }
 
 /// Restores the default SIGPIPE action, as Unix command-line tools expect: `headroom … | head`
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Top(args) => top_cmd::run(&args),
         Command::Fit(args) => fit_cmd::run(&args),
         Command::Doctor(args) => doctor_cmd::run(&args),
+        Command::Agent(args) => agent_cmd::run(&args),
     };
     ExitCode::from(code)
 }

@@ -6,11 +6,14 @@
 //!   bounded reads).
 //! - [`protocol`]: protocol version 1 (`docs/PROTOCOL.md`).
 //! - [`scan`]: MLX processes without an agent, and footprints.
+//! - [`install`]: `headroom agent enable | disable | status`: the agent in every process of a
+//!   Python environment, through a `.pth` hook.
 //! - [`MlxMonitor`]: polls every agent concurrently with hard timeouts, rescans processes at a
 //!   slower pace, and runs actions (`clear_cache`, limits, `reset_peak`).
 
 pub mod client;
 pub mod discovery;
+pub mod install;
 mod monitor;
 pub mod protocol;
 pub mod scan;

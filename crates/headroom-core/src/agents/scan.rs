@@ -204,6 +204,61 @@ pub fn process_name(pid: u32) -> String {
     linux_name(&proc_root().join(pid.to_string()))
 }
 
+/// The executable `pid` runs (`/proc/<pid>/exe`, symlinks resolved by the kernel).
+#[cfg(target_os = "linux")]
+pub fn executable_of(pid: u32) -> Option<std::path::PathBuf> {
+    std::fs::read_link(proc_root().join(pid.to_string()).join("exe")).ok()
+}
+
+/// The MLX library `pid` mapped (`…/site-packages/mlx/lib/libmlx.so`), if any.
+#[cfg(target_os = "linux")]
+pub fn mlx_library_of(pid: u32) -> Option<std::path::PathBuf> {
+    mlx_library_in_maps(&proc_root().join(pid.to_string()).join("maps"))
+}
+
+/// The path of the first mapping of a file containing [`MLX_LIBRARY_MARK`] in a `maps` file.
+pub fn mlx_library_in_maps(path: &Path) -> Option<std::path::PathBuf> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).ok()?;
+    let reader = std::io::BufReader::with_capacity(64 * 1024, file);
+    reader
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| maps_line_is_mlx(l))
+        .and_then(|l| {
+            // The path is the sixth field and may contain spaces: everything from its start.
+            let mut rest = l.as_str();
+            for _ in 0..5 {
+                rest = rest.trim_start().split_once(char::is_whitespace)?.1;
+            }
+            Some(std::path::PathBuf::from(rest.trim()))
+        })
+}
+
+/// The executable `pid` runs (`proc_pidpath`).
+#[cfg(target_os = "macos")]
+pub fn executable_of(pid: u32) -> Option<std::path::PathBuf> {
+    super::sys::libproc::executable_of(pid).map(Into::into)
+}
+
+/// The MLX library `pid` mapped, if any (its regions walked with libproc).
+#[cfg(target_os = "macos")]
+pub fn mlx_library_of(pid: u32) -> Option<std::path::PathBuf> {
+    super::sys::libproc::mapped_file_containing(pid, MLX_LIBRARY_MARK, MAX_REGIONS).map(Into::into)
+}
+
+/// Neither Linux nor macOS: executables are unknown.
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+pub fn executable_of(_pid: u32) -> Option<std::path::PathBuf> {
+    None
+}
+
+/// Neither Linux nor macOS: no MLX library is known.
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+pub fn mlx_library_of(_pid: u32) -> Option<std::path::PathBuf> {
+    None
+}
+
 /// How to attach the agent to `pid`, from its command line.
 #[cfg(target_os = "linux")]
 pub fn hint_for(pid: u32) -> String {
