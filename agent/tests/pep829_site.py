@@ -23,8 +23,9 @@ def entries(path: str) -> list[str]:
         return [line.strip() for line in f if line.strip() and not line.startswith("#")]
 
 
-def process(site_dir: str) -> list[str]:
-    """Applies the .pth and .start files of ``site_dir``; returns the entry points called."""
+def process(site_dir: str) -> tuple[list[str], int]:
+    """Applies the .pth and .start files of ``site_dir``; returns the entry points called and
+    how many ``.pth`` import lines ran."""
     names = sorted(os.listdir(site_dir))
     starts = {n[: -len(".start")] for n in names if n.endswith(".start") and not n.startswith(".")}
     imports: list[str] = []
@@ -47,13 +48,14 @@ def process(site_dir: str) -> list[str]:
             for entry in entries(os.path.join(site_dir, name)):
                 pkgutil.resolve_name(entry)()
                 called.append(entry)
-    return called
+    return called, len(imports)
 
 
 if __name__ == "__main__":
     site_dir = sys.argv[1]
     sys.path.append(site_dir)
-    called = process(site_dir)
+    called, import_lines = process(site_dir)
     print(f"ENTRY_POINTS {' '.join(called)}", flush=True)
+    print(f"IMPORT_LINES {import_lines}", flush=True)
     if len(sys.argv) > 2:
         exec(compile(sys.argv[2], "<code>", "exec"), {"__name__": "__main__"})

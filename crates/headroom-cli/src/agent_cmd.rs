@@ -124,7 +124,9 @@ fn run_enable(t: &TargetArgs) -> u8 {
     if asked && !t.yes {
         println!("Enable the Headroom agent for the Python of the MLX processes running now:");
         list_targets(&found);
-        if !confirm("Every process of these environments that imports MLX will start the agent. Enable?") {
+        if !confirm(
+            "Every process of these environments that imports MLX will start the agent. Enable?",
+        ) {
             return 2;
         }
     }
@@ -140,14 +142,17 @@ fn run_enable(t: &TargetArgs) -> u8 {
                         env.python, env.python_version, env.agent_version, env.site_packages, env.python
                     );
                 }
-                results.push(serde_json::json!({ "python": python, "ok": true, "environment": env }));
+                results
+                    .push(serde_json::json!({ "python": python, "ok": true, "environment": env }));
             }
             Err(e) => {
                 failures += 1;
                 if !t.json {
                     eprintln!("headroom: not enabled: {e}");
                 }
-                results.push(serde_json::json!({ "python": python, "ok": false, "error": e.to_string() }));
+                results.push(
+                    serde_json::json!({ "python": python, "ok": false, "error": e.to_string() }),
+                );
             }
         }
     }
@@ -167,6 +172,8 @@ fn run_disable(t: &TargetArgs) -> u8 {
                 return 2;
             }
         }
+    } else if t.pythons.is_empty() && t.pids.is_empty() {
+        Vec::new()
     } else {
         match targets(t) {
             Ok(f) => f.into_keys().collect(),
@@ -189,7 +196,11 @@ fn run_disable(t: &TargetArgs) -> u8 {
                     if done.removed.is_empty() {
                         println!("{}: the agent was not enabled there", done.python);
                     } else {
-                        println!("disabled: {} (removed {})", done.python, done.removed.join(", "));
+                        println!(
+                            "disabled: {} (removed {})",
+                            done.python,
+                            done.removed.join(", ")
+                        );
                     }
                     for k in &done.kept {
                         println!("  kept {k}");
@@ -202,7 +213,9 @@ fn run_disable(t: &TargetArgs) -> u8 {
                 if !t.json {
                     eprintln!("headroom: not disabled: {e}");
                 }
-                results.push(serde_json::json!({ "python": python, "ok": false, "error": e.to_string() }));
+                results.push(
+                    serde_json::json!({ "python": python, "ok": false, "error": e.to_string() }),
+                );
             }
         }
     }
@@ -259,7 +272,10 @@ fn render_status(list: &[EnvironmentStatus], current: &str) -> String {
             s.env.site_packages
         ));
         for m in &s.missing {
-            out.push_str(&format!("  missing: {m} (run `headroom agent enable --python {}` again, or `disable`)\n", s.env.python));
+            out.push_str(&format!(
+                "  missing: {m} (run `headroom agent enable --python {}` again, or `disable`)\n",
+                s.env.python
+            ));
         }
     }
     out

@@ -314,7 +314,14 @@ pub fn probe(python: &Path) -> Result<Interpreter, InstallError> {
         let _ = s.read_to_string(&mut err);
     }
     if !status.success() {
-        let last = err.lines().last().unwrap_or("").trim().to_string();
+        let last: String = err
+            .lines()
+            .last()
+            .unwrap_or("")
+            .trim()
+            .chars()
+            .take(160)
+            .collect();
         return Err(not_python(format!("it exited with {status}: {last}")));
     }
     parse_probe(python, &out)
@@ -433,7 +440,9 @@ pub fn load_record(data_dir: &Path) -> Result<Vec<EnabledEnvironment>, InstallEr
     match std::fs::read_to_string(&path) {
         Ok(text) => serde_json::from_str(&text).map_err(|e| InstallError::Io {
             path,
-            detail: format!("unreadable record ({e}); move it aside and run `headroom agent enable` again"),
+            detail: format!(
+                "unreadable record ({e}); move it aside and run `headroom agent enable` again"
+            ),
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(io_error(&path, &e)),
@@ -473,7 +482,9 @@ fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), InstallE
     private_dir(dir)?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         std::process::id()
     ));
     let result = (|| {
@@ -524,9 +535,9 @@ pub fn install_bundle(data_dir: &Path) -> Result<PathBuf, InstallError> {
 
 /// Whether `dir` holds every embedded file with this build's text.
 pub fn bundle_complete(dir: &Path) -> bool {
-    AGENT_FILES.iter().all(|(rel, text)| {
-        std::fs::read_to_string(dir.join(rel)).is_ok_and(|t| t == *text)
-    })
+    AGENT_FILES
+        .iter()
+        .all(|(rel, text)| std::fs::read_to_string(dir.join(rel)).is_ok_and(|t| t == *text))
 }
 
 /// What `enable` needs to know about a target before writing: the interpreter, its
@@ -649,9 +660,9 @@ pub fn disable(python: &Path, data_dir: &Path) -> Result<Disabled, InstallError>
                 Ok(()) => done.removed.push(file),
                 Err(e) => return Err(io_error(Path::new(&file), &e)),
             },
-            Ok(_) => done
-                .kept
-                .push(format!("{file} (no longer written by Headroom: left as it is)")),
+            Ok(_) => done.kept.push(format!(
+                "{file} (no longer written by Headroom: left as it is)"
+            )),
             Err(_) => {}
         }
     }
@@ -734,10 +745,16 @@ fn which(name: &Path) -> Option<PathBuf> {
 /// environment; the library's path names the environment MLX was installed in: when its
 /// prefix (three levels above `site-packages`) holds `pyvenv.cfg`, that venv's `bin/python`
 /// is the interpreter. Otherwise (conda, pyenv, Homebrew, a bundled Python) `exe` is.
-pub fn interpreter_from_paths(exe: &Path, mlx_lib: Option<&Path>, exists: impl Fn(&Path) -> bool) -> PathBuf {
+pub fn interpreter_from_paths(
+    exe: &Path,
+    mlx_lib: Option<&Path>,
+    exists: impl Fn(&Path) -> bool,
+) -> PathBuf {
     let site = mlx_lib.and_then(|lib| {
-        lib.ancestors()
-            .find(|a| a.file_name().is_some_and(|n| n == "site-packages" || n == "dist-packages"))
+        lib.ancestors().find(|a| {
+            a.file_name()
+                .is_some_and(|n| n == "site-packages" || n == "dist-packages")
+        })
     });
     if let Some(prefix) = site.and_then(|s| s.ancestors().nth(3)) {
         if exists(&prefix.join("pyvenv.cfg")) {
@@ -771,17 +788,25 @@ mod tests {
     #[test]
     fn the_embedded_agent_is_the_package_and_the_hook() {
         assert!(AGENT_FILES.iter().any(|(p, _)| *p == "_headroom_hook.py"));
-        assert!(AGENT_FILES.iter().any(|(p, _)| *p == "headroom_agent/__init__.py"));
+        assert!(AGENT_FILES
+            .iter()
+            .any(|(p, _)| *p == "headroom_agent/__init__.py"));
         assert!(AGENT_FILES.iter().all(|(p, _)| !p.contains("__pycache__")));
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../agent/headroom_agent");
         for entry in std::fs::read_dir(dir).unwrap().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.ends_with(".py") {
                 let rel = format!("headroom_agent/{name}");
-                assert!(AGENT_FILES.iter().any(|(p, _)| *p == rel), "{rel} not embedded");
+                assert!(
+                    AGENT_FILES.iter().any(|(p, _)| *p == rel),
+                    "{rel} not embedded"
+                );
             }
         }
-        assert_eq!(version_from_source("__version__ = \"0.1.0\"\n"), Some("0.1.0"));
+        assert_eq!(
+            version_from_source("__version__ = \"0.1.0\"\n"),
+            Some("0.1.0")
+        );
         assert_eq!(version_from_source("x = 1\n"), None);
         assert_ne!(agent_version(), "unknown");
         assert!(bundle_id().starts_with(agent_version()));
@@ -794,21 +819,33 @@ mod tests {
         let facts = |owner, me, sip| DirFacts { owner, me, sip };
         assert_eq!(check_ownership(p, d, facts(501, 501, false)), Ok(()));
         let sip = check_ownership(p, d, facts(0, 501, true)).unwrap_err();
-        assert!(sip.to_string().contains("System Integrity Protection"), "{sip}");
+        assert!(
+            sip.to_string().contains("System Integrity Protection"),
+            "{sip}"
+        );
         let sys = check_ownership(p, d, facts(0, 501, false)).unwrap_err();
         assert!(sys.to_string().contains("system's Python"), "{sys}");
         assert!(sys.to_string().contains("python3 -m venv"), "{sys}");
         let other = check_ownership(p, d, facts(502, 501, false)).unwrap_err();
-        assert!(other.to_string().contains("another user (uid 502)"), "{other}");
+        assert!(
+            other.to_string().contains("another user (uid 502)"),
+            "{other}"
+        );
         // root enabling someone else's venv would leave root-owned files in it
         assert!(matches!(
             check_ownership(p, d, facts(502, 0, false)),
             Err(InstallError::OtherUser { .. })
         ));
         assert!(sip_protected(Path::new("/usr/lib/python3.9/site-packages")));
-        assert!(sip_protected(Path::new("/System/Library/Frameworks/Python.framework")));
-        assert!(!sip_protected(Path::new("/usr/local/lib/python3.12/site-packages")));
-        assert!(!sip_protected(Path::new("/opt/homebrew/lib/python3.12/site-packages")));
+        assert!(sip_protected(Path::new(
+            "/System/Library/Frameworks/Python.framework"
+        )));
+        assert!(!sip_protected(Path::new(
+            "/usr/local/lib/python3.12/site-packages"
+        )));
+        assert!(!sip_protected(Path::new(
+            "/opt/homebrew/lib/python3.12/site-packages"
+        )));
         assert!(!sip_protected(Path::new("/usrx/lib")));
     }
 
@@ -819,9 +856,15 @@ mod tests {
         assert_eq!(i.version_text(), "3.9.18");
         assert!(!i.at_least(MIN_PYTHON));
         assert!(i.at_least((3, 9)));
-        assert_eq!(i.target_dir(), Some(PathBuf::from("/v/lib/python3.9/site-packages")));
+        assert_eq!(
+            i.target_dir(),
+            Some(PathBuf::from("/v/lib/python3.9/site-packages"))
+        );
         let err = parse_probe(Path::new("/bin/sh"), "hello\n").unwrap_err();
-        assert!(err.to_string().contains("not a Python interpreter"), "{err}");
+        assert!(
+            err.to_string().contains("not a Python interpreter"),
+            "{err}"
+        );
         // purelib that site does not read (e.g. a Debian scheme): the first site dir instead
         let mut j = i.clone();
         j.purelib = Some("/elsewhere".into());
@@ -848,7 +891,8 @@ mod tests {
             PathBuf::from("/home/u/mlx/bin/python3")
         );
         // conda / pyenv / Homebrew: no pyvenv.cfg, the executable is the environment's own
-        let conda = Path::new("/opt/conda/envs/m/lib/python3.12/site-packages/mlx/lib/libmlx.dylib");
+        let conda =
+            Path::new("/opt/conda/envs/m/lib/python3.12/site-packages/mlx/lib/libmlx.dylib");
         assert_eq!(interpreter_from_paths(exe, Some(conda), exists), exe);
         assert_eq!(interpreter_from_paths(exe, None, exists), exe);
     }
