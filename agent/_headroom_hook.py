@@ -19,8 +19,6 @@ thread and opens no socket. ``HEADROOM_AGENT=0`` opts a process out. Nothing rai
 reaches the host program: a failure is written once to stderr as one line.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 

@@ -373,24 +373,65 @@ pub fn check_ownership(python: &Path, dir: &Path, facts: DirFacts) -> Result<(),
     })
 }
 
-/// The text of the `.pth` file for an agent folder. Its import line is guarded: a missing or
-/// broken folder costs one line on stderr, once per process, never an exception in the host.
-pub fn pth_text(bundle_dir: &Path, python: &Path) -> String {
-    format!(
+/// The text of the `.pth` file for an agent folder: a path line (the folder, for the PEP 829
+/// entry point) and one guarded import line. The import line loads the hook module straight
+/// from its file (`spec_from_file_location` of CPython's always-loaded import machinery), so a
+/// process that never imports MLX pays for one cached module load, not for a search of every
+/// `sys.path` entry. A missing or broken folder costs one line on stderr, once per process
+/// (`site` may read the same `.pth` twice), never an exception in the host.
+pub fn pth_text(bundle_dir: &Path, python: &Path) -> Result<String, InstallError> {
+    let bundle = bundle_dir.display().to_string();
+    if bundle
+        .chars()
+        .any(|c| c == '\'' || c == '"' || c == '\\' || c.is_control())
+    {
+        return Err(InstallError::Io {
+            path: bundle_dir.to_path_buf(),
+            detail: "Headroom's data directory has a quote, backslash or control character in its path, which a .pth line cannot carry safely; set HEADROOM_DATA_DIR to a plain path".into(),
+        });
+    }
+    let hook_file = bundle_dir
+        .join(format!("{HOOK_MODULE}.py"))
+        .display()
+        .to_string();
+    let code = [
+        "try:".to_string(),
+        " import _frozen_importlib as b, _frozen_importlib_external as x".to_string(),
+        format!(" s = x.spec_from_file_location('{HOOK_MODULE}', '{hook_file}')"),
+        format!(" h = b.module_from_spec(s); sys.modules['{HOOK_MODULE}'] = h; s.loader.exec_module(h)"),
+        "except Exception as e:".to_string(),
+        format!(" sys.modules['{HOOK_MODULE}'] = None"),
+        " sys.stderr.write('headroom: agent hook not loaded (%s); run `headroom agent enable` again or `headroom agent disable`\\n' % (e,))".to_string(),
+        "else:".to_string(),
+        " h.install()".to_string(),
+    ]
+    .join("\n");
+    let escaped = code
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n");
+    Ok(format!(
         "{MARKER} for {python}: starts the Headroom agent in processes that import mlx.core.\n\
 # Undo with `headroom agent disable --python {python}`; opt one process out with HEADROOM_AGENT=0.\n\
 {bundle}\n\
-import sys; exec(\"if '{HOOK_MODULE}' not in sys.modules:\\n try:\\n  import {HOOK_MODULE} as h\\n except Exception as e:\\n  sys.modules['{HOOK_MODULE}'] = None\\n  sys.stderr.write('headroom: agent hook not loaded (%s); run `headroom agent enable` again or `headroom agent disable`\\\\n' % (e,))\\n else:\\n  h.install()\")\n",
-        python = python.display(),
-        bundle = bundle_dir.display(),
-    )
+import sys; '{HOOK_MODULE}' in sys.modules or exec(\"{escaped}\")\n",
+        python = comment_safe(python),
+    ))
+}
+
+/// A path for a `#` comment line: control characters (a newline would start a new, active
+/// line) replaced by `?`.
+fn comment_safe(path: &Path) -> String {
+    path.display()
+        .to_string()
+        .replace(|c: char| c.is_control(), "?")
 }
 
 /// The text of the PEP 829 `.start` file: one entry point, the hook's `install`.
 pub fn start_text(python: &Path) -> String {
     format!(
         "{MARKER} for {}: the Headroom agent hook as a PEP 829 entry point (Python 3.15+).\n{HOOK_MODULE}:install\n",
-        python.display()
+        comment_safe(python)
     )
 }
 
@@ -533,6 +574,20 @@ pub fn install_bundle(data_dir: &Path) -> Result<PathBuf, InstallError> {
     Ok(dir)
 }
 
+/// Writes the `.pyc` files of the agent folder for `python`'s version, so that interpreters
+/// started with `PYTHONDONTWRITEBYTECODE` (common in containers) do not compile the hook at
+/// every start. Best effort: without them Python compiles (or caches) them itself.
+fn precompile(python: &Path, bundle_dir: &Path) {
+    let _ = Command::new(python)
+        .args(["-I", "-m", "compileall", "-q"])
+        .arg(bundle_dir)
+        .env("HEADROOM_AGENT", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
 /// Whether `dir` holds every embedded file with this build's text.
 pub fn bundle_complete(dir: &Path) -> bool {
     AGENT_FILES
@@ -575,6 +630,7 @@ pub fn enable(python: &Path, data_dir: &Path) -> Result<EnabledEnvironment, Inst
     let python = absolute(python);
     let (interp, dir) = resolve_target(&python)?;
     let bundle_dir = install_bundle(data_dir)?;
+    precompile(&python, &bundle_dir);
     let pth = dir.join(PTH_NAME);
     let start = dir.join(START_NAME);
     let refused = |e: InstallError| match e {
@@ -588,7 +644,8 @@ pub fn enable(python: &Path, data_dir: &Path) -> Result<EnabledEnvironment, Inst
     // The .start file first: a 3.15 interpreter starting in between must not run the .pth's
     // import line and then the entry point too.
     write_atomically(&start, start_text(&python).as_bytes(), 0o644).map_err(refused)?;
-    if let Err(e) = write_atomically(&pth, pth_text(&bundle_dir, &python).as_bytes(), 0o644) {
+    let pth_body = pth_text(&bundle_dir, &python)?;
+    if let Err(e) = write_atomically(&pth, pth_body.as_bytes(), 0o644) {
         let _ = std::fs::remove_file(&start);
         return Err(refused(e));
     }
@@ -899,7 +956,13 @@ mod tests {
 
     #[test]
     fn the_pth_file_has_one_path_line_and_one_import_line() {
-        let text = pth_text(Path::new("/d/agent/0.1.0-abc"), Path::new("/v/bin/python"));
+        let text = pth_text(Path::new("/d/agent/0.1.0-abc"), Path::new("/v/bin/python")).unwrap();
+        assert!(pth_text(Path::new("/d/it's"), Path::new("/v/bin/python")).is_err());
+        let sneaky = pth_text(Path::new("/d/a"), Path::new("/v\nimport os")).unwrap();
+        assert_eq!(
+            sneaky.lines().filter(|l| l.starts_with("import")).count(),
+            1
+        );
         assert!(text.starts_with(MARKER));
         let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(lines.len(), 2, "{text}");
