@@ -3,7 +3,9 @@
 
 use crate::backend::CommandError;
 use crate::state::AppState;
+use headroom_core::agents::install::{self, EnabledEnvironment};
 use headroom_core::agents::{ActionOutcome, LimitKind};
+use headroom_core::config;
 use headroom_core::config::LoadedConfig;
 use headroom_core::events::Event;
 use headroom_core::Snapshot;
@@ -120,6 +122,25 @@ pub async fn set_limit(
         .set_limit(kind, bytes, pids.unwrap_or_default())
         .await?;
     Ok(outcomes.into())
+}
+
+/// "Enable for this Python": turns the agent on for the Python environment of MLX process
+/// `pid` (one without an agent in the latest sample); its programs get it at their next start.
+#[tauri::command]
+pub async fn enable_agent(
+    state: State<'_, AppState>,
+    pid: u32,
+) -> Result<EnabledEnvironment, CommandError> {
+    let snap = state
+        .backend
+        .latest()
+        .ok_or_else(|| CommandError::unavailable("no sample taken yet"))?;
+    tauri::async_runtime::spawn_blocking(move || {
+        install::enable_for_process(&snap, pid, &config::data_dir())
+    })
+    .await
+    .map_err(|e| CommandError::unavailable(e.to_string()))?
+    .map_err(|e| CommandError::bad_request(e.to_string()))
 }
 
 /// Parses a limit kind, naming the bad value and the allowed ones.

@@ -41,6 +41,7 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::put_config,
         commands::clear_cache,
         commands::set_limit,
+        commands::enable_agent,
         insights::get_wired_limit,
         insights::get_fit,
         insights::get_doctor,

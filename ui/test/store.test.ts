@@ -55,6 +55,7 @@ class FakeTransport implements Transport {
   putConfig = async () => ({});
   clearCache = async () => [];
   setLimit = async () => [];
+  enableAgent = async () => { throw new Error('not used'); };
   subscribe(h: StreamHandlers) { this.h = h; return () => { this.unsubscribed = true; }; }
 }
 

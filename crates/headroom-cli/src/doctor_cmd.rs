@@ -14,6 +14,7 @@ use headroom_core::doctor::{self, DoctorContext, DoctorReport, Severity, Trend};
 use headroom_core::snapshot::Snapshot;
 use headroom_core::top;
 use headroom_core::Sampler;
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Arguments of `headroom doctor`.
@@ -26,12 +27,13 @@ pub struct DoctorArgs {
 
 /// Runs `headroom doctor`.
 pub fn run(args: &DoctorArgs) -> u8 {
-    let (snap, two_sample_trend) = sample();
+    let (snap, two_sample_trend, outside_mlx_before) = sample();
     let ctx = DoctorContext {
         compressed_trend: doctor::history_trend(&config::data_dir(), chrono::Utc::now())
             .or(two_sample_trend),
         top: Some(top::group(&top::processes())),
         cmdlines: block_on(doctor::agent_cmdlines(&runtime_dir())).unwrap_or_default(),
+        outside_mlx_before,
     };
     let report = doctor::report(&snap, &ctx);
     if args.json {
@@ -44,16 +46,35 @@ pub fn run(args: &DoctorArgs) -> u8 {
     report.exit_code()
 }
 
-/// Two samples one second apart, with MLX processes; the compressed trend between them.
-fn sample() -> (Snapshot, Option<Trend>) {
+/// Two samples one second apart, with MLX processes (polled at both); the compressed trend
+/// between them, and each attached process's memory outside MLX at the first.
+fn sample() -> (Snapshot, Option<Trend>, HashMap<u32, (u64, f64)>) {
     let cfg = config::load(&config::config_path()).config;
     let mut sampler = Sampler::new();
     let first = sampler.sample();
-    std::thread::sleep(Duration::from_secs(1));
+    let mut monitor = MlxMonitor::from_env();
+    let polls = block_on(async {
+        let before = monitor.poll().await;
+        let started = std::time::Instant::now();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        (
+            before,
+            monitor.poll().await,
+            started.elapsed().as_secs_f64(),
+        )
+    });
     let mut snap = sampler.sample();
     cfg.linux_pressure.apply(&mut snap);
-    match block_on(MlxMonitor::from_env().poll()) {
-        Ok(poll) => attach_mlx(&mut snap, &poll),
+    let mut outside_before = HashMap::new();
+    match polls {
+        Ok((before, poll, secs)) => {
+            attach_mlx(&mut snap, &poll);
+            for p in &before.processes {
+                if let Some(o) = p.outside_mlx {
+                    outside_before.insert(p.pid, (o, secs));
+                }
+            }
+        }
         Err(e) => snap.mark_unavailable("mlx", e),
     }
     let trend = match (first.memory.compressed, snap.memory.compressed) {
@@ -65,7 +86,7 @@ fn sample() -> (Snapshot, Option<Trend>) {
         }),
         _ => None,
     };
-    (snap, trend)
+    (snap, trend, outside_before)
 }
 
 fn severity_word(s: Severity) -> &'static str {

@@ -289,7 +289,7 @@ pub const ENDPOINTS: &str = "GET /api/snapshot, GET /api/history?since=&max_poin
 GET /api/events?since=&limit=, GET|PUT /api/config[?dry_run=1], POST /api/actions/clear-cache, \
 POST /api/actions/limit, GET /api/stream, GET /api/health, GET /api/wired-limit, \
 GET /api/fit?params=&bits=&context=&kv_bits=&layers=&kv_heads=&head_dim=, GET /api/doctor, \
-GET /api/top?n=, GET /metrics";
+GET /api/top?n=, POST /api/agent/enable, GET /api/agent/environments, GET /metrics";
 
 /// Any other `/api/…` path.
 pub async fn not_found(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {

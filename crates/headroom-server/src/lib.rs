@@ -7,6 +7,7 @@
 //! - The server is written against [`Backend`]; `headroom_core`'s engine implements it.
 #![deny(missing_docs)]
 
+pub mod agent_install;
 pub mod api;
 pub mod backend;
 mod engine_backend;
@@ -86,6 +87,8 @@ pub fn router<B: Backend>(state: AppState<B>, opts: &ServeOptions) -> Router {
         .route("/actions/limit", post(api::set_limit::<B>))
         .route("/stream", get(stream::stream::<B>))
         .route("/health", get(api::health::<B>))
+        .route("/agent/enable", post(agent_install::enable::<B>))
+        .route("/agent/environments", get(agent_install::environments::<B>))
         .merge(insights::routes::<B>())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed);

@@ -1,4 +1,4 @@
-import type { ActionOutcome, Config, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot } from '../api-types';
+import type { ActionOutcome, Config, EnabledEnvironment, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot } from '../api-types';
 import { PATHS, EVENTS } from './names';
 import { openStream, type StreamOptions } from './sse';
 import { ApiError, outcomes, type StreamHandlers, type Transport } from './types';
@@ -88,6 +88,7 @@ export class HttpTransport implements Transport {
   async setLimit(kind: LimitKind, bytes: number, pids: number[] = []): Promise<ActionOutcome[]> {
     return outcomes(await this.request<unknown>('POST', PATHS.limit, { kind, bytes, pids }));
   }
+  enableAgent(pid: number) { return this.request<EnabledEnvironment>('POST', PATHS.enableAgent, { pid }); }
 
   /** The stream URL; carries `?token=` too, for servers that check it there (EventSource). */
   streamUrl(): string {

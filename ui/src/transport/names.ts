@@ -10,6 +10,7 @@ export const COMMANDS = {
   putConfig: 'put_config',
   clearCache: 'clear_cache',
   setLimit: 'set_limit',
+  enableAgent: 'enable_agent',
 } as const;
 
 /** Tauri event names (the app's `emit`); also the SSE `event:` field of `/api/stream`. */
@@ -27,5 +28,6 @@ export const PATHS = {
   config: '/api/config',
   clearCache: '/api/actions/clear-cache',
   limit: '/api/actions/limit',
+  enableAgent: '/api/agent/enable',
   stream: '/api/stream',
 } as const;

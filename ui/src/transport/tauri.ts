@@ -1,4 +1,4 @@
-import type { Config, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot } from '../api-types';
+import type { Config, EnabledEnvironment, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot } from '../api-types';
 import { COMMANDS, EVENTS } from './names';
 import { ApiError, outcomes, type StreamHandlers, type Transport } from './types';
 import { errorMessage } from './http';
@@ -49,6 +49,7 @@ export class TauriTransport implements Transport {
   async setLimit(kind: LimitKind, bytes: number, pids: number[] = []) {
     return outcomes(await this.call<unknown>(COMMANDS.setLimit, { kind, bytes, pids }));
   }
+  enableAgent(pid: number) { return this.call<EnabledEnvironment>(COMMANDS.enableAgent, { pid }); }
 
   subscribe(h: StreamHandlers): () => void {
     let closed = false;

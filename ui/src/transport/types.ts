@@ -1,5 +1,5 @@
 import type {
-  ActionOutcome, Config, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot,
+  ActionOutcome, Config, EnabledEnvironment, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot,
 } from '../api-types';
 import type { StreamStatus } from './sse';
 import type { InsightsTransport } from './insights';
@@ -44,6 +44,11 @@ export interface Transport {
   /** Clears the MLX cache of these processes (all attached ones when empty): one outcome each. */
   clearCache(pids?: number[]): Promise<ActionOutcome[]>;
   setLimit(kind: LimitKind, bytes: number, pids?: number[]): Promise<ActionOutcome[]>;
+  /**
+   * "Enable for this Python": turns the agent on for the Python environment of MLX process
+   * `pid` (one without an agent); its programs get the agent when they next start.
+   */
+  enableAgent(pid: number): Promise<EnabledEnvironment>;
   /** Subscribes to the live stream; the returned function unsubscribes (always call it). */
   subscribe(h: StreamHandlers): () => void;
   /** Wired limit, "will it fit?", doctor, top (issue 7): `transport/insights.ts`. */

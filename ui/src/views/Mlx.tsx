@@ -27,7 +27,7 @@ export function outcomeText(outcomes: ActionOutcome[] | null | undefined, kind?:
   return parts.join('; ');
 }
 
-type Flash = { text: string; error?: boolean };
+type Flash = { text: string; error?: boolean; done?: boolean };
 
 export function Mlx({ store }: { store: Store }) {
   const { snapshot: s } = useStore(store);
@@ -42,6 +42,20 @@ export function Mlx({ store }: { store: Store }) {
       const o = await f();
       const failed = Array.isArray(o) && o.length > 0 && o.every((x) => !x.ok);
       setFlash((m) => ({ ...m, [key]: { text: outcomeText(o, kind), error: failed } }));
+    } catch (e) {
+      setFlash((m) => ({ ...m, [key]: { text: e instanceof Error ? e.message : String(e), error: true } }));
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  // "Enable for this Python": the agent for the process's whole environment, from its next start.
+  const enable = async (pid: number) => {
+    const key = `p${pid}`;
+    setBusy(key);
+    try {
+      const env = await store.transport.enableAgent(pid);
+      setFlash((m) => ({ ...m, [key]: { text: `Enabled for ${env.python} (Python ${env.python_version}): restart it to see its cache`, done: true } }));
     } catch (e) {
       setFlash((m) => ({ ...m, [key]: { text: e instanceof Error ? e.message : String(e), error: true } }));
     } finally {
@@ -74,13 +88,14 @@ export function Mlx({ store }: { store: Store }) {
             flash={flash[`p${p.pid}`]}
             onClear={() => run(`p${p.pid}`, () => store.transport.clearCache([p.pid]))}
             onLimit={(kind, bytes) => run(`p${p.pid}`, () => store.transport.setLimit(kind, bytes, [p.pid]), kind)}
+            onEnable={() => enable(p.pid)}
           />
         ))}
       </ul>
       {s.mlx.length === 0 ? (
         <p class="muted small">
-          Start your MLX program with the agent to see its cache here:{' '}
-          <code>python -m headroom_agent run your_script.py</code>
+          An MLX program shows here once it runs; turn the agent on for its Python with{' '}
+          <code>headroom agent enable</code> to see its cache.
         </p>
       ) : null}
     </section>
@@ -95,9 +110,9 @@ function FlashLine({ f, testid }: { f: Flash | undefined; testid: string }) {
   );
 }
 
-function Proc({ p, busy, flash, onClear, onLimit }: {
+function Proc({ p, busy, flash, onClear, onLimit, onEnable }: {
   p: MlxProcess; busy: boolean; flash: Flash | undefined;
-  onClear: () => void; onLimit: (kind: LimitKind, bytes: number) => void;
+  onClear: () => void; onLimit: (kind: LimitKind, bytes: number) => void; onEnable: () => void;
 }) {
   return (
     <li class="proc" data-testid={`proc-${p.pid}`} aria-label={`${p.name}, pid ${p.pid}`}>
@@ -110,6 +125,11 @@ function Proc({ p, busy, flash, onClear, onLimit }: {
         <div><dt>Active</dt><dd class="num">{p.attached ? size(p.active) : '—'}</dd></div>
         <div><dt>Cache</dt><dd class="num" data-testid="cache" data-bytes={p.cache}>{p.attached ? size(p.cache) : '—'}</dd></div>
         <div><dt>Peak</dt><dd class="num">{p.attached ? size(p.peak) : '—'}</dd></div>
+        {p.outside_mlx != null ? (
+          <div title="Footprint MLX's allocator does not count: footprint − (active + cache), e.g. Metal buffers and libraries">
+            <dt>Outside MLX</dt><dd class="num" data-testid="outside-mlx" data-bytes={p.outside_mlx}>{size(p.outside_mlx)}</dd>
+          </div>
+        ) : null}
       </dl>
       {p.attached ? (
         <>
@@ -125,8 +145,16 @@ function Proc({ p, busy, flash, onClear, onLimit }: {
         </>
       ) : (
         <div class="hint">
-          <span class="small">No agent attached. Attach it with:</span>
-          <code class="cmd">{p.hint ?? 'python -m headroom_agent run your_script.py'}</code>
+          {flash?.done ? null : (
+            <div class="row-between">
+              <span class="small">No agent: its cache cannot be seen or cleared.</span>
+              <button class="primary" disabled={busy} onClick={onEnable} aria-label={`Enable for this Python (${p.name}, pid ${p.pid})`}>
+                Enable for this Python
+              </button>
+            </div>
+          )}
+          <FlashLine f={flash} testid="flash" />
+          {flash?.done ? null : <code class="cmd">{p.hint ?? 'headroom agent enable'}</code>}
         </div>
       )}
     </li>

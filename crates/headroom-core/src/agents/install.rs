@@ -838,6 +838,29 @@ pub fn interpreter_of(pid: u32) -> Result<PathBuf, InstallError> {
     Ok(interpreter_from_paths(&exe, lib.as_deref(), |p| p.exists()))
 }
 
+/// "Enable for this Python" from a UI: `pid` must be an MLX process of `snapshot` without an
+/// agent (so a client can only make Headroom run the interpreter of a program the user
+/// already runs, never a path of its choosing); its interpreter is found from the process
+/// ([`interpreter_of`]) and enabled with Headroom's data directory. Shared by `headroom serve`
+/// and the app.
+pub fn enable_for_process(
+    snapshot: &crate::Snapshot,
+    pid: u32,
+    data_dir: &Path,
+) -> Result<EnabledEnvironment, InstallError> {
+    match snapshot.mlx.iter().find(|p| p.pid == pid) {
+        None => Err(InstallError::NoSuchProcess {
+            pid,
+            detail: "it is not an MLX process of yours in the latest sample".into(),
+        }),
+        Some(p) if p.attached => Err(InstallError::NoSuchProcess {
+            pid,
+            detail: "it already has the agent".into(),
+        }),
+        Some(_) => enable(&interpreter_of(pid)?, data_dir),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
