@@ -1,12 +1,14 @@
 //! `headroom agent enable | disable | status`: the agent in every MLX process of a Python
-//! environment, with no change to how the program is started (`headroom_core::agents::install`).
+//! environment, with no change to how the program is started (`headroom_core::agents::install`);
+//! `headroom agent attach PID`: the agent in a running Python 3.14+ process
+//! (`headroom_core::agents::attach`).
 //!
 //! Exit status: 0 done; 1 some environments refused or failed (each named with its fix);
 //! 2 bad input or nothing could be done.
 
 use crate::output::print_json;
 use headroom_core::agents::install::{self, EnvironmentStatus};
-use headroom_core::agents::scan;
+use headroom_core::agents::{attach, runtime_dir, scan};
 use headroom_core::config;
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -27,6 +29,14 @@ enum AgentCommand {
     Disable(TargetArgs),
     /// List the environments where the agent is enabled, flagging stale versions.
     Status(StatusArgs),
+    /// Start the agent in a running Python 3.14+ process now (sys.remote_exec, PEP 768).
+    Attach(AttachArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct AttachArgs {
+    /// The MLX process.
+    pid: u32,
 }
 
 /// Which environments: `--python`, `--pid`, or the MLX processes running now.
@@ -62,6 +72,7 @@ pub fn run(args: &AgentArgs) -> u8 {
         AgentCommand::Enable(t) => run_enable(t),
         AgentCommand::Disable(t) => run_disable(t),
         AgentCommand::Status(s) => run_status(s),
+        AgentCommand::Attach(a) => run_attach(a),
     }
 }
 
@@ -223,6 +234,23 @@ fn run_disable(t: &TargetArgs) -> u8 {
         print_json(&results, true);
     }
     exit_code(failures, pythons.len())
+}
+
+fn run_attach(a: &AttachArgs) -> u8 {
+    match attach::attach(a.pid, &config::data_dir(), &runtime_dir()) {
+        Ok(socket) => {
+            println!(
+                "attached: process {} serves its agent at {}",
+                a.pid,
+                socket.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("headroom: not attached: {e}");
+            2
+        }
+    }
 }
 
 fn exit_code(failures: usize, total: usize) -> u8 {

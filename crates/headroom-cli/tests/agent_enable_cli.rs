@@ -532,3 +532,45 @@ fn refusals_name_the_reason_and_the_fix() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--all"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn attach_names_what_stands_in_the_way() {
+    let Some(base) = base_python("attach") else {
+        return;
+    };
+    let venv = Scratch::new(&base);
+    let dirs = Dirs::new();
+    let python = venv.python();
+    let module = venv.site.join("plain_mlx.py");
+    // This machine's Python is older than 3.14: no sys.remote_exec.
+    let p = dirs.start(&[python.as_path(), module.as_path()], "8MiB");
+    let out = dirs.headroom(&["agent", "attach", &p.pid.to_string()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("live attach needs sys.remote_exec (PEP 768, Python 3.14+)"),
+        "{err}"
+    );
+    assert!(err.contains("headroom agent enable --pid PID"), "{err}");
+    drop(p);
+    // A process started with remote debugging disabled is reported as such.
+    let mut child = Command::new(&python)
+        .arg(&module)
+        .arg("8MiB")
+        .env("PYTHON_DISABLE_REMOTE_DEBUG", "1")
+        .env("HEADROOM_RUNTIME_DIR", dirs.runtime.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let out = dirs.headroom(&["agent", "attach", &child.id().to_string()]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("started with remote debugging disabled (PYTHON_DISABLE_REMOTE_DEBUG=1 in its environment)"), "{err}");
+}
