@@ -78,10 +78,11 @@ test('an MLX program without the agent is enabled with one click and attached af
 });
 
 test('the enable route refuses a pid that is not an MLX process without an agent', async () => {
-  const r = await serve.api<{ error: string }>('/api/agent/enable', {
+  const r = await serve.api<{ error: string; param: string | null }>('/api/agent/enable', {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ pid: 1 }),
   });
-  expect(r.status).toBe(422);
+  expect(r.status).toBe(400);
+  expect(r.body.param).toBe('pid');
   expect(r.body.error).toContain('not an MLX process of yours');
   const bad = await serve.api<{ error: string }>('/api/agent/enable', {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ python: '/bin/sh' }),
