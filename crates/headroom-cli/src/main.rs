@@ -11,6 +11,7 @@ mod doctor_cmd;
 mod fit_cmd;
 mod history_cmd;
 mod output;
+mod selftest_cmd;
 mod serve_cmd;
 mod status;
 mod top_cmd;
@@ -58,6 +59,8 @@ enum Command {
     Doctor(doctor_cmd::DoctorArgs),
     /// The agent in every MLX process of a Python environment: enable, disable, status, attach.
     Agent(agent_cmd::AgentArgs),
+    /// Exercise every platform read once and compare Headroom with the system's own tools.
+    Selftest(selftest_cmd::SelftestArgs),
 }
 
 /// Restores the default SIGPIPE action, as Unix command-line tools expect: `headroom … | head`
@@ -107,6 +110,7 @@ impl Command {
             Self::Fit(args) => fit_cmd::run(&args).await,
             Self::Doctor(args) => doctor_cmd::run(&args).await,
             Self::Agent(args) => agent_cmd::run(&args),
+            Self::Selftest(args) => selftest_cmd::run(&args).await,
         }
     }
 }
