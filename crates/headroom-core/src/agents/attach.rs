@@ -128,7 +128,7 @@ pub fn remote_debug_disabled(environ: &[String], cmdline: &[String]) -> Option<S
 /// Whether this process may ptrace a process of the same user that is not its child, from
 /// Yama's `ptrace_scope` (`None`: no Yama) and whether it holds `CAP_SYS_PTRACE`.
 pub fn ptrace_verdict(scope: Option<u8>, cap_sys_ptrace: bool) -> Result<(), String> {
-    let fix_scope = "allow it for this session with `sudo sysctl kernel.yama.ptrace_scope=0`, or run the attach as root";
+    let fix_scope = "an administrator can allow it until reboot with `sysctl -w kernel.yama.ptrace_scope=0`, or run the attach as root";
     match (scope, cap_sys_ptrace) {
         (None | Some(0), _) | (Some(1 | 2), true) => Ok(()),
         (Some(1), false) => Err(format!(

@@ -295,8 +295,11 @@ pub fn probe(python: &Path) -> Result<Interpreter, InstallError> {
             Ok(Some(status)) => break status,
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
             Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                // Headroom never kills a process, not even its own probe: it is left to exit
+                // and reaped by a thread.
+                std::thread::spawn(move || {
+                    let _ = child.wait();
+                });
                 return Err(not_python(format!(
                     "it did not answer within {} s",
                     PROBE_TIMEOUT.as_secs()
