@@ -43,7 +43,7 @@ test('an MLX program without the agent is enabled with one click and attached af
   let first: PlainMlx | null = await venv.start(env);
   let second: PlainMlx | null = null;
   try {
-    await page.goto(`${serve.url}/#mlx`);
+    await page.goto(serve.pageUrl('#mlx'));
     const row = page.getByTestId(`proc-${first.pid}`);
     await expect(row).toContainText('No agent', { timeout: 30_000 });
     const button = row.getByRole('button', { name: /Enable for this Python/ });
