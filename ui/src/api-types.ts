@@ -11,6 +11,7 @@ export type { Severity } from './bindings/Severity';
 export type { ActionOutcome } from './bindings/ActionOutcome';
 export type { AgentError } from './bindings/AgentError';
 export type { LimitKind } from './bindings/LimitKind';
+export type { EnabledEnvironment } from './bindings/EnabledEnvironment';
 
 export type { HistoryPoint } from './bindings/HistoryPoint';
 export type { LoadedConfig } from './bindings/LoadedConfig';

@@ -62,6 +62,7 @@ class FakeTransport implements Transport {
   putConfig = async (config: Config) => ({ valid: true, saved: true, path: '/tmp/headroom.toml', config });
   clearCache = async () => [];
   setLimit = async () => [];
+  enableAgent = async () => { throw new Error('not used'); };
   subscribe(h: StreamHandlers) { this.h = h; return () => { this.unsubscribed = true; }; }
 }
 

@@ -171,7 +171,7 @@ fn limit_cache_is_obeyed_and_bad_input_exits_2() {
     );
     assert_eq!(na.status.code(), Some(2));
     assert!(
-        text(&na.stderr).contains("has no headroom agent: restart it as `")
+        text(&na.stderr).contains("has no headroom agent: run `headroom agent enable --pid")
             && text(&na.stderr).contains(
                 "-m headroom_agent run agent/tests/workloads/cache_builder.py 1MiB --no-agent`"
             ),

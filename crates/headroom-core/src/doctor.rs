@@ -22,7 +22,13 @@
 //! - other apps: an app holding at least [`APP_HEAVY`] (seed 003: browsers 2-4 GB, Slack /
 //!   Discord / VS Code 1-2 GB each) while memory is tight;
 //! - mlx_lm.server: its wired limit is above 0 (it sets it to the recommended working set at
-//!   start and never restores it, GUIDE §5).
+//!   start and never restores it; mlx-lm `server.py`);
+//! - outside MLX: an attached process whose footprint exceeds what MLX counts (active + cache)
+//!   by at least [`OUTSIDE_MLX_LARGE`] and by more than MLX counts, and which grew (when two
+//!   readings are known): Metal buffers and libraries the allocator does not see
+//!   (ml-explore/mlx #3896: footprint 110 GB against a 46 GB MLX peak);
+//! - MLX without the agent: a process that loaded MLX but has no agent, so its cache can be
+//!   neither seen nor cleared (info: `headroom agent enable --pid N`, then a restart).
 
 use crate::snapshot::{MlxProcess, PressureLevel, Snapshot};
 use crate::top::TopRow;
@@ -46,6 +52,8 @@ pub const COMPRESSED_GROWTH_PER_HOUR: f64 = 1024.0 * 1024.0 * 1024.0;
 pub const MLX_CACHE_TARGET: u64 = 512 * MIB;
 /// An app this large is worth closing (seed 003).
 pub const APP_HEAVY: u64 = GIB;
+/// Memory outside MLX's counters worth a finding, when it also exceeds what MLX counts.
+pub const OUTSIDE_MLX_LARGE: u64 = 2 * GIB;
 /// Available share under which memory is tight (seed 004 layer 5: free under 15 %).
 pub const TIGHT_AVAILABLE_PERCENT: f64 = 15.0;
 
@@ -89,7 +97,8 @@ fn number(name: &str, v: f64, unit: &str, shown: String) -> Evidence {
 #[ts(export)]
 pub struct Finding {
     /// Stable id: `pressure`, `swapping`, `compressed`, `mlx_cache_high`, `wired_limit_low`,
-    /// `wired_limit_restart`, `wired_limit_macos13`, `other_apps`, `mlx_server_wired`.
+    /// `wired_limit_restart`, `wired_limit_macos13`, `other_apps`, `mlx_server_wired`,
+    /// `outside_mlx_high`, `mlx_without_agent`.
     pub id: String,
     /// How bad.
     pub severity: Severity,
@@ -140,6 +149,9 @@ pub struct DoctorContext {
     pub top: Option<Vec<TopRow>>,
     /// Command lines of attached MLX processes (from their agents' `stats`), by pid.
     pub cmdlines: HashMap<u32, Vec<String>>,
+    /// An earlier reading of memory outside MLX, by pid: (bytes, seconds before the snapshot).
+    /// Empty: growth is unknown, and the finding says so.
+    pub outside_mlx_before: HashMap<u32, (u64, f64)>,
 }
 
 /// One check's result.
@@ -180,7 +192,7 @@ impl DoctorReport {
 type CheckFn = fn(&Snapshot, &DoctorContext) -> Result<Vec<Finding>, String>;
 
 /// The checks in the seeds' diagnostic order.
-const CHECKS: [(&str, CheckFn); 8] = [
+const CHECKS: [(&str, CheckFn); 10] = [
     ("pressure", check_pressure),
     ("swapping", check_swapping),
     ("compressed", check_compressed),
@@ -189,6 +201,8 @@ const CHECKS: [(&str, CheckFn); 8] = [
     ("wired_limit_restart", check_wired_restart),
     ("other_apps", check_other_apps),
     ("mlx_server_wired", check_mlx_server),
+    ("outside_mlx_high", check_outside_mlx),
+    ("mlx_without_agent", check_agentless),
 ];
 
 /// Every finding, in the diagnostic order (most urgent first within a check).
@@ -395,6 +409,79 @@ fn check_mlx_cache(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, Stri
                 command: Some(format!("headroom clear-cache --pid {}", p.pid)),
                 pid: Some(p.pid),
             })
+        })
+        .collect())
+}
+
+fn check_outside_mlx(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, String> {
+    if !attached(s).any(|p| p.outside_mlx.is_some()) {
+        return Err("no attached MLX process with a known footprint".into());
+    }
+    Ok(attached(s)
+        .filter_map(|p| {
+            let outside = p.outside_mlx?;
+            let counted = p.active.unwrap_or(0).saturating_add(p.cache.unwrap_or(0));
+            if outside < OUTSIDE_MLX_LARGE || outside <= counted {
+                return None;
+            }
+            let mut evidence = vec![
+                number("pid", f64::from(p.pid), "pid", p.pid.to_string()),
+                bytes("outside_mlx", outside),
+                bytes("counted_by_mlx", counted),
+            ];
+            let growth = match ctx.outside_mlx_before.get(&p.pid) {
+                Some(&(before, secs)) if secs > 0.0 => {
+                    let per_hour = (outside as f64 - before as f64) / secs * 3600.0;
+                    if per_hour <= 0.0 {
+                        return None;
+                    }
+                    evidence.push(number(
+                        "outside_mlx_growth",
+                        per_hour,
+                        "bytes/h",
+                        format!("{}/h", format_bytes(per_hour as u64)),
+                    ));
+                    format!("and growing ({}/h)", format_bytes(per_hour as u64))
+                }
+                _ => "(growth not measured)".to_string(),
+            };
+            Some(Finding {
+                id: "outside_mlx_high".into(),
+                severity: Severity::Warning,
+                title: format!(
+                    "{} ({}) holds {} outside MLX's counters {growth}, more than MLX itself counts ({})",
+                    p.name,
+                    p.pid,
+                    format_bytes(outside),
+                    format_bytes(counted)
+                ),
+                evidence,
+                action: "memory MLX's allocator does not see (Metal buffers, libraries) cannot be cleared from outside: restart the program when it is idle".into(),
+                command: None,
+                pid: Some(p.pid),
+            })
+        })
+        .collect())
+}
+
+fn check_agentless(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, String> {
+    if s.mlx.is_empty() {
+        return Err("no MLX process running".into());
+    }
+    Ok(s.mlx
+        .iter()
+        .filter(|p| !p.attached)
+        .map(|p| Finding {
+            id: "mlx_without_agent".into(),
+            severity: Severity::Info,
+            title: format!(
+                "{} ({}) runs MLX without the agent: its cache can be neither seen nor cleared",
+                p.name, p.pid
+            ),
+            evidence: vec![number("pid", f64::from(p.pid), "pid", p.pid.to_string())],
+            action: "enable the agent for its Python (every MLX program of that environment gets it, however it is started), then restart it".into(),
+            command: Some(format!("headroom agent enable --pid {}", p.pid)),
+            pid: Some(p.pid),
         })
         .collect())
 }

@@ -46,6 +46,13 @@ memory_limit?: number,
  */
 wired_limit?: number, 
 /**
+ * Memory MLX's allocator does not count: footprint − (active + cache), 0 when MLX counts
+ * more than the footprint (Linux: pages not yet touched). On macOS the footprint holds
+ * Metal buffers and libraries MLX does not see (ml-explore/mlx #3896: 110 GB footprint,
+ * 46 GB MLX peak). Attached processes with a known footprint only.
+ */
+outside_mlx?: number, 
+/**
  * This process's GPU working-set ceiling: MLX's `max_recommended_working_set_size`, read
  * once when MLX started in it (Metal only).
  */

@@ -28,7 +28,7 @@ export function outcomeText(outcomes: ActionOutcome[] | null | undefined, kind?:
   return parts.join('; ');
 }
 
-type Flash = { text: string; error?: boolean };
+type Flash = { text: string; error?: boolean; done?: boolean };
 
 /** The MLX processes of the latest sample; re-renders only when one of them changed. */
 function mlxList(st: { snapshot: { mlx: MlxProcess[] } | null }): MlxProcess[] | null {
@@ -55,6 +55,7 @@ export function Mlx({ store }: { store: Store }) {
     if (kind && bytes != null) void run(key, () => store.transport.setLimit(kind, bytes, [pid]), kind);
     else void run(key, () => store.transport.clearCache([pid]));
   }).current;
+  const enable = useRef((pid: number) => { void enableAgent(pid); }).current;
   if (!procs) return <p class="muted">Waiting for the first sample…</p>;
   const attached = procs.filter((p) => p.attached);
 
@@ -64,6 +65,20 @@ export function Mlx({ store }: { store: Store }) {
       const o = await f();
       const failed = Array.isArray(o) && o.length > 0 && o.every((x) => !x.ok);
       setFlash((m) => ({ ...m, [key]: { text: outcomeText(o, kind), error: failed } }));
+    } catch (e) {
+      setFlash((m) => ({ ...m, [key]: { text: e instanceof Error ? e.message : String(e), error: true } }));
+    } finally {
+      setBusy(null);
+    }
+  }
+
+  // "Enable for this Python": the agent for the process's whole environment, from its next start.
+  async function enableAgent(pid: number) {
+    const key = `p${pid}`;
+    setBusy(key);
+    try {
+      const env = await store.transport.enableAgent(pid);
+      setFlash((m) => ({ ...m, [key]: { text: `Enabled for ${env.python} (Python ${env.python_version}): restart it to see its cache`, done: true } }));
     } catch (e) {
       setFlash((m) => ({ ...m, [key]: { text: e instanceof Error ? e.message : String(e), error: true } }));
     } finally {
@@ -89,13 +104,13 @@ export function Mlx({ store }: { store: Store }) {
       <FlashLine f={flash.all} testid="flash-all" />
       <ul class="procs">
         {procs.map((p) => (
-          <Proc key={p.pid} p={p} busy={busy !== null} flash={flash[`p${p.pid}`]} act={act} />
+          <Proc key={p.pid} p={p} busy={busy !== null} flash={flash[`p${p.pid}`]} act={act} enable={enable} />
         ))}
       </ul>
       {procs.length === 0 ? (
         <p class="muted small">
-          Start your MLX program with the agent to see its cache here:{' '}
-          <code>python -m headroom_agent run your_script.py</code>
+          An MLX program shows here once it runs; turn the agent on for its Python with{' '}
+          <code>headroom agent enable</code> to see its cache.
         </p>
       ) : null}
     </section>
@@ -110,14 +125,15 @@ function FlashLine({ f, testid }: { f: Flash | undefined; testid: string }) {
   );
 }
 
-type ProcProps = { p: MlxProcess; busy: boolean; flash: Flash | undefined; act: Act };
+type ProcProps = { p: MlxProcess; busy: boolean; flash: Flash | undefined; act: Act; enable: (pid: number) => void };
 
 /** Whether a row would show the same: same figures, same busy state, same message. */
 export function sameProcRow(a: ProcProps, b: ProcProps): boolean {
-  return a.busy === b.busy && a.flash === b.flash && a.act === b.act && shallowEqual(a.p, b.p);
+  return a.busy === b.busy && a.flash === b.flash && a.act === b.act && a.enable === b.enable && shallowEqual(a.p, b.p);
 }
 
-const Proc = memo(function Proc({ p, busy, flash, act }: ProcProps) {
+const Proc = memo(function Proc({ p, busy, flash, act, enable }: ProcProps) {
+  const onEnable = () => enable(p.pid);
   const onClear = () => act(p.pid);
   const onLimit = (kind: LimitKind, bytes: number) => act(p.pid, kind, bytes);
   return (
@@ -136,6 +152,11 @@ const Proc = memo(function Proc({ p, busy, flash, act }: ProcProps) {
         <div><dt>Active</dt><dd class="num">{p.attached ? size(p.active) : '—'}</dd></div>
         <div><dt>Cache</dt><dd class="num" data-testid="cache" data-bytes={p.cache}>{p.attached ? size(p.cache) : '—'}</dd></div>
         <div><dt>Peak</dt><dd class="num">{p.attached ? size(p.peak) : '—'}</dd></div>
+        {p.outside_mlx != null ? (
+          <div title="Footprint MLX's allocator does not count: footprint − (active + cache), e.g. Metal buffers and libraries">
+            <dt>Outside MLX</dt><dd class="num" data-testid="outside-mlx" data-bytes={p.outside_mlx}>{size(p.outside_mlx)}</dd>
+          </div>
+        ) : null}
       </dl>
       {p.attached ? (
         <>
@@ -151,8 +172,16 @@ const Proc = memo(function Proc({ p, busy, flash, act }: ProcProps) {
         </>
       ) : (
         <div class="hint">
-          <span class="small">No agent attached. Attach it with:</span>
-          <code class="cmd">{p.hint ?? 'python -m headroom_agent run your_script.py'}</code>
+          {flash?.done ? null : (
+            <div class="row-between">
+              <span class="small">No agent: its cache cannot be seen or cleared.</span>
+              <button class="primary" disabled={busy} onClick={onEnable} aria-label={`Enable for this Python (${p.name}, pid ${p.pid})`}>
+                Enable for this Python
+              </button>
+            </div>
+          )}
+          <FlashLine f={flash} testid="flash" />
+          {flash?.done ? null : <code class="cmd">{p.hint ?? 'headroom agent enable'}</code>}
         </div>
       )}
     </li>

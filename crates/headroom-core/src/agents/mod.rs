@@ -6,11 +6,17 @@
 //!   bounded reads).
 //! - [`protocol`]: protocol version 1 (`docs/PROTOCOL.md`).
 //! - [`scan`]: MLX processes without an agent, and footprints.
+//! - [`install`]: `headroom agent enable | disable | status`: the agent in every process of a
+//!   Python environment, through a `.pth` hook.
+//! - [`attach`]: `headroom agent attach PID`: the agent in a running Python ≥ 3.14 process
+//!   (`sys.remote_exec`, PEP 768).
 //! - [`MlxMonitor`]: polls every agent concurrently with hard timeouts, rescans processes at a
 //!   slower pace, and runs actions (`clear_cache`, limits, `reset_peak`).
 
+pub mod attach;
 pub mod client;
 pub mod discovery;
+pub mod install;
 mod monitor;
 pub mod protocol;
 pub mod scan;

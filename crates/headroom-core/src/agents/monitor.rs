@@ -261,6 +261,7 @@ impl MlxMonitor {
         }
         for (pid, p) in &mut by_pid {
             p.footprint = scan.and_then(|s| s.footprints.get(pid).copied());
+            p.outside_mlx = outside_mlx(p);
         }
         poll.processes = by_pid.into_values().collect();
     }
@@ -469,7 +470,15 @@ fn attached_entry(pid: u32, slot: &mut Slot, stats: &Stats, poll: &mut MlxPoll) 
             .as_deref()
             .map(|v| terminal_safe(v).into_owned()),
         hint: None,
+        outside_mlx: None,
     }
+}
+
+/// Footprint − (active + cache) of an attached process with a known footprint (0 when MLX
+/// counts more than the footprint).
+pub fn outside_mlx(p: &MlxProcess) -> Option<u64> {
+    let counted = p.active?.saturating_add(p.cache?);
+    Some(p.footprint?.saturating_sub(counted))
 }
 
 fn unanswered_entry(pid: u32, slot: &mut Slot, e: &AgentError) -> MlxProcess {

@@ -291,23 +291,34 @@ pub mod libproc {
     /// Whether any region of `pid` maps a file whose path contains `needle`, walking at most
     /// `max_regions` regions.
     pub fn maps_file_containing(pid: u32, needle: &str, max_regions: usize) -> bool {
-        let Ok(pid) = libc::c_int::try_from(pid) else {
-            return false;
-        };
+        mapped_file_containing(pid, needle, max_regions).is_some()
+    }
+
+    /// The first file mapped by `pid` whose path contains `needle`, walking at most
+    /// `max_regions` regions.
+    pub fn mapped_file_containing(pid: u32, needle: &str, max_regions: usize) -> Option<String> {
+        let pid = libc::c_int::try_from(pid).ok()?;
         let mut address = 0u64;
         for _ in 0..max_regions {
-            let Some((start, size)) = region_at(pid, address) else {
-                return false;
-            };
-            if region_file(pid, start).is_some_and(|p| p.contains(needle)) {
-                return true;
+            let (start, size) = region_at(pid, address)?;
+            if let Some(path) = region_file(pid, start).filter(|p| p.contains(needle)) {
+                return Some(path);
             }
-            let Some(next) = start.checked_add(size) else {
-                return false;
-            };
-            address = next;
+            address = start.checked_add(size)?;
         }
-        false
+        None
+    }
+
+    /// The executable of `pid` (`proc_pidpath`, libproc.h), symlinks resolved.
+    pub fn executable_of(pid: u32) -> Option<String> {
+        let pid = libc::c_int::try_from(pid).ok()?;
+        let mut buf = vec![0u8; libc::PROC_PIDPATHINFO_MAXSIZE as usize];
+        let cap = u32::try_from(buf.len()).ok()?;
+        // SAFETY: the buffer is valid for `cap` bytes; proc_pidpath writes at most that many
+        // and returns the length written.
+        let n = unsafe { libc::proc_pidpath(pid, buf.as_mut_ptr().cast::<c_void>(), cap) };
+        let len = usize::try_from(n).ok().filter(|&n| n > 0)?.min(buf.len());
+        Some(String::from_utf8_lossy(&buf[..len]).into_owned())
     }
 }
 

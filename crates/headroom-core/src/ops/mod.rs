@@ -16,6 +16,7 @@
 //! | [`events`] | [`EventQuery`] | [`Event`]s |
 //! | [`clear_cache`], [`set_limit`] | [`ClearCacheRequest`], [`LimitRequest`] | [`ActionSummary`] |
 //! | [`config`], [`config_save`] | [`ConfigSaveRequest`] | [`LoadedConfig`], [`ConfigSaved`] |
+//! | [`enable_agent`] | [`EnableAgentRequest`] | [`EnabledEnvironment`] |
 
 mod backend;
 mod error;
@@ -27,6 +28,7 @@ pub use error::{ErrorKind, OpError, Param};
 pub use local::Local;
 pub use table::{endpoints, typescript, Names, Op, EVENTS, EVENT_JOURNAL, EVENT_SNAPSHOT, TABLE};
 
+use crate::agents::install::{self, EnabledEnvironment, InstallError};
 use crate::agents::{ActionOutcome, LimitKind};
 use crate::config::{Config, LoadedConfig};
 use crate::doctor::{self, DoctorContext, DoctorReport};
@@ -119,6 +121,7 @@ pub async fn doctor(b: &dyn Backend) -> Result<DoctorReport, OpError> {
         compressed_trend: doctor::trend_from_history(&points),
         top: Some(rows),
         cmdlines: doctor::agent_cmdlines(&b.runtime_dir()).await,
+        outside_mlx_before: Default::default(),
     };
     Ok(doctor::report(&snap, &ctx))
 }
@@ -445,6 +448,33 @@ impl ActionSummary {
         }
         text
     }
+}
+
+/// "Enable for this Python": the MLX process whose environment gets the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+#[ts(export)]
+pub struct EnableAgentRequest {
+    /// An MLX process without an agent, as the latest snapshot lists it.
+    pub pid: u32,
+}
+
+/// Enables the agent for the Python environment of an MLX process of the latest snapshot
+/// ([`install::enable_for_process`]: the interpreter is found from the process, never named
+/// by the caller); its programs get the agent when they next start.
+pub async fn enable_agent(
+    b: &dyn Backend,
+    req: EnableAgentRequest,
+) -> Result<EnabledEnvironment, OpError> {
+    let snap = b.snapshot().await?;
+    let data_dir = crate::config::data_dir();
+    blocking(move || install::enable_for_process(&snap, req.pid, &data_dir))
+        .await?
+        .map_err(|e| match e {
+            InstallError::NoSuchProcess { .. } => OpError::bad_param(Param::Pid, e),
+            InstallError::Io { .. } => OpError::unavailable(e.to_string()),
+            other => OpError::bad_request(other.to_string()),
+        })
 }
 
 /// Clears MLX caches.
