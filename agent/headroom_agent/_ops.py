@@ -116,6 +116,8 @@ class Ops:
         self.cache_limit = self._read_cache_limit()
         self.wired_limit = self._read_wired_limit()
         self._memory_limit: int | None = None
+        # Limits the host's own code has set (through the wrapped setters), oldest first.
+        self.set_by_process: list[str] = []
         self.handlers: dict[str, Handler] = {
             "hello": self.hello,
             "stats": self.stats,
@@ -169,6 +171,9 @@ class Ops:
         return wrapper
 
     def _remember(self, name: str, value: int) -> None:
+        word = name.removeprefix("set_").removesuffix("_limit")
+        if word not in self.set_by_process:
+            self.set_by_process.append(word)
         if name == "set_cache_limit":
             self.cache_limit = value
         elif name == "set_wired_limit":
@@ -243,6 +248,7 @@ class Ops:
             "pid": os.getpid(),
             "name": process_name(),
             "cmdline": list(getattr(sys, "orig_argv", None) or sys.argv),
+            "prefix": sys.prefix,
             "target": self.target,
             "mlx_version": str(getattr(mx, "__version__", "unknown")),
             "backend": self.backend(),
@@ -255,6 +261,7 @@ class Ops:
             "memory_limit": self.memory_limit(),
             "cache_limit": self.cache_limit,
             "wired_limit": self.wired_limit,
+            "set_by_process": list(self.set_by_process),
             "cooperative": self.cooperative,
             "pending": self._pending(),
             "agent_version": __version__,

@@ -10,6 +10,7 @@ mod doctor_cmd;
 mod fit_cmd;
 mod history_cmd;
 mod output;
+mod policy_cmd;
 mod serve_cmd;
 mod status;
 mod top_cmd;
@@ -55,6 +56,8 @@ enum Command {
     Fit(fit_cmd::FitArgs),
     /// Check memory pressure, swap, compression, MLX caches, wired limits and other apps.
     Doctor(doctor_cmd::DoctorArgs),
+    /// MLX policies: limits and idle trims every matching MLX process gets, set once.
+    Policy(policy_cmd::PolicyArgs),
 }
 
 /// Restores the default SIGPIPE action, as Unix command-line tools expect: `headroom … | head`
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Top(args) => top_cmd::run(&args),
         Command::Fit(args) => fit_cmd::run(&args),
         Command::Doctor(args) => doctor_cmd::run(&args),
+        Command::Policy(args) => policy_cmd::run(&args),
     };
     ExitCode::from(code)
 }

@@ -18,8 +18,17 @@
 //! - other apps: an app holding at least [`APP_HEAVY`] (seed 003: browsers 2-4 GB, Slack /
 //!   Discord / VS Code 1-2 GB each) while memory is tight;
 //! - mlx_lm.server: its wired limit is above 0 (it sets it to the recommended working set at
-//!   start and never restores it, GUIDE §5).
+//!   start and never restores it, GUIDE §5);
+//! - policy refused: a policy's limit was refused or failed in a running process (MLX refuses
+//!   a wired limit above the recommended working set, which each process reads once at
+//!   start);
+//! - restart drift: a process's memory at rest rose every day recorded ([`restart::drift`]);
+//!   the fix is a nightly restart by the process's own supervisor (Headroom never restarts
+//!   or kills a process), with the exact lines ([`restart::supervisor_lines`]).
 
+use crate::events::{Event, EventKind};
+use crate::policies::tracker::LimitSource;
+use crate::restart::{self, ProcessPoint};
 use crate::snapshot::{MlxProcess, PressureLevel, Snapshot};
 use crate::top::TopRow;
 use crate::units::{format_bytes, format_rate};
@@ -99,6 +108,10 @@ pub struct Finding {
     pub command: Option<String>,
     /// The MLX process concerned, if any.
     pub pid: Option<u32>,
+    /// Exact lines to use when the fix is outside Headroom (e.g. a supervisor's files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub detail: Option<String>,
 }
 
 /// How compressed memory moved over a span.
@@ -136,6 +149,28 @@ pub struct DoctorContext {
     pub top: Option<Vec<TopRow>>,
     /// Command lines of attached MLX processes (from their agents' `stats`), by pid.
     pub cmdlines: HashMap<u32, Vec<String>>,
+    /// Each MLX process's recorded readings (history), by pid, oldest first.
+    pub process_history: HashMap<u32, Vec<ProcessPoint>>,
+    /// Policy limits refused or failed, from the journal (when the snapshot carries no
+    /// policy state: the CLI reads the journal of the running engine).
+    pub policy_refusals: Vec<PolicyRefusal>,
+}
+
+/// A policy limit a process refused (or that failed), as the journal recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRefusal {
+    /// Process id.
+    pub pid: u32,
+    /// Process name.
+    pub name: String,
+    /// Policy id.
+    pub policy: String,
+    /// `cache`, `memory` or `wired`.
+    pub limit: String,
+    /// The value asked for, bytes.
+    pub wanted: u64,
+    /// Why (the agent's message).
+    pub error: String,
 }
 
 /// One check's result.
@@ -176,7 +211,7 @@ impl DoctorReport {
 type CheckFn = fn(&Snapshot, &DoctorContext) -> Result<Vec<Finding>, String>;
 
 /// The checks in the seeds' diagnostic order.
-const CHECKS: [(&str, CheckFn); 7] = [
+const CHECKS: [(&str, CheckFn); 9] = [
     ("pressure", check_pressure),
     ("swapping", check_swapping),
     ("compressed", check_compressed),
@@ -184,6 +219,8 @@ const CHECKS: [(&str, CheckFn); 7] = [
     ("wired_limit_low", check_wired_limit),
     ("other_apps", check_other_apps),
     ("mlx_server_wired", check_mlx_server),
+    ("policy_refused", check_policy_refused),
+    ("restart_drift", check_restart_drift),
 ];
 
 /// Every finding, in the diagnostic order (most urgent first within a check).
@@ -267,6 +304,7 @@ fn check_pressure(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, Strin
             .into(),
         command: Some("headroom top".into()),
         pid: None,
+        detail: None,
     }])
 }
 
@@ -300,6 +338,7 @@ fn check_swapping(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, Strin
             .into(),
         command: Some("headroom top".into()),
         pid: None,
+        detail: None,
     }])
 }
 
@@ -344,6 +383,7 @@ fn check_compressed(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, S
         ),
         command: Some(format!("headroom limit wired {}MiB", cap / MIB)),
         pid: None,
+        detail: None,
     }])
 }
 
@@ -389,6 +429,7 @@ fn check_mlx_cache(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, Stri
                     .into(),
                 command: Some(format!("headroom clear-cache --pid {}", p.pid)),
                 pid: Some(p.pid),
+                detail: None,
             })
         })
         .collect())
@@ -444,6 +485,7 @@ fn check_wired_limit(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, St
             ),
             command: Some(format!("headroom wired-limit set {mb}")),
             pid: Some(p.pid),
+            detail: None,
         });
     }
     Ok(out)
@@ -487,6 +529,7 @@ fn check_other_apps(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, S
         ),
         command: Some("headroom top".into()),
         pid: None,
+        detail: None,
     }])
 }
 
@@ -535,9 +578,163 @@ fn check_mlx_server(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, S
                     .into(),
                 command: Some(format!("headroom limit wired 0 --pid {}", p.pid)),
                 pid: Some(p.pid),
+                detail: None,
             })
         })
         .collect())
+}
+
+fn check_policy_refused(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, String> {
+    let mut out = Vec::new();
+    let mut covered = Vec::new();
+    for p in attached(s) {
+        let Some(st) = &p.policy else { continue };
+        covered.push(p.pid);
+        for l in &st.limits_source {
+            if !matches!(l.source, LimitSource::Refused | LimitSource::Failed) {
+                continue;
+            }
+            out.push(refusal_finding(&PolicyRefusal {
+                pid: p.pid,
+                name: p.name.clone(),
+                policy: st.policy.clone().unwrap_or_default(),
+                limit: l.limit.word().into(),
+                wanted: l.wanted.unwrap_or(0),
+                error: l.why.clone(),
+            }));
+        }
+    }
+    let alive: Vec<u32> = s.mlx.iter().map(|p| p.pid).collect();
+    for r in &ctx.policy_refusals {
+        if alive.contains(&r.pid) && !covered.contains(&r.pid) {
+            out.push(refusal_finding(r));
+        }
+    }
+    Ok(out)
+}
+
+fn refusal_finding(r: &PolicyRefusal) -> Finding {
+    let wired = r.limit == "wired";
+    Finding {
+        id: "policy_refused".into(),
+        severity: Severity::Warning,
+        title: format!(
+            "{} ({}) refused the {} limit of {} from policy {}",
+            r.name,
+            r.pid,
+            r.limit,
+            format_bytes(r.wanted),
+            r.policy
+        ),
+        evidence: vec![
+            number("pid", f64::from(r.pid), "pid", r.pid.to_string()),
+            bytes(&format!("{}_limit_wanted", r.limit), r.wanted),
+        ],
+        action: if wired {
+            format!(
+                "raise the system wired limit above {} or lower the policy's wired limit; a \
+                 running MLX process keeps the ceiling it read at start, so the policy applies \
+                 to processes started afterwards (it is not retried): {}",
+                format_bytes(r.wanted),
+                r.error
+            )
+        } else {
+            format!(
+                "change policy {} (`headroom policy list`); it is not retried: {}",
+                r.policy, r.error
+            )
+        },
+        command: Some(if wired {
+            format!("headroom wired-limit set {}", r.wanted.div_ceil(MIB))
+        } else {
+            "headroom policy list".into()
+        }),
+        pid: Some(r.pid),
+        detail: None,
+    }
+}
+
+fn check_restart_drift(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, String> {
+    if ctx.process_history.is_empty() {
+        return Err("no per-process history recorded yet (the engine records it)".into());
+    }
+    let mut out = Vec::new();
+    for p in &s.mlx {
+        let Some(d) = ctx.process_history.get(&p.pid).and_then(|h| restart::drift(h)) else {
+            continue;
+        };
+        let cmdline = ctx.cmdlines.get(&p.pid).cloned().unwrap_or_default();
+        let job = restart::job_name(&p.name, &cmdline);
+        let detail = (!cmdline.is_empty()).then(|| restart::supervisor_lines(&job, &cmdline, None));
+        out.push(Finding {
+            id: "restart_drift".into(),
+            severity: Severity::Warning,
+            title: format!(
+                "{} ({}) holds {} more at rest than {} days ago: drift that a restart cures",
+                p.name,
+                p.pid,
+                format_bytes(d.last - d.first),
+                d.days - 1
+            ),
+            evidence: vec![
+                number("pid", f64::from(p.pid), "pid", p.pid.to_string()),
+                bytes("resting_first_day", d.first),
+                bytes("resting_last_day", d.last),
+                number("days", d.days as f64, "days", d.days.to_string()),
+            ],
+            action: format!(
+                "have its supervisor restart it nightly at {}:00 (Headroom never restarts or kills \
+                 a process; multi-day uptime accumulates fragmentation, SleepyQuant's MLX Memory \
+                 Safety Checklist){}",
+                restart::RESTART_HOUR,
+                if detail.is_some() {
+                    ": the lines below"
+                } else {
+                    ""
+                }
+            ),
+            command: None,
+            pid: Some(p.pid),
+            detail,
+        });
+    }
+    Ok(out)
+}
+
+/// Policy limits refused or failed, from journal entries (oldest first): the latest per
+/// process and limit, and only those after the process's agent last attached (a pid reused by
+/// a new process starts clean).
+pub fn policy_refusals(events: &[Event]) -> Vec<PolicyRefusal> {
+    let mut out: Vec<PolicyRefusal> = Vec::new();
+    for e in events {
+        match &e.kind {
+            EventKind::AgentAttached { pid, .. } | EventKind::AgentLeft { pid, .. } => {
+                out.retain(|r| r.pid != *pid);
+            }
+            EventKind::PolicyApplied {
+                policy,
+                pid,
+                name,
+                changes,
+            } => {
+                for c in changes {
+                    out.retain(|r| !(r.pid == *pid && r.limit == c.limit));
+                    if let Some(error) = &c.error {
+                        out.push(PolicyRefusal {
+                            pid: *pid,
+                            name: name.clone(),
+                            policy: policy.clone(),
+                            limit: c.limit.clone(),
+                            wanted: c.wanted,
+                            error: error.clone(),
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The `cmdline` of an agent's `stats` answer (`docs/PROTOCOL.md` §6.2), empty when absent.

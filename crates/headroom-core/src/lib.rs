@@ -12,6 +12,8 @@ pub mod events;
 pub mod fit;
 pub mod history;
 pub mod platform;
+pub mod policies;
+pub mod restart;
 pub mod rules;
 pub mod snapshot;
 pub mod top;

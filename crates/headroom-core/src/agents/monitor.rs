@@ -399,6 +399,19 @@ fn attached_entry(pid: u32, slot: &mut Slot, stats: &Stats, poll: &mut MlxPoll) 
             name: slot.name.clone(),
         });
     }
+    poll.facts.insert(
+        pid,
+        super::AgentFacts {
+            cmdline: stats.cmdline.clone(),
+            python_prefix: stats.prefix.clone(),
+            physical_memory: stats.physical_memory,
+            set_by_process: stats
+                .set_by_process
+                .iter()
+                .filter_map(|w| LimitKind::from_word(w))
+                .collect(),
+        },
+    );
     if let Some(ws) = stats.recommended_working_set() {
         poll.recommended_working_set = Some(poll.recommended_working_set.map_or(ws, |w| w.max(ws)));
     }
@@ -416,6 +429,7 @@ fn attached_entry(pid: u32, slot: &mut Slot, stats: &Stats, poll: &mut MlxPoll) 
         backend: stats.backend.clone(),
         mlx_version: stats.mlx_version.clone(),
         hint: None,
+        policy: None,
     }
 }
 

@@ -1,0 +1,351 @@
+//! `headroom policy list|check|enable|disable|add|remove`: MLX policies in the configuration
+//! file, edited from a terminal. A running `headroom serve` or app picks up the change within
+//! seconds (it watches the file) and applies it to matching processes.
+//!
+//! Exit status: 0 done; 1 nothing changed (e.g. the id exists) or problems found; 2 bad
+//! input, or the file cannot be read or written (a file with problems is never overwritten).
+
+use crate::output::print_json;
+use crate::wired_cmd::block_on;
+use headroom_core::agents::MlxMonitor;
+use headroom_core::config::{self, Config};
+use headroom_core::engine::policy::observed;
+use headroom_core::policies::{
+    parse_limit, suggested_policy, IdleTrim, LimitSpec, Policy, SUGGESTION_SOURCES,
+};
+use headroom_core::units::{format_bytes, parse_size};
+
+/// Arguments of `headroom policy`.
+#[derive(Debug, clap::Args)]
+pub struct PolicyArgs {
+    #[command(subcommand)]
+    pub command: PolicyCommand,
+}
+
+/// `headroom policy` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum PolicyCommand {
+    /// List the policies, whether they are on, and the suggested first policy with its sources.
+    List {
+        /// Print JSON (`enabled`, `list`, `suggested`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show which policy each running MLX process with the agent matches, and the limits it
+    /// would get (nothing is changed).
+    Check,
+    /// Turn policies on: matching MLX processes get their limits as their agents appear.
+    Enable,
+    /// Turn policies off (limits already set stay until each process exits).
+    Disable,
+    /// Add a policy (the match fields all must hold; none: every MLX process).
+    Add(AddArgs),
+    /// Remove the policy ID.
+    Remove {
+        /// The policy's id.
+        id: String,
+    },
+}
+
+/// Arguments of `headroom policy add`.
+#[derive(Debug, clap::Args)]
+pub struct AddArgs {
+    /// The policy's id (letters, digits, `-`, `_`); with `--suggested`, defaults to the
+    /// suggestion's.
+    pub id: Option<String>,
+    /// Add the suggested first policy for this machine (see `headroom policy list`).
+    #[arg(long, conflicts_with_all = ["process", "cmdline", "python_env", "cache", "memory", "wired"])]
+    pub suggested: bool,
+    /// Match: the process name, exactly.
+    #[arg(long)]
+    pub process: Option<String>,
+    /// Match: a regular expression searched in the command line.
+    #[arg(long)]
+    pub cmdline: Option<String>,
+    /// Match: the Python environment (its sys.prefix, an absolute path).
+    #[arg(long)]
+    pub python_env: Option<String>,
+    /// Cache limit: a size (`512MiB`) or a percentage of physical memory (`5%`).
+    #[arg(long, value_parser = parse_limit)]
+    pub cache: Option<LimitSpec>,
+    /// Memory limit: a size or a percentage of physical memory (`75%`).
+    #[arg(long, value_parser = parse_limit)]
+    pub memory: Option<LimitSpec>,
+    /// Wired limit: a size or a percentage of physical memory (`70%`).
+    #[arg(long, value_parser = parse_limit)]
+    pub wired: Option<LimitSpec>,
+    /// Idle trim: clear the cache after this many seconds of flat active memory and cache.
+    #[arg(long)]
+    pub idle_trim_after: Option<u64>,
+    /// Idle trim: only when the cache is above this size (default 100MiB).
+    #[arg(long, value_parser = parse_size_arg)]
+    pub idle_trim_above: Option<u64>,
+}
+
+fn parse_size_arg(s: &str) -> Result<u64, String> {
+    parse_size(s).map_err(|e| e.0)
+}
+
+/// Runs `headroom policy …`.
+pub fn run(args: &PolicyArgs) -> u8 {
+    match &args.command {
+        PolicyCommand::List { json } => list(*json),
+        PolicyCommand::Check => check(),
+        PolicyCommand::Enable => edit(|c| set_enabled(c, true)),
+        PolicyCommand::Disable => edit(|c| set_enabled(c, false)),
+        PolicyCommand::Add(a) => match build(a) {
+            Ok(p) => edit(|c| add(c, p)),
+            Err(e) => {
+                eprintln!("headroom: {e}");
+                2
+            }
+        },
+        PolicyCommand::Remove { id } => edit(|c| remove(c, id)),
+    }
+}
+
+/// Physical memory of this machine, for percentages and the suggestion.
+fn physical() -> Option<u64> {
+    headroom_core::Sampler::new().sample().memory.total
+}
+
+fn list(json: bool) -> u8 {
+    let loaded = config::load(&config::config_path());
+    if let Some(e) = &loaded.error {
+        eprintln!("headroom: {e}");
+    }
+    let code = u8::from(loaded.error.is_some());
+    let p = &loaded.config.policies;
+    let suggested = suggested_policy(physical());
+    if json {
+        let v = serde_json::json!({
+            "enabled": p.enabled,
+            "list": p.list,
+            "suggested": suggested,
+            "suggested_sources": SUGGESTION_SOURCES
+                .iter()
+                .map(|(k, v)| serde_json::json!({"key": k, "source": v}))
+                .collect::<Vec<_>>(),
+        });
+        return if print_json(&v, true) { code } else { 2 };
+    }
+    println!(
+        "Policies are {} ({}).",
+        if p.enabled { "on" } else { "off" },
+        loaded.path.display()
+    );
+    for pol in &p.list {
+        println!(
+            "  {}{}: {} -> {}",
+            pol.id,
+            if pol.enabled { "" } else { " (disabled)" },
+            pol.match_description(),
+            pol.effect_description()
+        );
+    }
+    if p.list.is_empty() {
+        println!("  (none)");
+    }
+    println!(
+        "\nSuggested first policy (`headroom policy add --suggested`): {} -> {}",
+        suggested.match_description(),
+        suggested.effect_description()
+    );
+    for (key, source) in SUGGESTION_SOURCES {
+        println!("  {key}: {source}");
+    }
+    code
+}
+
+fn check() -> u8 {
+    let loaded = config::load(&config::config_path());
+    if let Some(e) = &loaded.error {
+        eprintln!("headroom: {e}");
+        return 1;
+    }
+    let policies = &loaded.config.policies;
+    if !policies.enabled {
+        println!("Policies are off: nothing is applied (`headroom policy enable`).");
+    }
+    let poll = match block_on(MlxMonitor::from_env().poll()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("headroom: {e}");
+            return 2;
+        }
+    };
+    let seen = observed(&poll);
+    if seen.is_empty() {
+        println!("No MLX process with the agent is running.");
+    }
+    for o in &seen {
+        let enabled_view = headroom_core::policies::Policies {
+            enabled: true,
+            list: policies.list.clone(),
+        };
+        match enabled_view.matching(&o.facts) {
+            None => println!("{} (pid {}): no policy matches", o.facts.name, o.pid),
+            Some(pol) => {
+                let limits: Vec<String> = pol
+                    .limits(o.physical)
+                    .iter()
+                    .map(|(k, b)| format!("{} {}", k.word(), format_bytes(*b)))
+                    .collect();
+                println!(
+                    "{} (pid {}): policy {} -> {}",
+                    o.facts.name,
+                    o.pid,
+                    pol.id,
+                    if limits.is_empty() {
+                        "no limits".to_string()
+                    } else {
+                        limits.join(", ")
+                    }
+                );
+            }
+        }
+    }
+    0
+}
+
+fn build(a: &AddArgs) -> Result<Policy, String> {
+    let mut p = if a.suggested {
+        suggested_policy(physical())
+    } else {
+        Policy::every("")
+    };
+    match (&a.id, a.suggested) {
+        (Some(id), _) => p.id.clone_from(id),
+        (None, true) => {}
+        (None, false) => return Err("policy add needs an ID (or --suggested)".into()),
+    }
+    if !a.suggested {
+        p.process.clone_from(&a.process);
+        p.cmdline.clone_from(&a.cmdline);
+        p.python_env.clone_from(&a.python_env);
+        p.cache = a.cache;
+        p.memory = a.memory;
+        p.wired = a.wired;
+    }
+    if a.idle_trim_after.is_some() || a.idle_trim_above.is_some() {
+        let d = IdleTrim::default();
+        p.idle_trim = Some(IdleTrim {
+            after_secs: a.idle_trim_after.unwrap_or(d.after_secs),
+            cache_above: a.idle_trim_above.unwrap_or(d.cache_above),
+        });
+    }
+    Ok(p)
+}
+
+/// What an edit did: `Ok(message)` to save, `Err((message, code))` to stop without saving.
+type EditResult = Result<String, (String, u8)>;
+
+fn set_enabled(c: &mut Config, on: bool) -> EditResult {
+    if c.policies.enabled == on {
+        return Err((
+            format!("policies are already {}", if on { "on" } else { "off" }),
+            0,
+        ));
+    }
+    c.policies.enabled = on;
+    if !on {
+        return Ok("policies are off; limits already set stay until each process exits".into());
+    }
+    if c.policies.list.is_empty() {
+        return Ok("policies are on, but there are none yet: `headroom policy add --suggested` \
+                   adds the suggested first policy"
+            .into());
+    }
+    Ok(format!(
+        "policies are on: {} apply to MLX processes as their agents appear",
+        c.policies.list.len()
+    ))
+}
+
+fn add(c: &mut Config, p: Policy) -> EditResult {
+    if c.policies.list.iter().any(|x| x.id == p.id) {
+        return Err((
+            format!(
+                "a policy {:?} exists already; remove it first or pick another id",
+                p.id
+            ),
+            1,
+        ));
+    }
+    let msg = format!(
+        "added policy {}: {} -> {}{}",
+        p.id,
+        p.match_description(),
+        p.effect_description(),
+        if c.policies.enabled {
+            ""
+        } else {
+            " (policies are off: `headroom policy enable` turns them on)"
+        }
+    );
+    c.policies.list.push(p);
+    Ok(msg)
+}
+
+fn remove(c: &mut Config, id: &str) -> EditResult {
+    let before = c.policies.list.len();
+    c.policies.list.retain(|p| p.id != id);
+    if c.policies.list.len() == before {
+        let ids: Vec<&str> = c.policies.list.iter().map(|p| p.id.as_str()).collect();
+        return Err((
+            format!(
+                "no policy {id:?}; policies: {}",
+                if ids.is_empty() {
+                    "none".to_string()
+                } else {
+                    ids.join(", ")
+                }
+            ),
+            1,
+        ));
+    }
+    Ok(format!("removed policy {id}"))
+}
+
+/// Loads the file, applies `change` and saves it (validated; a file with problems is never
+/// overwritten).
+fn edit(change: impl FnOnce(&mut Config) -> EditResult) -> u8 {
+    let path = config::config_path();
+    let loaded = config::load(&path);
+    if let Some(e) = &loaded.error {
+        eprintln!("headroom: not changed: {e}");
+        for issue in &loaded.issues {
+            eprintln!("  {}", issue.message);
+        }
+        return 2;
+    }
+    let mut c = loaded.config;
+    let message = match change(&mut c) {
+        Ok(m) => m,
+        Err((m, code)) => {
+            let out: &mut dyn std::io::Write = if code == 0 {
+                &mut std::io::stdout()
+            } else {
+                &mut std::io::stderr()
+            };
+            let _ = writeln!(out, "headroom: {m}");
+            return code;
+        }
+    };
+    match config::save(&path, &c) {
+        Ok(()) => {
+            println!("{message} ({})", path.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("headroom: {e}");
+            for issue in e.issues() {
+                if issue.key.is_empty() {
+                    continue;
+                }
+                eprintln!("  {}", issue.message);
+            }
+            2
+        }
+    }
+}
