@@ -262,6 +262,7 @@ class Ops:
             "cache_limit": self.cache_limit,
             "wired_limit": self.wired_limit,
             "set_by_process": list(self.set_by_process),
+            "cpu_time": time.process_time(),
             "cooperative": self.cooperative,
             "pending": self._pending(),
             "agent_version": __version__,

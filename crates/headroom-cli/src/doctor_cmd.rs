@@ -32,6 +32,8 @@ pub fn run(args: &DoctorArgs) -> u8 {
             .or(two_sample_trend),
         top: Some(top::group(&top::processes())),
         cmdlines: block_on(doctor::agent_cmdlines(&runtime_dir())).unwrap_or_default(),
+        policy_refusals: journal_refusals(),
+        ..DoctorContext::default()
     };
     let report = doctor::report(&snap, &ctx);
     if args.json {
@@ -42,6 +44,22 @@ pub fn run(args: &DoctorArgs) -> u8 {
         print!("{}", render(&report));
     }
     report.exit_code()
+}
+
+/// Policy limits refused in running processes, from the journal of the last week (a running
+/// `headroom serve` or app applies policies and journals refusals).
+fn journal_refusals() -> Vec<doctor::PolicyRefusal> {
+    let Ok(reader) = headroom_core::history::HistoryReader::open(&config::data_dir()) else {
+        return Vec::new();
+    };
+    let q = headroom_core::history::EventQuery {
+        since_ms: Some(chrono::Utc::now().timestamp_millis() - 7 * 86_400_000),
+        limit: Some(10_000),
+    };
+    reader
+        .events(&q)
+        .map(|events| doctor::policy_refusals(&events))
+        .unwrap_or_default()
 }
 
 /// Two samples one second apart, with MLX processes; the compressed trend between them.
@@ -110,6 +128,11 @@ pub fn render(r: &DoctorReport) -> String {
         out += &format!("  fix: {}\n", f.action);
         if let Some(c) = &f.command {
             out += &format!("  run: {c}\n");
+        }
+        if let Some(d) = &f.detail {
+            for line in d.lines() {
+                out += &format!("    {line}\n");
+            }
         }
     }
     out

@@ -252,9 +252,11 @@ fn set_enabled(c: &mut Config, on: bool) -> EditResult {
         return Ok("policies are off; limits already set stay until each process exits".into());
     }
     if c.policies.list.is_empty() {
-        return Ok("policies are on, but there are none yet: `headroom policy add --suggested` \
+        return Ok(
+            "policies are on, but there are none yet: `headroom policy add --suggested` \
                    adds the suggested first policy"
-            .into());
+                .into(),
+        );
     }
     Ok(format!(
         "policies are on: {} apply to MLX processes as their agents appear",

@@ -47,6 +47,7 @@ fn poll(n: u32) -> MlxPoll {
                 python_prefix: Some("/Users/me/venvs/mlx".into()),
                 physical_memory: Some(64 << 30),
                 set_by_process: Vec::new(),
+                cpu_secs: Some(12.5),
             },
         );
     }

@@ -660,7 +660,11 @@ fn check_restart_drift(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>
     }
     let mut out = Vec::new();
     for p in &s.mlx {
-        let Some(d) = ctx.process_history.get(&p.pid).and_then(|h| restart::drift(h)) else {
+        let Some(d) = ctx
+            .process_history
+            .get(&p.pid)
+            .and_then(|h| restart::drift(h))
+        else {
             continue;
         };
         let cmdline = ctx.cmdlines.get(&p.pid).cloned().unwrap_or_default();

@@ -91,9 +91,7 @@ pub fn drift(points: &[ProcessPoint]) -> Option<Drift> {
     if days.len() < DRIFT_MIN_DAYS {
         return None;
     }
-    let rising = days
-        .windows(2)
-        .all(|w| w[1] + DIP_TOLERANCE >= w[0]);
+    let rising = days.windows(2).all(|w| w[1] + DIP_TOLERANCE >= w[0]);
     let (first, last) = (days[0], days[days.len() - 1]);
     (rising && last >= first + DRIFT_MIN_RISE).then_some(Drift {
         days: days.len(),
@@ -112,7 +110,13 @@ pub fn job_name(name: &str, cmdline: &[String]) -> String {
         .iter()
         .skip(1)
         .find(|a| a.ends_with(".py"))
-        .map(|a| a.rsplit('/').next().unwrap_or(a).trim_end_matches(".py").to_string());
+        .map(|a| {
+            a.rsplit('/')
+                .next()
+                .unwrap_or(a)
+                .trim_end_matches(".py")
+                .to_string()
+        });
     let base = module.or(script).unwrap_or_else(|| name.to_string());
     let slug: String = base
         .chars()
@@ -143,8 +147,7 @@ fn systemd_quote(args: &[String]) -> String {
     args.iter()
         .map(|a| {
             if !a.is_empty()
-                && a
-                    .chars()
+                && a.chars()
                     .all(|c| c.is_ascii_alphanumeric() || "/._-=:,+@".contains(c))
             {
                 a.clone()

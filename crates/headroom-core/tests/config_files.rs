@@ -184,7 +184,10 @@ fn policies_load_with_sizes_percentages_and_idle_trims() {
     assert_eq!(every.memory, Some(LimitSpec::Percent(75.0)));
     assert_eq!(every.wired, Some(LimitSpec::Percent(70.0)));
     assert_eq!(every.idle_trim.as_ref().unwrap().cache_above, 100 << 20);
-    assert!(!Config::default().policies.enabled, "off until the user turns it on");
+    assert!(
+        !Config::default().policies.enabled,
+        "off until the user turns it on"
+    );
     assert!(Config::default().policies.list.is_empty());
 }
 

@@ -205,6 +205,7 @@ pub async fn doctor_here(snap: &Snapshot, history: &Value) -> Result<DoctorRepor
         compressed_trend: trend_from_history(history),
         top: Some(rows),
         cmdlines: doctor::agent_cmdlines(&runtime_dir()).await,
+        ..DoctorContext::default()
     };
     Ok(doctor::report(snap, &ctx))
 }

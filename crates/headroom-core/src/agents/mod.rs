@@ -41,7 +41,7 @@ pub struct MlxPoll {
 }
 
 /// What an agent reports about its process that policies need.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AgentFacts {
     /// The command line.
     pub cmdline: Vec<String>,
@@ -51,6 +51,8 @@ pub struct AgentFacts {
     pub physical_memory: Option<u64>,
     /// Limits the process's own code has set.
     pub set_by_process: Vec<LimitKind>,
+    /// CPU time the process has used, seconds.
+    pub cpu_secs: Option<f64>,
 }
 
 /// An agent appearing or leaving.

@@ -410,6 +410,7 @@ fn attached_entry(pid: u32, slot: &mut Slot, stats: &Stats, poll: &mut MlxPoll) 
                 .iter()
                 .filter_map(|w| LimitKind::from_word(w))
                 .collect(),
+            cpu_secs: stats.cpu_time,
         },
     );
     if let Some(ws) = stats.recommended_working_set() {

@@ -157,6 +157,8 @@ pub struct Stats {
     pub physical_memory: Option<u64>,
     /// Limits the process's own code has set: `cache`, `memory`, `wired`.
     pub set_by_process: Vec<String>,
+    /// CPU time the process has used, seconds.
+    pub cpu_time: Option<f64>,
 }
 
 impl Stats {

@@ -102,7 +102,12 @@ pub const LIMITS: &[Limit] = &[
     int("rules[].samples", 1.0, 3600.0, "samples"),
     int("rules[].cooldown_secs", 0.0, 604_800.0, "seconds"),
     int("rules[].actions[].bytes", 0.0, 1_099_511_627_776.0, "bytes"),
-    int("policies.list[].idle_trim.after_secs", 10.0, 604_800.0, "seconds"),
+    int(
+        "policies.list[].idle_trim.after_secs",
+        10.0,
+        604_800.0,
+        "seconds",
+    ),
     int(
         "policies.list[].idle_trim.cache_above",
         0.0,

@@ -58,6 +58,7 @@ pub fn observed(poll: &MlxPoll) -> Vec<Observed> {
                 cache: p.cache,
                 limits: [p.cache_limit, p.memory_limit, p.wired_limit],
                 set_by_process: facts.set_by_process,
+                cpu_secs: facts.cpu_secs,
                 answered: p.attached,
             }
         })
@@ -155,11 +156,7 @@ fn applied_event(
                 shown(c.previous),
                 shown(c.current)
             ),
-            Some(e) => format!(
-                "{} limit {} not set: {e}",
-                c.limit,
-                format_bytes(c.wanted)
-            ),
+            Some(e) => format!("{} limit {} not set: {e}", c.limit, format_bytes(c.wanted)),
         })
         .collect();
     let refused = changes.iter().any(|c| c.error.is_some());
@@ -188,7 +185,10 @@ async fn trim(shared: &Shared, pid: u32, name: &str, policy: &str) {
     let o = outcomes.first();
     let freed = o.filter(|o| o.ok).map(|o| o.freed.unwrap_or(0));
     let at = shared.clock.now();
-    send(shared, PolicyMsg::Trimmed(pid, freed, at.timestamp_millis()));
+    send(
+        shared,
+        PolicyMsg::Trimmed(pid, freed, at.timestamp_millis()),
+    );
     let event = match freed {
         Some(freed) => Event {
             at,
@@ -211,9 +211,7 @@ async fn trim(shared: &Shared, pid: u32, name: &str, policy: &str) {
             Event {
                 at,
                 severity: Severity::Warning,
-                message: format!(
-                    "Idle trim (policy {policy}) of {name} (pid {pid}) failed: {why}"
-                ),
+                message: format!("Idle trim (policy {policy}) of {name} (pid {pid}) failed: {why}"),
                 kind: EventKind::IdleTrimmed {
                     policy: policy.into(),
                     pid,

@@ -2,10 +2,10 @@
 
 use super::policy::{self, PolicyMsg};
 use super::{actions, read, write, Command, EngineEvent, Shared, SnapshotSource};
-use crate::policies::tracker::PolicyTracker;
 use crate::agents::{attach_mlx, AgentChange, MlxMonitor, MlxPoll};
 use crate::config::{self, Config};
 use crate::events::{Event, EventKind, Severity};
+use crate::policies::tracker::PolicyTracker;
 use crate::rules::{RuleEngine, RuleOutcome, Transition};
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,18 +1,24 @@
 //! The idle-trim state machine: when to clear an idle process's MLX cache, once.
 //!
-//! Fed one reading of a process's active memory and cache per poll, it answers whether to
-//! clear the cache now. A process is idle while neither number moves by more than
-//! [`FLAT_TOLERANCE`] between readings; once idle for `after_secs` with its cache above
-//! `cache_above`, it is trimmed once. It is trimmed again only after it has been active
-//! (its active memory moved) and gone idle again: a process that keeps generating changes
-//! its active memory or cache between readings and is never trimmed. Pure: tests feed it
-//! sample sequences.
+//! Fed one reading of a process's active memory, cache and CPU time per poll, it answers
+//! whether to clear the cache now. A process is idle while neither memory number moves by
+//! more than [`FLAT_TOLERANCE`] between readings and it uses less than [`IDLE_CPU_SHARE`] of
+//! a core; once idle for `after_secs` with its cache above `cache_above`, it is trimmed once.
+//! It is trimmed again only after it has worked (active memory moved or CPU used) and gone
+//! idle again. A process that keeps generating is never trimmed: its memory moves, and even
+//! where it does not (mlx-lm grows its KV cache in steps of 256 tokens and reuses its
+//! allocator cache, so both can stay flat for many tokens) it uses CPU for every token. Pure:
+//! tests feed it sample sequences.
 
 use super::IdleTrim;
 
 /// Largest change of active memory or cache, between two readings, that still counts as
 /// flat (allocator bookkeeping can move a few pages without any work being done).
 pub const FLAT_TOLERANCE: u64 = 1024 * 1024;
+
+/// Largest share of one core a process may use between readings and still be idle (its agent
+/// answering a poll costs well under 0.1 %).
+pub const IDLE_CPU_SHARE: f64 = 0.02;
 
 /// One reading of a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +29,8 @@ pub struct Reading {
     pub active: u64,
     /// MLX cache, bytes.
     pub cache: u64,
+    /// CPU time the process has used, milliseconds (none: unknown, memory alone decides).
+    pub cpu_ms: Option<u64>,
 }
 
 /// Idle tracking of one process.
@@ -50,6 +58,15 @@ fn moved(a: u64, b: u64) -> bool {
     a.abs_diff(b) > FLAT_TOLERANCE
 }
 
+/// Whether the process used more than [`IDLE_CPU_SHARE`] of a core between two readings.
+fn worked(prev: &Reading, now: &Reading) -> bool {
+    let (Some(a), Some(b)) = (prev.cpu_ms, now.cpu_ms) else {
+        return false;
+    };
+    let wall = now.at_ms.saturating_sub(prev.at_ms).max(1);
+    b.saturating_sub(a) as f64 > wall as f64 * IDLE_CPU_SHARE
+}
+
 impl IdleState {
     /// Takes one reading and says what to do.
     pub fn observe(&mut self, r: Reading, rule: &IdleTrim) -> IdleVerdict {
@@ -57,7 +74,7 @@ impl IdleState {
             self.flat_since_ms = Some(r.at_ms);
             return IdleVerdict::Busy;
         };
-        let active_moved = moved(prev.active, r.active);
+        let active_moved = moved(prev.active, r.active) || worked(&prev, &r);
         if active_moved {
             // Real work: the next flat stretch may be trimmed again.
             self.trimmed = false;
@@ -99,6 +116,7 @@ mod tests {
                         at_ms: t * 1000,
                         active: active * MIB,
                         cache: cache * MIB,
+                        cpu_ms: Some(t * 5), // 0.5 % of a core: idle
                     },
                     &rule(),
                 )
@@ -129,6 +147,24 @@ mod tests {
             .map(|t| (t, 500 + (t % 7) * 3, 200 + (t % 5) * 2))
             .collect();
         assert!(trims(&run(&seq)).is_empty());
+    }
+
+    #[test]
+    fn a_process_using_cpu_with_flat_memory_is_never_trimmed() {
+        // mlx-lm between KV-cache steps: memory flat, a core busy generating.
+        let mut s = IdleState::default();
+        for t in 0..120u64 {
+            let v = s.observe(
+                Reading {
+                    at_ms: t * 1000,
+                    active: 500 * MIB,
+                    cache: 200 * MIB,
+                    cpu_ms: Some(t * 900),
+                },
+                &rule(),
+            );
+            assert_eq!(v, IdleVerdict::Busy, "at {t} s");
+        }
     }
 
     #[test]
@@ -172,6 +208,7 @@ mod tests {
                     at_ms: t * 1000,
                     active: a * MIB + jitter,
                     cache: c * MIB,
+                    cpu_ms: None,
                 },
                 &rule(),
             ));

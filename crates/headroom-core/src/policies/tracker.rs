@@ -92,7 +92,7 @@ pub struct PolicyStatus {
 }
 
 /// What the tracker sees of one attached process in one poll.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Observed {
     /// Process id.
     pub pid: u32,
@@ -108,6 +108,8 @@ pub struct Observed {
     pub limits: [Option<u64>; 3],
     /// Limits the process's own code has set (the agent sees its setters called).
     pub set_by_process: Vec<LimitKind>,
+    /// CPU time the process has used, seconds.
+    pub cpu_secs: Option<f64>,
     /// Whether its agent answered this poll; a process whose agent did not is kept as it
     /// was (its policy is not applied again when it answers).
     pub answered: bool,
@@ -222,7 +224,8 @@ impl PolicyTracker {
     /// Takes one poll's attached processes (at `at_ms` on a monotonic clock) and says what to
     /// do now. Processes not in `seen` have exited or detached: their state is dropped.
     pub fn observe(&mut self, seen: &[Observed], at_ms: u64) -> Vec<PolicyPlan> {
-        self.procs.retain(|pid, _| seen.iter().any(|o| o.pid == *pid));
+        self.procs
+            .retain(|pid, _| seen.iter().any(|o| o.pid == *pid));
         let mut plans = Vec::new();
         for o in seen.iter().filter(|o| o.answered) {
             let generation = self.generation;
@@ -408,6 +411,7 @@ impl Proc {
                 at_ms,
                 active,
                 cache,
+                cpu_ms: o.cpu_secs.map(|s| (s * 1000.0) as u64),
             },
             rule,
         );
@@ -460,6 +464,7 @@ mod tests {
             cache: Some(10 * MIB),
             limits: [Some(cache_limit), Some(0), Some(0)],
             set_by_process: Vec::new(),
+            cpu_secs: Some(1.0),
             answered: true,
         }
     }
@@ -490,7 +495,10 @@ mod tests {
             }]
         );
         assert_eq!(source(&t, 1, LimitKind::Cache), LimitSource::Pending);
-        assert!(t.observe(&[proc(1, 32 * MIB)], 1000).is_empty(), "in flight");
+        assert!(
+            t.observe(&[proc(1, 32 * MIB)], 1000).is_empty(),
+            "in flight"
+        );
         let silent = Observed {
             answered: false,
             ..proc(1, 0)
