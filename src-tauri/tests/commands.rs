@@ -64,6 +64,7 @@ impl Backend for Fake {
             path: "/tmp/headroom-test/config.toml".into(),
             error: None,
             issues: Vec::new(),
+            suggested_policy: None,
         }
     }
     fn put_config(&self, doc: Value, dry_run: bool) -> BoxFuture<'_, Result<Value, CommandError>> {

@@ -46,6 +46,7 @@ impl Backend for Fake {
             path: "/tmp/headroom-test/config.toml".into(),
             error: None,
             issues: Vec::new(),
+            suggested_policy: None,
         }
     }
     fn put_config(&self, _: Value, _: bool) -> BoxFuture<'_, Result<Value, CommandError>> {

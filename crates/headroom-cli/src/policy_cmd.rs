@@ -11,7 +11,7 @@ use headroom_core::agents::MlxMonitor;
 use headroom_core::config::{self, Config};
 use headroom_core::engine::policy::observed;
 use headroom_core::policies::{
-    parse_limit, suggested_policy, IdleTrim, LimitSpec, Policy, SUGGESTION_SOURCES,
+    parse_limit, suggested_policy, suggestion, IdleTrim, LimitSpec, Policy,
 };
 use headroom_core::units::{format_bytes, parse_size};
 
@@ -116,16 +116,12 @@ fn list(json: bool) -> u8 {
     }
     let code = u8::from(loaded.error.is_some());
     let p = &loaded.config.policies;
-    let suggested = suggested_policy(physical());
+    let s = suggestion(physical());
     if json {
         let v = serde_json::json!({
             "enabled": p.enabled,
             "list": p.list,
-            "suggested": suggested,
-            "suggested_sources": SUGGESTION_SOURCES
-                .iter()
-                .map(|(k, v)| serde_json::json!({"key": k, "source": v}))
-                .collect::<Vec<_>>(),
+            "suggested": s,
         });
         return if print_json(&v, true) { code } else { 2 };
     }
@@ -148,11 +144,11 @@ fn list(json: bool) -> u8 {
     }
     println!(
         "\nSuggested first policy (`headroom policy add --suggested`): {} -> {}",
-        suggested.match_description(),
-        suggested.effect_description()
+        s.policy.match_description(),
+        s.policy.effect_description()
     );
-    for (key, source) in SUGGESTION_SOURCES {
-        println!("  {key}: {source}");
+    for src in &s.sources {
+        println!("  {}: {}", src.key, src.source);
     }
     code
 }

@@ -87,6 +87,7 @@ pub fn load(path: &Path) -> LoadedConfig {
         path: path.to_path_buf(),
         error: None,
         issues: Vec::new(),
+        suggested_policy: None,
     };
     match std::fs::read_to_string(path) {
         Ok(text) => match parse_toml(&text) {

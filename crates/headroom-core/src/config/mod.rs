@@ -274,4 +274,9 @@ pub struct LoadedConfig {
     /// The individual problems behind `error`, when the file parsed but did not validate.
     #[serde(default)]
     pub issues: Vec<ConfigIssue>,
+    /// The suggested first MLX policy for this machine, with its sources (the engine fills it
+    /// in; the UI offers it in one click).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub suggested_policy: Option<crate::policies::PolicySuggestion>,
 }

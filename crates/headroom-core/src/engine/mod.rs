@@ -274,9 +274,13 @@ impl EngineHandle {
         outcomes
     }
 
-    /// The configuration in force, its file and its problem, if any.
+    /// The configuration in force, its file and its problem, if any, with the suggested first
+    /// MLX policy for this machine.
     pub fn config(&self) -> LoadedConfig {
-        read(&self.shared.config)
+        let mut loaded = read(&self.shared.config);
+        let physical = self.latest().and_then(|s| s.memory.total);
+        loaded.suggested_policy = Some(crate::policies::suggestion(physical));
+        loaded
     }
 
     /// Validates a configuration given as JSON without applying it.

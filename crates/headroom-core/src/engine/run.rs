@@ -208,6 +208,7 @@ impl Owner {
                 path,
                 error: None,
                 issues: Vec::new(),
+                suggested_policy: None,
             },
         );
     }

@@ -413,6 +413,41 @@ pub const SUGGESTION_SOURCES: [(&str, &str); 4] = [
     ),
 ];
 
+/// The suggested first policy for a machine and where each of its values comes from (what the
+/// UI's one-click suggestion and `headroom policy list` show).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct PolicySuggestion {
+    /// The policy.
+    pub policy: Policy,
+    /// Each value's source: `(key, source)`.
+    pub sources: Vec<SuggestionSource>,
+}
+
+/// Where one suggested value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct SuggestionSource {
+    /// `wired`, `cache`, `memory` or `idle_trim`.
+    pub key: String,
+    /// The value and its public source.
+    pub source: String,
+}
+
+/// [`suggested_policy`] with [`SUGGESTION_SOURCES`].
+pub fn suggestion(physical: Option<u64>) -> PolicySuggestion {
+    PolicySuggestion {
+        policy: suggested_policy(physical),
+        sources: SUGGESTION_SOURCES
+            .iter()
+            .map(|(key, source)| SuggestionSource {
+                key: (*key).into(),
+                source: (*source).into(),
+            })
+            .collect(),
+    }
+}
+
 /// The suggested first policy for a machine with `physical` bytes of memory: every MLX
 /// process gets the write-up's layers 1, 2, 3 and (as an idle trim) 5. See
 /// [`SUGGESTION_SOURCES`].
