@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import type { ActionOutcome, LimitKind, MlxProcess } from '../api-types';
+import type { ActionOutcome, LimitKind, MlxProcess, PolicyStatus } from '../api-types';
 import { formatBytes, parseSize, size, sizeField } from '../format';
 import type { Store } from '../store';
 import { useStore } from '../store';
@@ -121,6 +121,7 @@ function Proc({ p, busy, flash, onClear, onLimit }: {
             <span class="muted small">{[p.backend, p.mlx_version && `MLX ${p.mlx_version}`, p.wired_limit ? `wired limit ${size(p.wired_limit)}` : null].filter(Boolean).join(' · ')}</span>
             <button disabled={busy} onClick={onClear} aria-label={`Clear cache of ${p.name} (pid ${p.pid})`}>Clear cache</button>
           </div>
+          {p.policy ? <PolicyLine st={p.policy} /> : null}
           <FlashLine f={flash} testid="flash" />
         </>
       ) : (
@@ -167,5 +168,32 @@ function LimitField({ label, kind, pid, current, disabled, onSet }: {
         {parsed && !parsed.ok ? parsed.error : ''}
       </span>
     </form>
+  );
+}
+
+const SOURCE_WORDS: Record<string, string> = {
+  default: 'MLX default',
+  pending: 'being applied',
+  policy: 'policy',
+  manual: 'set by hand',
+  process: 'set by the process',
+  refused: 'refused',
+  failed: 'failed',
+};
+
+/** Which policy applies to a process, where each limit comes from and why, and its last idle trim. */
+function PolicyLine({ st }: { st: PolicyStatus }) {
+  const trim = st.last_trim;
+  return (
+    <div class="policy-line small" data-testid="policy-line">
+      <span class="muted">{st.policy ? `Policy ${st.policy}` : 'No policy'}</span>
+      {st.limits_source.filter((l) => l.source !== 'default').map((l) => (
+        <span key={l.limit} class={l.source === 'refused' || l.source === 'failed' ? 'error' : 'muted'} title={l.why}
+          data-testid={`limit-source-${l.limit}`}>
+          {' · '}{l.limit}: {SOURCE_WORDS[l.source] ?? l.source}
+        </span>
+      ))}
+      {trim ? <span class="muted" data-testid="last-trim">{' · '}idle trim freed {formatBytes(trim.freed)} at {new Date(trim.at_ms).toLocaleTimeString()}</span> : null}
+    </div>
   );
 }
