@@ -33,7 +33,7 @@ pub fn run(args: &DoctorArgs) -> u8 {
         top: Some(top::group(&top::processes())),
         cmdlines: block_on(doctor::agent_cmdlines(&runtime_dir())).unwrap_or_default(),
         policy_refusals: journal_refusals(),
-        ..DoctorContext::default()
+        process_history: doctor::process_history(&config::data_dir(), chrono::Utc::now()),
     };
     let report = doctor::report(&snap, &ctx);
     if args.json {

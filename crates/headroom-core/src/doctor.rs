@@ -585,6 +585,9 @@ fn check_mlx_server(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, S
 }
 
 fn check_policy_refused(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, String> {
+    if attached(s).next().is_none() && ctx.policy_refusals.is_empty() {
+        return Err("no MLX process has the agent".into());
+    }
     let mut out = Vec::new();
     let mut covered = Vec::new();
     for p in attached(s) {
@@ -779,6 +782,17 @@ pub fn history_trend(
         secs,
         source: "history".into(),
     })
+}
+
+/// Each MLX process's recorded readings of the last 30 days from the history database in
+/// `data_dir` (empty without one).
+pub fn process_history(
+    data_dir: &std::path::Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> HashMap<u32, Vec<ProcessPoint>> {
+    crate::history::HistoryReader::open(data_dir)
+        .map(|r| r.process_points(now.timestamp_millis() - 30 * 86_400_000))
+        .unwrap_or_default()
 }
 
 /// The command line of every agent in the runtime directory `dir`, from its `stats` answer

@@ -205,6 +205,11 @@ pub async fn doctor_here(snap: &Snapshot, history: &Value) -> Result<DoctorRepor
         compressed_trend: trend_from_history(history),
         top: Some(rows),
         cmdlines: doctor::agent_cmdlines(&runtime_dir()).await,
+        process_history: tokio::task::spawn_blocking(|| {
+            doctor::process_history(&headroom_core::config::data_dir(), chrono::Utc::now())
+        })
+        .await
+        .unwrap_or_default(),
         ..DoctorContext::default()
     };
     Ok(doctor::report(snap, &ctx))

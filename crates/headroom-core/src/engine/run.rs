@@ -5,6 +5,7 @@ use super::{actions, read, write, Command, EngineEvent, Shared, SnapshotSource};
 use crate::agents::{attach_mlx, AgentChange, MlxMonitor, MlxPoll};
 use crate::config::{self, Config};
 use crate::events::{Event, EventKind, Severity};
+use crate::history::PROCESS_RECORD_INTERVAL;
 use crate::policies::tracker::PolicyTracker;
 use crate::rules::{RuleEngine, RuleOutcome, Transition};
 use std::sync::Arc;
@@ -69,6 +70,7 @@ pub(super) fn spawn(
         poll: poll_rx,
         sampling: sampling_tx,
         storage_ok: true,
+        procs_recorded: None,
     };
     tokio::spawn(async move {
         owner.run(commands).await;
@@ -87,6 +89,8 @@ struct Owner {
     /// Linux pressure thresholds in force (kept here: read on every sample).
     pressure: config::LinuxPressure,
     storage_ok: bool,
+    /// When MLX processes were last recorded for the per-process history.
+    procs_recorded: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Owner {
@@ -128,6 +132,7 @@ impl Owner {
         let snap = Arc::new(snap);
         write(&self.shared.latest, Some(snap.clone()));
         self.shared.history.record(&snap);
+        self.record_processes(&snap, now);
         self.shared.counters().samples += 1;
         let _ = self.shared.tx.send(EngineEvent::Snapshot(snap));
         for outcome in outcomes {
@@ -151,6 +156,22 @@ impl Owner {
             let shared = self.shared.clone();
             let rule = outcome.rule.clone();
             tokio::spawn(async move { actions::run_planned(&shared, &rule, action).await });
+        }
+    }
+
+    /// Records each attached MLX process's reading every [`PROCESS_RECORD_INTERVAL`] (the
+    /// doctor's drift check reads them).
+    fn record_processes(
+        &mut self,
+        snap: &crate::snapshot::Snapshot,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        let due = self.procs_recorded.map_or(true, |t| {
+            (now - t).to_std().unwrap_or_default() >= PROCESS_RECORD_INTERVAL
+        });
+        if due && snap.mlx.iter().any(|p| p.attached) {
+            self.shared.history.record_processes(snap);
+            self.procs_recorded = Some(now);
         }
     }
 
