@@ -29,3 +29,9 @@ export type { Policies } from './bindings/Policies';
 export type { PolicySuggestion } from './bindings/PolicySuggestion';
 export type { PolicyStatus } from './bindings/PolicyStatus';
 export type { LimitOrigin } from './bindings/LimitOrigin';
+
+export type { ActionSummary } from './bindings/ActionSummary';
+export type { ConfigSaved } from './bindings/ConfigSaved';
+export type { OpError } from './bindings/OpError';
+export type { Param } from './bindings/Param';
+export type { Health } from './bindings/Health';

@@ -2,18 +2,14 @@
 //!
 //! It takes two samples one second apart (swap and compression rates), polls the MLX agents
 //! (and asks each for its command line), lists other apps by footprint, and reads the last
-//! hour of history for the compressed-memory trend when a database exists.
+//! hour of history for the compressed-memory trend when a database exists (else the trend of
+//! its two samples): the core's `ops::doctor` on the command line's one-shot host.
 //!
 //! Exit status: 0 healthy; 1 findings; 2 could not check.
 
-use crate::output::print_json;
-use crate::wired_cmd::block_on;
-use headroom_core::agents::{attach_mlx, runtime_dir, MlxMonitor};
-use headroom_core::config;
-use headroom_core::doctor::{self, DoctorContext, DoctorReport, Severity, Trend};
-use headroom_core::snapshot::Snapshot;
-use headroom_core::top;
-use headroom_core::Sampler;
+use crate::output::{fail, print_json};
+use headroom_core::doctor::{DoctorReport, Severity};
+use headroom_core::ops::{self, Local};
 use std::time::Duration;
 
 /// Arguments of `headroom doctor`.
@@ -25,17 +21,12 @@ pub struct DoctorArgs {
 }
 
 /// Runs `headroom doctor`.
-pub fn run(args: &DoctorArgs) -> u8 {
-    let (snap, two_sample_trend) = sample();
-    let ctx = DoctorContext {
-        compressed_trend: doctor::history_trend(&config::data_dir(), chrono::Utc::now())
-            .or(two_sample_trend),
-        top: Some(top::group(&top::processes())),
-        cmdlines: block_on(doctor::agent_cmdlines(&runtime_dir())).unwrap_or_default(),
-        policy_refusals: journal_refusals(),
-        process_history: doctor::process_history(&config::data_dir(), chrono::Utc::now()),
+pub async fn run(args: &DoctorArgs) -> u8 {
+    let host = Local::from_env().with_rates(Duration::from_secs(1));
+    let report = match ops::doctor(&host).await {
+        Ok(r) => r,
+        Err(e) => return fail("doctor", &e),
     };
-    let report = doctor::report(&snap, &ctx);
     if args.json {
         if !print_json(&report, true) {
             return 2;
@@ -44,46 +35,6 @@ pub fn run(args: &DoctorArgs) -> u8 {
         print!("{}", render(&report));
     }
     report.exit_code()
-}
-
-/// Policy limits refused in running processes, from the journal of the last week (a running
-/// `headroom serve` or app applies policies and journals refusals).
-fn journal_refusals() -> Vec<doctor::PolicyRefusal> {
-    let Ok(reader) = headroom_core::history::HistoryReader::open(&config::data_dir()) else {
-        return Vec::new();
-    };
-    let q = headroom_core::history::EventQuery {
-        since_ms: Some(chrono::Utc::now().timestamp_millis() - 7 * 86_400_000),
-        limit: Some(10_000),
-    };
-    reader
-        .events(&q)
-        .map(|events| doctor::policy_refusals(&events))
-        .unwrap_or_default()
-}
-
-/// Two samples one second apart, with MLX processes; the compressed trend between them.
-fn sample() -> (Snapshot, Option<Trend>) {
-    let cfg = config::load(&config::config_path()).config;
-    let mut sampler = Sampler::new();
-    let first = sampler.sample();
-    std::thread::sleep(Duration::from_secs(1));
-    let mut snap = sampler.sample();
-    cfg.linux_pressure.apply(&mut snap);
-    match block_on(MlxMonitor::from_env().poll()) {
-        Ok(poll) => attach_mlx(&mut snap, &poll),
-        Err(e) => snap.mark_unavailable("mlx", e),
-    }
-    let trend = match (first.memory.compressed, snap.memory.compressed) {
-        (Some(a), Some(b)) => Some(Trend {
-            first: a,
-            last: b,
-            secs: (snap.at - first.at).num_milliseconds() as f64 / 1000.0,
-            source: "two samples".into(),
-        }),
-        _ => None,
-    };
-    (snap, trend)
 }
 
 fn severity_word(s: Severity) -> &'static str {
@@ -128,11 +79,6 @@ pub fn render(r: &DoctorReport) -> String {
         out += &format!("  fix: {}\n", f.action);
         if let Some(c) = &f.command {
             out += &format!("  run: {c}\n");
-        }
-        if let Some(d) = &f.detail {
-            for line in d.lines() {
-                out += &format!("    {line}\n");
-            }
         }
     }
     out

@@ -6,10 +6,10 @@
 //! input, or the file cannot be read or written (a file with problems is never overwritten).
 
 use crate::output::print_json;
-use crate::wired_cmd::block_on;
 use headroom_core::agents::MlxMonitor;
-use headroom_core::config::{self, Config};
+use headroom_core::config::Config;
 use headroom_core::engine::policy::observed;
+use headroom_core::ops::{self, ConfigSaveRequest, Local};
 use headroom_core::policies::{
     parse_limit, suggested_policy, suggestion, IdleTrim, LimitSpec, Policy,
 };
@@ -86,21 +86,23 @@ fn parse_size_arg(s: &str) -> Result<u64, String> {
     parse_size(s).map_err(|e| e.0)
 }
 
-/// Runs `headroom policy …`.
-pub fn run(args: &PolicyArgs) -> u8 {
+/// Runs `headroom policy …`: reads the configuration with [`ops::config`] and saves edits
+/// with [`ops::config_save`] (validated, atomic, comments kept).
+pub async fn run(args: &PolicyArgs) -> u8 {
+    let b = Local::from_env();
     match &args.command {
-        PolicyCommand::List { json } => list(*json),
-        PolicyCommand::Check => check(),
-        PolicyCommand::Enable => edit(|c| set_enabled(c, true)),
-        PolicyCommand::Disable => edit(|c| set_enabled(c, false)),
+        PolicyCommand::List { json } => list(&b, *json),
+        PolicyCommand::Check => check(&b).await,
+        PolicyCommand::Enable => edit(&b, |c| set_enabled(c, true)).await,
+        PolicyCommand::Disable => edit(&b, |c| set_enabled(c, false)).await,
         PolicyCommand::Add(a) => match build(a) {
-            Ok(p) => edit(|c| add(c, p)),
+            Ok(p) => edit(&b, |c| add(c, p)).await,
             Err(e) => {
                 eprintln!("headroom: {e}");
                 2
             }
         },
-        PolicyCommand::Remove { id } => edit(|c| remove(c, id)),
+        PolicyCommand::Remove { id } => edit(&b, |c| remove(c, id)).await,
     }
 }
 
@@ -109,8 +111,8 @@ fn physical() -> Option<u64> {
     headroom_core::Sampler::new().sample().memory.total
 }
 
-fn list(json: bool) -> u8 {
-    let loaded = config::load(&config::config_path());
+fn list(b: &Local, json: bool) -> u8 {
+    let loaded = ops::config(b);
     if let Some(e) = &loaded.error {
         eprintln!("headroom: {e}");
     }
@@ -153,8 +155,8 @@ fn list(json: bool) -> u8 {
     code
 }
 
-fn check() -> u8 {
-    let loaded = config::load(&config::config_path());
+async fn check(b: &Local) -> u8 {
+    let loaded = ops::config(b);
     if let Some(e) = &loaded.error {
         eprintln!("headroom: {e}");
         return 1;
@@ -163,13 +165,7 @@ fn check() -> u8 {
     if !policies.enabled {
         println!("Policies are off: nothing is applied (`headroom policy enable`).");
     }
-    let poll = match block_on(MlxMonitor::from_env().poll()) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("headroom: {e}");
-            return 2;
-        }
-    };
+    let poll = MlxMonitor::new(ops::Backend::runtime_dir(b)).poll().await;
     let seen = observed(&poll);
     if seen.is_empty() {
         println!("No MLX process with the agent is running.");
@@ -305,11 +301,10 @@ fn remove(c: &mut Config, id: &str) -> EditResult {
     Ok(format!("removed policy {id}"))
 }
 
-/// Loads the file, applies `change` and saves it (validated; a file with problems is never
-/// overwritten).
-fn edit(change: impl FnOnce(&mut Config) -> EditResult) -> u8 {
-    let path = config::config_path();
-    let loaded = config::load(&path);
+/// Loads the file, applies `change` and saves it through [`ops::config_save`] (validated; a
+/// file with problems is never overwritten).
+async fn edit(b: &Local, change: impl FnOnce(&mut Config) -> EditResult) -> u8 {
+    let loaded = ops::config(b);
     if let Some(e) = &loaded.error {
         eprintln!("headroom: not changed: {e}");
         for issue in &loaded.issues {
@@ -321,29 +316,29 @@ fn edit(change: impl FnOnce(&mut Config) -> EditResult) -> u8 {
     let message = match change(&mut c) {
         Ok(m) => m,
         Err((m, code)) => {
-            let out: &mut dyn std::io::Write = if code == 0 {
-                &mut std::io::stdout()
+            if code == 0 {
+                println!("headroom: {m}");
             } else {
-                &mut std::io::stderr()
-            };
-            let _ = writeln!(out, "headroom: {m}");
+                eprintln!("headroom: {m}");
+            }
             return code;
         }
     };
-    match config::save(&path, &c) {
-        Ok(()) => {
-            println!("{message} ({})", path.display());
+    let req = ConfigSaveRequest {
+        config: serde_json::to_value(&c).unwrap_or_default(),
+        dry_run: false,
+    };
+    match ops::config_save(b, req).await {
+        Ok(saved) => {
+            println!("{message} ({})", saved.path);
             0
         }
         Err(e) => {
-            eprintln!("headroom: {e}");
-            for issue in e.issues() {
-                if issue.key.is_empty() {
-                    continue;
-                }
+            eprintln!("headroom: not changed: {}", e.error);
+            for issue in e.issues.iter().skip(1) {
                 eprintln!("  {}", issue.message);
             }
-            2
+            e.exit_code()
         }
     }
 }

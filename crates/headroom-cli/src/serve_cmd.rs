@@ -61,22 +61,11 @@ impl ServeArgs {
 }
 
 /// Runs `headroom serve`; returns the exit status.
-pub fn run(args: &ServeArgs) -> u8 {
+pub async fn run(args: &ServeArgs) -> u8 {
     if args.install || args.uninstall {
         return run_service(args);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("headroom serve: cannot start the async runtime: {e}");
-            return 2;
-        }
-    };
-    runtime.block_on(serve(args.options()))
+    serve(args.options()).await
 }
 
 async fn serve(opts: ServeOptions) -> u8 {
@@ -167,11 +156,12 @@ fn run_service(args: &ServeArgs) -> u8 {
         service::uninstall(kind, &spec, &service::run_command)
     };
     match result {
-        Ok(lines) => {
-            for l in lines {
+        Ok(report) => {
+            for l in &report.lines {
                 println!("{l}");
             }
-            0
+            // 1: the file is written but the service manager failed (the lines say what to run).
+            u8::from(!report.ok)
         }
         Err(e) => {
             eprintln!("headroom serve: cannot write the service file: {e}");

@@ -1,17 +1,18 @@
 //! `headroom wired-limit [show] | set SIZE | reset`: the system GPU wired limit
-//! (`iogpu.wired_limit_mb`, macOS). Also the shared "sample this machine with its MLX
-//! processes" helper of `fit` and `doctor`.
+//! (`iogpu.wired_limit_mb`, macOS 14 and later), through the core's `ops::wired_limit*`
+//! operations. After `set`, the value is the limit for processes started from then on;
+//! running MLX processes are listed with "restart to use the new limit" (MLX reads its
+//! ceiling once per process). Over SSH `sudo` asks for the password on the terminal; without
+//! a terminal the exact command is printed.
 //!
 //! Exit status: 0 shown / set and read back; 1 set but the value read back differs or could
 //! not be read; 2 bad size, cancelled, refused, or not available on this platform.
 
-use crate::output::print_json;
-use headroom_core::agents::{attach_mlx, AgentError, MlxMonitor};
-use headroom_core::config;
-use headroom_core::snapshot::Snapshot;
+use crate::output::{fail, print_json};
+use headroom_core::agents::AgentError;
+use headroom_core::ops::{self, Local, OpError, WiredCheckRequest, WiredSetRequest, NOT_AVAILABLE};
 use headroom_core::units::format_bytes;
-use headroom_core::wired::{self, ApplyOutcome, CheckedMb, WiredLimitInfo};
-use headroom_core::Sampler;
+use headroom_core::wired::{self, ApplyOutcome, WiredLimitInfo};
 
 /// Arguments of `headroom wired-limit`.
 #[derive(Debug, clap::Args)]
@@ -48,60 +49,31 @@ pub enum WiredCommand {
     },
 }
 
-/// Said on every platform without the sysctl.
-pub const NOT_AVAILABLE: &str =
-    "not available on this platform (iogpu.wired_limit_mb is a macOS sysctl)";
-
-/// Runs a future on a one-thread runtime.
-pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, String> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map(|rt| rt.block_on(f))
-        .map_err(|e| format!("cannot start the runtime: {e}"))
-}
-
-/// One snapshot of this machine (rates from `samples` ≥ 2 samples 1 s apart) with its MLX
-/// processes and Metal's recommended working set from attached agents.
-pub fn sample_machine(samples: u32) -> Snapshot {
-    let mut sampler = Sampler::new();
-    let mut snap = sampler.sample();
-    for _ in 1..samples {
-        std::thread::sleep(std::time::Duration::from_secs(1));
-        snap = sampler.sample();
-    }
-    match block_on(MlxMonitor::from_env().poll()) {
-        Ok(poll) => attach_mlx(&mut snap, &poll),
-        Err(e) => snap.mark_unavailable("mlx", e),
-    }
-    snap
-}
-
 /// Runs `headroom wired-limit …`.
-pub fn run(args: &WiredLimitArgs) -> u8 {
-    let snap = sample_machine(1);
-    let cfg = config::load(&config::config_path()).config.wired_limit;
-    let info = wired::info(&snap, &cfg);
+pub async fn run(args: &WiredLimitArgs) -> u8 {
+    let host = Local::from_env();
     match &args.command {
-        None | Some(WiredCommand::Show) => show(&info, args.json),
+        None | Some(WiredCommand::Show) => match ops::wired_limit(&host).await {
+            Ok(info) => show(&info, args.json),
+            Err(e) => fail("wired-limit", &e),
+        },
         Some(WiredCommand::Set {
             size,
             yes,
             remember,
-        }) => match wired::check(size, info.physical) {
-            Ok(mb) => {
-                let code = set(&info, mb, *yes);
-                if code == 0 && *remember {
-                    return remember_in(&config::config_path(), mb.get());
-                }
-                code
+        }) => {
+            let req = WiredCheckRequest { size: size.clone() };
+            let mb = match ops::wired_limit_check(&host, &req).await {
+                Ok(mb) => mb,
+                Err(e) => return fail("wired-limit", &e),
+            };
+            let code = set(&host, mb, *yes).await;
+            if code == 0 && *remember {
+                return remember_in(&host, mb).await;
             }
-            Err(e) => {
-                eprintln!("headroom: {e}");
-                2
-            }
-        },
-        Some(WiredCommand::Reset { yes }) => set(&info, CheckedMb::RESET, *yes),
+            code
+        }
+        Some(WiredCommand::Reset { yes }) => set(&host, 0, *yes).await,
     }
 }
 
@@ -123,15 +95,20 @@ pub fn render(i: &WiredLimitInfo) -> String {
     if !i.supported {
         out += &format!("GPU wired limit   {NOT_AVAILABLE}\n");
     }
+    let name = i.sysctl.as_deref().unwrap_or(wired::SYSCTL_NAME);
     match i.current_mb {
-        Some(0) => out += "iogpu.wired_limit_mb  0 (the macOS default is in force)\n",
-        Some(mb) => out += &format!("iogpu.wired_limit_mb  {}\n", mb_text(mb)),
+        Some(0) => out += &format!("{name}  0 (the macOS default is in force)\n"),
+        Some(mb) => out += &format!("{name}  {}\n", mb_text(mb)),
         None => {}
+    }
+    if i.sysctl.as_deref() == Some(wired::MACOS13_SYSCTL_NAME) {
+        out += &format!("Note              {}\n", wired::NEEDS_MACOS_14);
     }
     if i.supported || i.effective.is_some() {
         let eff = i.effective.map_or("unknown".to_string(), format_bytes);
-        out += &format!("In force          {eff} ({})\n", i.effective_source);
+        out += &format!("New processes     {eff} ({})\n", i.effective_source);
     }
+    out += &render_running(i);
     let phys = i.physical.map_or("unknown".to_string(), format_bytes);
     out += &format!("Physical memory   {phys}\n");
     if let Some(max) = i.max_mb {
@@ -159,53 +136,99 @@ pub fn render(i: &WiredLimitInfo) -> String {
     out
 }
 
-fn set(info: &WiredLimitInfo, mb: CheckedMb, yes: bool) -> u8 {
-    if !info.supported {
-        eprintln!("headroom: wired-limit: {NOT_AVAILABLE}");
-        return 2;
+/// The running MLX processes and their ceilings, each marked when it must restart.
+pub fn render_running(i: &WiredLimitInfo) -> String {
+    let mut out = String::new();
+    for p in &i.running {
+        let ws = p
+            .working_set
+            .map_or("ceiling unknown".to_string(), format_bytes);
+        let mark = if p.restart_needed {
+            format!(": {}", wired::RESTART_TO_USE)
+        } else {
+            String::new()
+        };
+        out += &format!("Running           {} ({}) uses {ws}{mark}\n", p.name, p.pid);
     }
-    let what = if mb.get() == 0 {
+    out
+}
+
+async fn set(host: &Local, mb: u64, yes: bool) -> u8 {
+    match ops::wired_limit(host).await {
+        Ok(info) if info.supported => {}
+        Ok(info) => {
+            let why = wired::why_unsupported(&info).unwrap_or(NOT_AVAILABLE);
+            return fail("wired-limit", &OpError::not_supported(why));
+        }
+        Err(e) => return fail("wired-limit", &e),
+    }
+    // Without a GUI session nor a terminal nothing can ask for the password: the operation
+    // then answers with the exact command to run (checked, like every value it sets).
+    let route = privilege_route_here();
+    let what = if mb == 0 {
         "reset iogpu.wired_limit_mb to 0 (the macOS default)".to_string()
     } else {
-        format!("set iogpu.wired_limit_mb to {}", mb_text(mb.get()))
+        format!("set iogpu.wired_limit_mb to {}", mb_text(mb))
     };
-    if !yes
-        && !confirm(&format!(
-            "{what}? macOS will ask for an administrator password. [y/N] "
-        ))
+    let asker = wired::who_asks_for_the_password(route);
+    if route != wired::PrivilegeRoute::PrintCommand
+        && !yes
+        && !confirm(&format!("{what}? {asker}. [y/N] "))
     {
         println!("Not confirmed: nothing changed.");
         return 2;
     }
-    let outcome = apply_here(mb);
+    let outcome = match ops::wired_limit_set_via(host, WiredSetRequest { mb }, route).await {
+        Ok(o) => o,
+        Err(e) => return fail("wired-limit", &e),
+    };
     println!("{}", outcome.describe());
     if outcome.is_applied() {
         println!("Note: {}.", wired::RESETS_AT_REBOOT);
+        print!("{}", after_set(host, mb).await);
     }
     outcome_code(&outcome)
 }
 
-/// Saves `mb` as `wired_limit.value_mb` with `reapply_on_start = true` in the configuration
-/// file at `path` (comments kept); 0 saved, 1 not saved (the limit itself is set).
-pub fn remember_in(path: &std::path::Path, mb: u64) -> u8 {
-    let loaded = config::load(path);
-    if let Some(e) = loaded.error {
-        eprintln!(
-            "headroom: the limit is set but was not remembered: {} has a problem: {e}",
-            path.display()
-        );
-        return 1;
-    }
-    let mut cfg = loaded.config;
-    cfg.wired_limit = config::WiredLimitConfig {
-        reapply_on_start: true,
-        value_mb: Some(mb),
+/// What changes for MLX processes once the limit is set: the new value is for processes
+/// started from now on; running ones are listed with "restart to use the new limit".
+async fn after_set(host: &Local, mb: u64) -> String {
+    let Ok(mut info) = ops::wired_limit(host).await else {
+        return String::new();
     };
-    match config::save(path, &cfg) {
-        Ok(()) => {
+    if mb == 0 {
+        // Under the macOS default the new ceiling is unknown: every running Metal process
+        // read its ceiling under the old value.
+        for p in &mut info.running {
+            p.restart_needed = true;
+        }
+    }
+    let mut out = String::from(
+        "MLX reads the limit once when it starts: processes started from now on get the new \
+         value; running ones keep theirs until they restart.\n",
+    );
+    out += &render_running(&info);
+    out
+}
+
+/// How to ask for administrator rights from this process: the dialog in a GUI session,
+/// `sudo` over SSH with a terminal, else print the command.
+fn privilege_route_here() -> wired::PrivilegeRoute {
+    use std::io::IsTerminal;
+    wired::privilege_route(
+        wired::gui_session_from_env(|k| std::env::var(k).ok()),
+        std::io::stdin().is_terminal(),
+    )
+}
+
+/// Saves `mb` as `wired_limit.value_mb` with `reapply_on_start = true` in the configuration
+/// file (comments kept); 0 saved, 1 not saved (the limit itself is set).
+pub async fn remember_in(host: &Local, mb: u64) -> u8 {
+    match ops::wired_limit_remember(host, mb).await {
+        Ok(r) => {
             println!(
                 "Remembered in {}: the app offers to set {mb} MB again after a reboot.",
-                path.display()
+                r.path
             );
             0
         }
@@ -225,18 +248,6 @@ pub fn outcome_code(o: &ApplyOutcome) -> u8 {
     }
 }
 
-#[cfg(target_os = "macos")]
-fn apply_here(mb: CheckedMb) -> ApplyOutcome {
-    wired::apply(&mut wired::SystemRunner, mb)
-}
-
-#[cfg(not(target_os = "macos"))]
-fn apply_here(_mb: CheckedMb) -> ApplyOutcome {
-    ApplyOutcome::Failed {
-        message: NOT_AVAILABLE.into(),
-    }
-}
-
 fn confirm(question: &str) -> bool {
     use std::io::Write;
     print!("{question}");
@@ -252,10 +263,11 @@ fn confirm(question: &str) -> bool {
 /// `headroom limit wired`); `None` for other errors.
 pub fn explain_refusal(e: &AgentError) -> Option<String> {
     (e.code == "wired_limit_refused").then(|| {
-        "MLX can only wire memory up to the GPU's recommended working set, which macOS sets \
-         from iogpu.wired_limit_mb. Ask for less, or raise the system limit first: \
-         `headroom wired-limit show` suggests a value and `headroom wired-limit set SIZE` \
-         applies it (administrator password; it resets at reboot)."
+        "MLX can only wire memory up to the GPU's recommended working set, which it read once \
+         when this process started (macOS sets it from iogpu.wired_limit_mb). Ask for at most \
+         that: raising the system limit now does not change it for this process. To go \
+         higher, `headroom wired-limit set SIZE` (administrator password; it resets at \
+         reboot), then restart the process to use the new limit."
             .to_string()
     })
 }
@@ -299,21 +311,33 @@ mod tests {
         assert!(text.contains("FAILED: MLX refused"), "{text}");
         assert!(text.contains("recommended working set"), "{text}");
         assert!(text.contains("headroom wired-limit set SIZE"), "{text}");
+        assert!(text.contains("restart the process"), "{text}");
+        assert!(
+            text.contains("does not change it for this process"),
+            "{text}"
+        );
     }
 
-    #[test]
-    fn remembering_keeps_the_file_and_turns_reapply_on() {
+    #[tokio::test]
+    async fn remembering_keeps_the_file_and_turns_reapply_on() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
+        let host = || {
+            Local::new(
+                path.clone(),
+                dir.path().into(),
+                headroom_core::agents::MlxMonitor::new(dir.path().join("run")),
+            )
+        };
         std::fs::write(&path, "# mine\n[sampling]\n").unwrap();
-        assert_eq!(remember_in(&path, 49152), 0);
+        assert_eq!(remember_in(&host(), 49152).await, 0);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("# mine"), "{text}");
-        let cfg = config::load(&path).config.wired_limit;
+        let cfg = headroom_core::config::load(&path).config.wired_limit;
         assert!(cfg.reapply_on_start);
         assert_eq!(cfg.value_mb, Some(49152));
         std::fs::write(&path, "not = [toml").unwrap();
-        assert_eq!(remember_in(&path, 49152), 1);
+        assert_eq!(remember_in(&host(), 49152).await, 1);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "not = [toml");
     }
 

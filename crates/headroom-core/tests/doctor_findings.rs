@@ -4,8 +4,11 @@
 
 use chrono::Utc;
 use headroom_core::agents::protocol::{decode_result, Stats};
+use headroom_core::agents::MlxMonitor;
 use headroom_core::capture::Capture;
 use headroom_core::doctor::{self, DoctorContext, Severity, Trend};
+use headroom_core::history::{HistoryPoint, HistoryQuery};
+use headroom_core::ops::{Backend, ErrorKind, Local};
 use headroom_core::platform::linux::LinuxReader;
 use headroom_core::platform::{derive, derive_with_rates, RateTracker, TimedRaw};
 use headroom_core::snapshot::{MlxProcess, Platform, PressureLevel, Snapshot};
@@ -55,6 +58,7 @@ fn from_stats(answer: Value) -> (MlxProcess, Vec<String>) {
         cache_limit: st.cache_limit,
         memory_limit: st.memory_limit,
         wired_limit: st.wired_limit,
+        working_set: st.recommended_working_set(),
         backend: st.backend.clone(),
         ..MlxProcess::default()
     };
@@ -113,7 +117,7 @@ fn healthy_machine_has_no_findings() {
     let r = doctor::report(&s, &ctx);
     assert_eq!(r.status, "healthy", "{:?}", r.findings);
     assert_eq!(r.exit_code(), 0);
-    assert_eq!(r.checks.len(), 9);
+    assert_eq!(r.checks.len(), 10);
     assert!(r.checks.iter().all(|c| c.status == "ok"), "{:?}", r.checks);
     assert!(doctor::top_finding(&s, &ctx).is_none());
 }
@@ -302,6 +306,47 @@ fn wired_limit_lower_than_mlx_needs() {
 }
 
 #[test]
+fn a_process_started_before_the_limit_was_raised_must_restart() {
+    // It read 48 GiB at start; iogpu.wired_limit_mb is now 57344 (56 GiB).
+    let (p, _) = from_stats(stats(42, &["python", "big.py"], 10 * GIB, 0, 12 * GIB, 0));
+    let mut s = healthy_mac();
+    s.gpu.wired_limit = Some(57_344 * MIB);
+    s.mlx.push(p);
+    headroom_core::wired::mark_restart_needed(&mut s);
+    let f = doctor::diagnose(&s, &DoctorContext::default());
+    let restart: Vec<_> = f.iter().filter(|f| f.id == "wired_limit_restart").collect();
+    assert_eq!(restart.len(), 1, "{f:?}");
+    assert!(
+        restart[0].title.contains("restart to use the new limit"),
+        "{}",
+        restart[0].title
+    );
+    assert!(restart[0].title.contains("48.0 GB") && restart[0].title.contains("56.0 GB"));
+    assert_eq!(restart[0].pid, Some(42));
+    // Started after: its ceiling is the new limit, nothing to say.
+    let mut fresh = stats(43, &["python", "big.py"], 10 * GIB, 0, 12 * GIB, 0);
+    fresh["device_info"]["max_recommended_working_set_size"] = (57_344 * MIB).into();
+    let (p, _) = from_stats(fresh);
+    s.mlx = vec![p];
+    headroom_core::wired::mark_restart_needed(&mut s);
+    assert!(!ids(&s, &DoctorContext::default()).contains(&"wired_limit_restart".to_string()));
+}
+
+#[test]
+fn raising_the_limit_for_a_running_process_says_to_restart_it() {
+    let (p, _) = from_stats(stats(42, &["python", "big.py"], 46 * GIB, 0, 50 * GIB, 0));
+    let mut s = healthy_mac();
+    s.mlx.push(p);
+    let f = doctor::diagnose(&s, &DoctorContext::default());
+    assert!(
+        f[0].action
+            .contains("then restart python3.12 to use the new limit"),
+        "{}",
+        f[0].action
+    );
+}
+
+#[test]
 fn other_apps_only_when_memory_is_tight() {
     let top = vec![
         TopRow {
@@ -443,7 +488,21 @@ async fn compressed_trend_from_the_history_database() {
         store.record(&s);
     }
     store.flush().await;
-    let t = doctor::history_trend(tmp.path(), now).expect("a trend");
+    // The command line's host reads the database directly.
+    let local = |dir: std::path::PathBuf| {
+        Local::new(
+            tmp.path().join("config.toml"),
+            dir,
+            MlxMonitor::new(tmp.path().join("run")),
+        )
+    };
+    let q = |until: chrono::DateTime<Utc>| HistoryQuery {
+        since_ms: Some((until - chrono::Duration::hours(1)).timestamp_millis()),
+        until_ms: Some(until.timestamp_millis()),
+        max_points: Some(120),
+    };
+    let points = local(tmp.path().into()).history(q(now)).await.unwrap();
+    let t = doctor::trend_from_history(&points).expect("a trend");
     assert_eq!(
         (t.first, t.last, t.source.as_str()),
         (GIB, 3 * GIB, "history")
@@ -456,7 +515,22 @@ async fn compressed_trend_from_the_history_database() {
         ..DoctorContext::default()
     };
     assert_eq!(ids(&s, &ctx), ["compressed"]);
-    // Less than ten minutes of history is no trend; no database is no trend.
-    assert!(doctor::history_trend(tmp.path(), now - chrono::Duration::minutes(25)).is_none());
-    assert!(doctor::history_trend(&tmp.path().join("none"), now).is_none());
+    // One point is no trend; two points less than ten minutes apart are the "two samples" one.
+    let earlier = q(now - chrono::Duration::minutes(25));
+    let one = local(tmp.path().into()).history(earlier).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert!(doctor::trend_from_history(&one).is_none());
+    let close = [(0, GIB), (2_000, 2 * GIB)].map(|(t, c)| HistoryPoint {
+        t,
+        compressed: Some(c),
+        ..HistoryPoint::default()
+    });
+    let t = doctor::trend_from_history(&close).expect("two samples");
+    assert_eq!((t.secs, t.source.as_str()), (2.0, "two samples"));
+    // No database: an error saying so (not an empty history).
+    let e = local(tmp.path().join("none"))
+        .history(q(now))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound);
 }

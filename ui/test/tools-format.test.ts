@@ -4,15 +4,16 @@ import type { WiredLimitInfo } from '../src/bindings/WiredLimitInfo';
 import {
   applyText, fitBars, mbText, NOT_AVAILABLE, paramCount, suggestionText, verdictLine, wholeNumber,
   wiredCommand, wiredCurrent,
-} from '../src/insights-format';
-import { fitParams, fitPath } from '../src/transport/insights';
+} from '../src/tools-format';
+import { fitParams, fitPath } from '../src/transport/machine';
 
 const GIB = 2 ** 30;
 
 const info = (over: Partial<WiredLimitInfo> = {}): WiredLimitInfo => ({
   supported: true, current_mb: 0, effective: null, effective_source: '', physical: 64 * GIB,
   min_mb: 1024, max_mb: 57344, suggestion: { mb: 49152 as unknown as bigint, reasoning: ['a', 'b'] },
-  resets_at_reboot: 'resets', reapply_on_start: false, configured_mb: null, ...over,
+  resets_at_reboot: 'resets', reapply_on_start: false, configured_mb: null, sysctl: 'iogpu.wired_limit_mb',
+  running: [], ...over,
 });
 
 const report = (over: Partial<FitReport> = {}): FitReport => ({
