@@ -66,7 +66,7 @@ function PoliciesEditor({ cfg, loaded }: { cfg: Cfg; loaded: LoadedConfig }) {
         remove={() => update({ ...f, list: f.list.filter((_, j) => j !== i) })} />)}
       <button type="button" onClick={() => update({ ...f, list: [...f.list, newPolicy(f.list)] })}>Add a policy</button>
       <SaveBar check={cfg.check} other={engine.other} dirty={dirty} canSave={canSave} saving={cfg.saving} saved={cfg.saved}
-        blocked={blocked} localCount={Object.keys(local).length}
+        blocked={blocked} localCount={Object.keys(local).length} saveLabel="Save policies" statusId="policies-status"
         onRevert={() => { setF(initial); setDirty(false); cfg.validate(null); }} />
     </form>
   );
