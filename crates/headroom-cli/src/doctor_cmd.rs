@@ -80,6 +80,11 @@ pub fn render(r: &DoctorReport) -> String {
         if let Some(c) = &f.command {
             out += &format!("  run: {c}\n");
         }
+        if let Some(d) = &f.detail {
+            for line in d.lines() {
+                out += &format!("    {line}\n");
+            }
+        }
     }
     out
 }
