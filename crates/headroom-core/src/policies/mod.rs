@@ -318,8 +318,12 @@ impl<'de> Deserialize<'de> for LimitSpec {
 }
 
 impl Serialize for LimitSpec {
+    /// Whole GiB and MiB as people write them (`"512MiB"`, `"2GiB"`), other byte counts as a
+    /// number, percentages as `"75%"`.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
+            Self::Bytes(b) if *b > 0 && b % GIB == 0 => s.serialize_str(&format!("{}GiB", b / GIB)),
+            Self::Bytes(b) if *b > 0 && b % MIB == 0 => s.serialize_str(&format!("{}MiB", b / MIB)),
             Self::Bytes(b) => s.serialize_u64(*b),
             Self::Percent(p) => s.serialize_str(&format!("{}%", trim_number(*p))),
         }
@@ -567,7 +571,12 @@ mod tests {
         let p = suggested_policy(Some(64 * GIB));
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["memory"], "75%");
-        assert_eq!(v["cache"], 512 * MIB);
+        assert_eq!(v["cache"], "512MiB");
+        assert_eq!(
+            serde_json::to_value(LimitSpec::Bytes(3 << 30)).unwrap(),
+            "3GiB"
+        );
+        assert_eq!(serde_json::to_value(LimitSpec::Bytes(1000)).unwrap(), 1000);
         let back: Policy = serde_json::from_value(v).unwrap();
         assert_eq!(back, p);
     }
