@@ -83,6 +83,11 @@ pub fn render(r: &DoctorReport) -> String {
         if let Some(c) = &f.command {
             out += &format!("  run: {}\n", safe(c));
         }
+        if let Some(d) = &f.detail {
+            for line in d.lines() {
+                out += &format!("    {line}\n");
+            }
+        }
     }
     out
 }

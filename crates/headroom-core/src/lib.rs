@@ -14,6 +14,8 @@ pub mod fit;
 pub mod history;
 pub mod ops;
 pub mod platform;
+pub mod policies;
+pub mod restart;
 pub mod rules;
 pub mod selftest;
 pub mod snapshot;

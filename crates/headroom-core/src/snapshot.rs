@@ -237,6 +237,11 @@ pub struct MlxProcess {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub hint: Option<String>,
+    /// Its MLX policy: which one matches, where each limit comes from, its last idle trim
+    /// (set by the engine; absent elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub policy: Option<crate::policies::tracker::PolicyStatus>,
 }
 
 impl Snapshot {

@@ -359,6 +359,7 @@ function Doctor({ t }: { t: MachineTransport }) {
                   <span class="small muted">{f.evidence.map((e) => `${e.name} ${e.shown}`).join(' · ')}</span>
                   <span class="small">Fix: {f.action}</span>
                   {f.command ? <code class="cmd">{f.command}</code> : null}
+                  {f.detail ? <details><summary class="small">Exact lines</summary><pre class="cmd small">{f.detail}</pre></details> : null}
                 </li>
               ))}
             </ul>

@@ -41,6 +41,24 @@ pub struct MlxPoll {
     pub recommended_working_set: Option<u64>,
     /// Why part of the picture is missing (an unsafe runtime directory, …).
     pub problems: Vec<String>,
+    /// What attached agents said about their process beyond the snapshot's numbers, by pid
+    /// (what policies match on).
+    pub facts: std::collections::BTreeMap<u32, AgentFacts>,
+}
+
+/// What an agent reports about its process that policies need.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentFacts {
+    /// The command line.
+    pub cmdline: Vec<String>,
+    /// The Python environment (`sys.prefix`).
+    pub python_prefix: Option<String>,
+    /// Installed RAM, bytes.
+    pub physical_memory: Option<u64>,
+    /// Limits the process's own code has set.
+    pub set_by_process: Vec<LimitKind>,
+    /// CPU time the process has used, seconds.
+    pub cpu_secs: Option<f64>,
 }
 
 /// An agent appearing or leaving.
@@ -94,6 +112,13 @@ impl LimitKind {
             Self::Memory => "memory",
             Self::Wired => "wired",
         }
+    }
+
+    /// The kind a word names (`cache`, `memory`, `wired`).
+    pub fn from_word(w: &str) -> Option<Self> {
+        [Self::Cache, Self::Memory, Self::Wired]
+            .into_iter()
+            .find(|k| k.word() == w)
     }
 }
 

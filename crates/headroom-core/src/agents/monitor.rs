@@ -445,6 +445,20 @@ fn attached_entry(pid: u32, slot: &mut Slot, stats: &Stats, poll: &mut MlxPoll) 
         stats.recommended_working_set(),
         problems,
     );
+    poll.facts.insert(
+        pid,
+        super::AgentFacts {
+            cmdline: stats.cmdline.clone(),
+            python_prefix: stats.prefix.clone(),
+            physical_memory: stats.physical_memory,
+            set_by_process: stats
+                .set_by_process
+                .iter()
+                .filter_map(|w| LimitKind::from_word(w))
+                .collect(),
+            cpu_secs: stats.cpu_time,
+        },
+    );
     if let Some(ws) = working_set {
         poll.recommended_working_set = Some(poll.recommended_working_set.map_or(ws, |w| w.max(ws)));
     }
@@ -471,6 +485,7 @@ fn attached_entry(pid: u32, slot: &mut Slot, stats: &Stats, poll: &mut MlxPoll) 
             .map(|v| terminal_safe(v).into_owned()),
         hint: None,
         outside_mlx: None,
+        policy: None,
     }
 }
 

@@ -86,6 +86,7 @@ pub fn load(path: &Path) -> LoadedConfig {
         path: path.to_path_buf(),
         error: None,
         issues: Vec::new(),
+        suggested_policy: None,
     };
     match std::fs::read_to_string(path) {
         Ok(text) => match parse_toml(&text) {
@@ -206,39 +207,55 @@ pub fn to_toml(config: &Config) -> Result<String, String> {
     to_document(config).map(|d| d.to_string())
 }
 
-/// A configuration as a TOML document, nested arrays of tables written inline
-/// (`actions = [{ type = "notify" }]`).
+/// A configuration as a TOML document: arrays of tables at the top level or in a section
+/// stay `[[rules]]` / `[[policies.list]]`; inside their entries, arrays of tables and tables
+/// are written inline (`actions = [{ type = "notify" }]`, `idle_trim = { after_secs = 300 }`).
 fn to_document(config: &Config) -> Result<DocumentMut, String> {
     let text = toml::to_string(config).map_err(|e| format!("cannot encode: {e}"))?;
     let mut doc: DocumentMut = text.parse().map_err(|e| format!("cannot encode: {e}"))?;
-    for (_, item) in doc.as_table_mut().iter_mut() {
-        match item {
-            Item::Table(t) => inline_nested(t),
-            Item::ArrayOfTables(a) => a.iter_mut().for_each(inline_nested),
-            _ => {}
-        }
-    }
+    inline_in_section(doc.as_table_mut());
     Ok(doc)
 }
 
+/// A section (the root or `[policies]`): its arrays of tables keep their `[[…]]` form.
+fn inline_in_section(t: &mut Table) {
+    for (_, item) in t.iter_mut() {
+        match item {
+            Item::Table(inner) => inline_in_section(inner),
+            Item::ArrayOfTables(a) => a.iter_mut().for_each(inline_nested),
+            Item::Value(v) => whole_floats_as_integers(v),
+            _ => {}
+        }
+    }
+}
+
+/// An entry of an array of tables: everything nested in it is written inline.
 fn inline_nested(t: &mut Table) {
     let nested: Vec<String> = t
         .iter()
-        .filter(|(_, item)| item.is_array_of_tables())
+        .filter(|(_, item)| item.is_array_of_tables() || item.is_table())
         .map(|(k, _)| k.to_string())
         .collect();
     for key in nested {
-        if let Some(Item::ArrayOfTables(a)) = t.remove(&key) {
-            let mut array = a.into_array();
-            array.iter_mut().for_each(whole_floats_as_integers);
-            t.insert(&key, Item::Value(Value::Array(array)));
+        match t.remove(&key) {
+            Some(Item::ArrayOfTables(a)) => {
+                let mut array = a.into_array();
+                array.iter_mut().for_each(whole_floats_as_integers);
+                t.insert(&key, Item::Value(Value::Array(array)));
+            }
+            Some(Item::Table(inner)) => {
+                let mut inline = inner.into_inline_table();
+                inline
+                    .iter_mut()
+                    .for_each(|(_, v)| whole_floats_as_integers(v));
+                t.insert(&key, Item::Value(Value::InlineTable(inline)));
+            }
+            _ => {}
         }
     }
     for (_, item) in t.iter_mut() {
-        match item {
-            Item::Value(v) => whole_floats_as_integers(v),
-            Item::Table(inner) => inline_nested(inner),
-            _ => {}
+        if let Item::Value(v) = item {
+            whole_floats_as_integers(v);
         }
     }
 }

@@ -141,7 +141,9 @@ pub(crate) fn ddl() -> String {
          CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, t INTEGER NOT NULL,
              severity TEXT NOT NULL, kind TEXT NOT NULL, json TEXT NOT NULL);
          CREATE INDEX IF NOT EXISTS events_t ON events (t);
-         CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);",
+         CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+         CREATE TABLE IF NOT EXISTS mlx_procs (t INTEGER NOT NULL, pid INTEGER NOT NULL,
+             active INTEGER, cache INTEGER, footprint INTEGER, PRIMARY KEY (pid, t));",
         raw = raw.join(", "),
         minute = minute.join(", "),
     )

@@ -225,6 +225,51 @@ impl Store {
         tx.commit()
     }
 
+    /// Writes per-process MLX readings.
+    pub fn insert_procs(&self, rows: &[super::ProcRow]) -> rusqlite::Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT OR REPLACE INTO mlx_procs (t, pid, active, cache, footprint) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let b = |v: Option<u64>| v.and_then(|x| i64::try_from(x).ok());
+            for r in rows {
+                let p = r.point;
+                st.execute(params![p.t, r.pid, b(p.active), b(p.cache), b(p.footprint)])?;
+            }
+        }
+        tx.commit()
+    }
+
+    /// Per-process MLX readings since `since_ms`, by pid, oldest first.
+    pub fn process_points(
+        &self,
+        since_ms: i64,
+    ) -> rusqlite::Result<std::collections::HashMap<u32, Vec<crate::restart::ProcessPoint>>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT pid, t, active, cache, footprint FROM mlx_procs WHERE t >= ?1 ORDER BY pid, t",
+        )?;
+        let u = |v: Option<i64>| v.and_then(|x| u64::try_from(x).ok());
+        let rows = st.query_map([since_ms], |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                crate::restart::ProcessPoint {
+                    t: r.get(1)?,
+                    active: u(r.get(2)?),
+                    cache: u(r.get(3)?),
+                    footprint: u(r.get(4)?),
+                },
+            ))
+        })?;
+        let mut out: std::collections::HashMap<u32, Vec<_>> = std::collections::HashMap::new();
+        for row in rows {
+            let (pid, point) = row?;
+            out.entry(pid).or_default().push(point);
+        }
+        Ok(out)
+    }
+
     fn meta(&self, key: &str) -> rusqlite::Result<Option<i64>> {
         self.conn
             .query_row("SELECT v FROM meta WHERE k = ?1", [key], |r| r.get(0))
@@ -254,6 +299,7 @@ impl Store {
             "DELETE FROM samples_1m WHERE t < ?1",
             [now_ms - r.minute_ms],
         )?;
+        tx.execute("DELETE FROM mlx_procs WHERE t < ?1", [now_ms - r.minute_ms])?;
         tx.execute("DELETE FROM events WHERE t < ?1", [now_ms - r.event_ms])?;
         tx.execute(
             "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?1)",

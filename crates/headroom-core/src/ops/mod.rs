@@ -117,11 +117,29 @@ pub async fn doctor(b: &dyn Backend) -> Result<DoctorReport, OpError> {
     };
     let points = b.history(q).await.unwrap_or_default();
     let rows = blocking(|| top::group(&top::processes())).await?;
+    // Policy refusals from the journal of the last week (a one-shot host applies no policy;
+    // the engine's own snapshot carries them too), per-process history from the database.
+    let week = EventQuery {
+        since_ms: Some(ms_ago(Duration::from_secs(7 * 86_400))),
+        limit: Some(EVENT_LIMIT.1),
+    };
+    let events = b.events(week).await.unwrap_or_default();
+    let db = PathBuf::from(b.status().storage.path);
+    let data_dir = db
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map_or_else(crate::config::data_dir, std::path::Path::to_path_buf);
+    let process_history = blocking(move || doctor::process_history(&data_dir, Utc::now())).await?;
     let ctx = DoctorContext {
         compressed_trend: doctor::trend_from_history(&points),
         top: Some(rows),
         cmdlines: doctor::agent_cmdlines(&b.runtime_dir()).await,
-        outside_mlx_before: Default::default(),
+        outside_mlx_before: doctor::outside_mlx_before(
+            &process_history,
+            Utc::now().timestamp_millis(),
+        ),
+        process_history,
+        policy_refusals: doctor::policy_refusals(&events),
     };
     Ok(doctor::report(&snap, &ctx))
 }
