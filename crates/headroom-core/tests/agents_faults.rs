@@ -257,8 +257,10 @@ async fn unsafe_runtime_dirs_and_foreign_sockets_are_refused() {
 #[tokio::test]
 async fn another_users_agent_is_refused_by_peer_credentials() {
     if headroom_core::agents::sys::euid() != 0 {
-        eprintln!("\n*** SKIPPED another_users_agent: not root, cannot run a listener as another user ***\n");
-        return;
+        return agents_common::real_parts::missing(
+            "another_users_agent",
+            "not root, cannot run a listener as another user",
+        );
     }
     let uid = test_user_uid();
     let scratch = tempfile::Builder::new()
