@@ -132,6 +132,21 @@ pub struct ActionOutcome {
     pub error: Option<AgentError>,
 }
 
+/// Each failed outcome as `name (pid N): why` (the journal's and the notifications' words).
+pub fn failures(outcomes: &[ActionOutcome]) -> Vec<String> {
+    outcomes
+        .iter()
+        .filter(|o| !o.ok)
+        .map(|o| {
+            let why = o
+                .error
+                .as_ref()
+                .map_or("unknown error".into(), ToString::to_string);
+            format!("{} (pid {}): {why}", o.name, o.pid)
+        })
+        .collect()
+}
+
 /// Fills `snapshot.mlx` and `snapshot.gpu.recommended_working_set` from a poll, and lists its
 /// problems in `snapshot.unavailable`.
 pub fn attach_mlx(snapshot: &mut Snapshot, poll: &MlxPoll) {
