@@ -10,7 +10,8 @@ const snap = (sec: number, used = sec): Snapshot => ({
   swap: { total: 0, used: 0 }, pressure: { level: 'normal', free_percent: 50 },
   rates: { swapins: null, swapouts: null, compressions: null, decompressions: null },
   gpu: { wired_limit: null, recommended_working_set: null },
-  mlx: [{ pid: 1, name: 'p', attached: true, footprint: 10, cache: 5 }, { pid: 2, name: 'q', attached: false, footprint: 10 }],
+  mlx: [{ pid: 1, name: 'p', attached: true, footprint: 10, cache: 5, restart_for_wired_limit: false },
+    { pid: 2, name: 'q', attached: false, footprint: 10, restart_for_wired_limit: false }],
   unavailable: [],
 });
 const ev = (sec: number): Event => ({ at: new Date(sec * 1000).toISOString(), severity: 'info', kind: { type: 'storage_recovered' }, message: `e${sec}` });

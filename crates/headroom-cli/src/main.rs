@@ -10,6 +10,7 @@ mod doctor_cmd;
 mod fit_cmd;
 mod history_cmd;
 mod output;
+mod selftest_cmd;
 mod serve_cmd;
 mod status;
 mod top_cmd;
@@ -55,6 +56,8 @@ enum Command {
     Fit(fit_cmd::FitArgs),
     /// Check memory pressure, swap, compression, MLX caches, wired limits and other apps.
     Doctor(doctor_cmd::DoctorArgs),
+    /// Exercise every platform read once and compare Headroom with the system's own tools.
+    Selftest(selftest_cmd::SelftestArgs),
 }
 
 /// Restores the default SIGPIPE action, as Unix command-line tools expect: `headroom … | head`
@@ -103,6 +106,7 @@ impl Command {
             Self::Top(args) => top_cmd::run(&args).await,
             Self::Fit(args) => fit_cmd::run(&args).await,
             Self::Doctor(args) => doctor_cmd::run(&args).await,
+            Self::Selftest(args) => selftest_cmd::run(&args).await,
         }
     }
 }

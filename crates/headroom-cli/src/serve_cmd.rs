@@ -156,11 +156,12 @@ fn run_service(args: &ServeArgs) -> u8 {
         service::uninstall(kind, &spec, &service::run_command)
     };
     match result {
-        Ok(lines) => {
-            for l in lines {
+        Ok(report) => {
+            for l in &report.lines {
                 println!("{l}");
             }
-            0
+            // 1: the file is written but the service manager failed (the lines say what to run).
+            u8::from(!report.ok)
         }
         Err(e) => {
             eprintln!("headroom serve: cannot write the service file: {e}");

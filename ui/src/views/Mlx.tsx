@@ -105,6 +105,11 @@ function Proc({ p, busy, flash, onClear, onLimit }: {
         <strong class="pname" title={p.name}>{p.name}</strong>
         <span class="muted num">pid {p.pid}</span>
       </div>
+      {p.restart_for_wired_limit ? (
+        <p class="small warn" data-testid={`restart-${p.pid}`} title="MLX reads the GPU wired limit once when a process starts">
+          GPU wired limit changed: restart to use the new limit
+        </p>
+      ) : null}
       <dl class="grid4">
         <div><dt>Footprint</dt><dd class="num">{size(p.footprint)}</dd></div>
         <div><dt>Active</dt><dd class="num">{p.attached ? size(p.active) : '—'}</dd></div>
