@@ -1,4 +1,5 @@
-//! `headroom doctor [--json]`: the seeds' diagnostic order as checks with evidence.
+//! `headroom doctor [--json]`: pressure, swap, compression, MLX caches, wired limits and other
+//! apps, as checks with evidence.
 //!
 //! It takes two samples one second apart (swap and compression rates), polls the MLX agents
 //! (and asks each for its command line), lists other apps by footprint, and reads the last

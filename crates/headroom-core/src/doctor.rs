@@ -1,4 +1,5 @@
-//! `headroom doctor`: the seeds' diagnostic order as checks with evidence.
+//! `headroom doctor`: a diagnostic order (pressure, swap, compression, MLX caches, wired
+//! limits, other apps) as checks with evidence.
 //!
 //! Each check reads a [`Snapshot`] (with its MLX processes) and a [`DoctorContext`] (history
 //! trend, other apps, agents' command lines) and gives at most a few [`Finding`]s, each with
@@ -7,22 +8,26 @@
 //!
 //! Thresholds, and where they come from:
 //! - pressure: the kernel's level (macOS) or the PSI/available level (Linux), warn and above;
-//! - swapping: more than [`SWAPOUT_RATE`] written to swap per second (seed 003 #6: swapping
-//!   drops generation to 1-3 tokens/s);
-//! - compressed: above [`COMPRESSED_HIGH`] (seed 004: "compressed memory climbs past 5 GB"
-//!   when the wired cap is missing; healthy is under 2 GB), or growing by more than
+//! - swapping: more than [`SWAPOUT_RATE`] written to swap per second (users of 70B models
+//!   report generation dropping to 1-3 tokens/s once macOS swaps);
+//! - compressed: above [`COMPRESSED_HIGH`] (users report compressed
+//!   memory climbing past 5 GB when MLX's wired memory is not capped; healthy is under 2 GB), or growing by more than
 //!   [`COMPRESSED_GROWTH_PER_HOUR`] while above [`COMPRESSED_HEALTHY`];
-//! - MLX cache: above [`MLX_CACHE_TARGET`] (seed 004 layer 2: 512 MB);
-//! - wired limit: an attached process's peak within 10 % of the recommended working set (seed
-//!   003 #3 and #7); raising the system limit helps only after the process restarts (MLX
-//!   reads its ceiling once per process, `mlx/backend/metal/device_info.cpp`);
+//! - MLX cache: above [`MLX_CACHE_TARGET`] (512 MB keeps inference fast while the cache
+//!   does not grow unbounded);
+//! - wired limit: an attached process's peak within 10 % of the recommended working set
+//!   (macOS's default GPU wired limit is conservative: about 65-75 % of memory); raising the
+//!   system limit helps only after the process restarts (MLX reads its ceiling once per
+//!   process, `mlx/backend/metal/device_info.cpp`);
 //! - wired limit changed: a running MLX process still uses the ceiling it read under an
 //!   earlier `iogpu.wired_limit_mb` ("restart to use the new limit"); on macOS 13 (only
 //!   `debug.iogpu.wired_limit`), changing the limit needs macOS 14;
-//! - other apps: an app holding at least [`APP_HEAVY`] (seed 003: browsers 2-4 GB, Slack /
-//!   Discord / VS Code 1-2 GB each) while memory is tight;
+//! - other apps: an app holding at least [`APP_HEAVY`] (browsers commonly hold 2-4 GB,
+//!   Slack / Discord / VS Code 1-2 GB each) while memory is tight;
 //! - mlx_lm.server: its wired limit is above 0 (it sets it to the recommended working set at
-//!   start and never restores it; mlx-lm `server.py`);
+//!   start and never restores it: `mlx_lm/server.py` calls `maybe_set_recommended_wired_limit()`
+//!   at start and discards the previous limit; `mlx_lm/utils.py` sets it with
+//!   `mx.set_wired_limit(max_recommended_working_set_size)`).
 //! - outside MLX: an attached process whose footprint exceeds what MLX counts (active + cache)
 //!   by at least [`OUTSIDE_MLX_LARGE`] and by more than MLX counts, and which grew (when two
 //!   readings are known): Metal buffers and libraries the allocator does not see
@@ -51,19 +56,20 @@ const MIB: u64 = 1024 * 1024;
 const GIB: u64 = 1024 * MIB;
 /// Swap-out rate above which the machine is swapping now, bytes/s.
 pub const SWAPOUT_RATE: f64 = 1024.0 * 1024.0;
-/// Compressed memory above which it is a finding (seed 004).
+/// Compressed memory above which it is a finding (users report it climbing past 5 GB when
+/// MLX's wired memory is not capped).
 pub const COMPRESSED_HIGH: u64 = 5 * GIB;
-/// Compressed memory of a healthy steady state (seed 004).
+/// Compressed memory of a healthy steady state.
 pub const COMPRESSED_HEALTHY: u64 = 2 * GIB;
 /// Growth of compressed memory per hour that is a finding above the healthy level.
 pub const COMPRESSED_GROWTH_PER_HOUR: f64 = 1024.0 * 1024.0 * 1024.0;
-/// The MLX cache target (seed 004 layer 2).
+/// The MLX cache target: 512 MB keeps inference fast.
 pub const MLX_CACHE_TARGET: u64 = 512 * MIB;
-/// An app this large is worth closing (seed 003).
+/// An app this large is worth closing (browsers commonly hold 2-4 GB, chat apps 1-2 GB).
 pub const APP_HEAVY: u64 = GIB;
 /// Memory outside MLX's counters worth a finding, when it also exceeds what MLX counts.
 pub const OUTSIDE_MLX_LARGE: u64 = 2 * GIB;
-/// Available share under which memory is tight (seed 004 layer 5: free under 15 %).
+/// Available share under which memory is tight (15 % free, where a watchdog should act).
 pub const TIGHT_AVAILABLE_PERCENT: f64 = 15.0;
 
 /// How bad a finding is: the journal's severity (info, warning, critical).
@@ -226,7 +232,7 @@ impl DoctorReport {
 
 type CheckFn = fn(&Snapshot, &DoctorContext) -> Result<Vec<Finding>, String>;
 
-/// The checks in the seeds' diagnostic order.
+/// The checks in diagnostic order.
 const CHECKS: [(&str, CheckFn); 12] = [
     ("pressure", check_pressure),
     ("swapping", check_swapping),
@@ -352,8 +358,8 @@ fn check_swapping(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, Strin
         severity,
         title: format!("The system is swapping out {}", format_rate(out)),
         evidence,
-        action: "close non-AI apps before inference (seed 003: swapping drops generation to \
-                 1-3 tokens/s); `headroom top` lists the largest"
+        action: "close non-AI apps before inference (swapping drops generation to 1-3 \
+                 tokens/s); `headroom top` lists the largest"
             .into(),
         command: Some("headroom top".into()),
         pid: None,
@@ -396,8 +402,8 @@ fn check_compressed(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, S
         },
         evidence,
         action: format!(
-            "cap how much MLX keeps wired so macOS stops compressing everything else (seed 004 \
-             layer 1: ~70 % of memory): set the MLX wired limit to {}",
+            "cap how much MLX keeps wired so macOS stops compressing everything else (about \
+             70 % of memory): set the MLX wired limit to {}",
             format_bytes(cap)
         ),
         command: Some(format!("headroom limit wired {}MiB", cap / MIB)),
@@ -444,8 +450,7 @@ fn check_mlx_cache(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, Stri
                     format_bytes(cache)
                 ),
                 evidence,
-                action: "clear its MLX cache (seed 004 layer 2: 512 MB keeps inference fast)"
-                    .into(),
+                action: "clear its MLX cache (512 MB keeps inference fast)".into(),
                 command: Some(format!("headroom clear-cache --pid {}", p.pid)),
                 pid: Some(p.pid),
                 detail: None,
@@ -576,7 +581,7 @@ fn check_wired_limit(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, St
             ),
             evidence,
             action: format!(
-                "raise the system wired limit to {mb} MB (seed 003 #3/#7: the default is \
+                "raise the system wired limit to {mb} MB (the macOS default is \
                  conservative), then restart {} to use the new limit: MLX reads it once when \
                  a process starts; it resets at reboot",
                 p.name
@@ -681,7 +686,7 @@ fn check_other_apps(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, S
         title: format!("Other apps hold memory MLX needs: {}", names.join(", ")),
         evidence,
         action: format!(
-            "close {} (seed 003 #2: browsers, Electron apps and Docker hold unified memory)",
+            "close {} (browsers, Electron apps and Docker hold unified memory)",
             first.name
         ),
         command: Some("headroom top".into()),

@@ -3,7 +3,6 @@
 //! pace: it never takes longer than the stats timeout plus a margin.
 
 mod agents_common;
-mod headroom_bin;
 
 use agents_common::{fake_agent, fake_agent_process, runtime_dir, Fake, PidHolder};
 use headroom_core::agents::{AgentChange, LimitKind, MlxMonitor};
@@ -253,8 +252,10 @@ async fn unsafe_runtime_dirs_and_foreign_sockets_are_refused() {
 #[tokio::test]
 async fn another_users_agent_is_refused_by_peer_credentials() {
     if headroom_core::agents::sys::euid() != 0 {
-        eprintln!("\n*** SKIPPED another_users_agent: not root, cannot run a listener as another user ***\n");
-        return;
+        return agents_common::real_parts::missing(
+            "another_users_agent",
+            "not root, cannot run a listener as another user",
+        );
     }
     let uid = test_user_uid();
     let scratch = tempfile::Builder::new()
@@ -320,7 +321,7 @@ use std::os::unix::process::CommandExt;
 
 /// The uid of `headroom-test` (created with useradd when missing), else `nobody` (65534).
 fn test_user_uid() -> u32 {
-    headroom_bin::other_user("another user's agent").map_or(65534, |(uid, _)| uid)
+    agents_common::real_parts::other_user("another user's agent").map_or(65534, |(uid, _)| uid)
 }
 
 /// A Python another user can run (`/usr/bin/python3`; a pyenv shim under /root is not).

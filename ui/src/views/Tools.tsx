@@ -1,4 +1,4 @@
-// The "Tools" view (issue 7): the GPU wired limit, "Will it fit?", the doctor's findings and
+// The "Tools" view: the GPU wired limit, "Will it fit?", the doctor's findings and
 // what holds memory. Everything is fetched when asked (or when the view opens), never polled.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { DoctorReport } from '../bindings/DoctorReport';

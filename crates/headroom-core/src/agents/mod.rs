@@ -163,6 +163,21 @@ pub struct ActionOutcome {
     pub error: Option<AgentError>,
 }
 
+/// Each failed outcome as `name (pid N): why` (the journal's and the notifications' words).
+pub fn failures(outcomes: &[ActionOutcome]) -> Vec<String> {
+    outcomes
+        .iter()
+        .filter(|o| !o.ok)
+        .map(|o| {
+            let why = o
+                .error
+                .as_ref()
+                .map_or("unknown error".into(), ToString::to_string);
+            format!("{} (pid {}): {why}", o.name, o.pid)
+        })
+        .collect()
+}
+
 /// Fills `snapshot.mlx` and `snapshot.gpu.recommended_working_set` from a poll, marks the
 /// processes that need a restart to use the system wired limit, and lists the poll's
 /// problems in `snapshot.unavailable`.

@@ -59,17 +59,7 @@ fn journal(
     outcomes: &[ActionOutcome],
 ) {
     let ok = outcomes.iter().filter(|o| o.ok).count();
-    let failed: Vec<String> = outcomes
-        .iter()
-        .filter(|o| !o.ok)
-        .map(|o| {
-            let why = o
-                .error
-                .as_ref()
-                .map_or("unknown error".into(), |e| e.to_string());
-            format!("{} (pid {}): {why}", o.name, o.pid)
-        })
-        .collect();
+    let failed = crate::agents::failures(outcomes);
     let mut message = match outcomes.len() {
         0 => format!("{action}: no MLX agent attached; nothing done"),
         _ => format!("{what} in {ok} of {} processes", outcomes.len()),

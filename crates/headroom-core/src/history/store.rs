@@ -169,7 +169,7 @@ impl Store {
         if check != "ok" {
             return Err(OpenError::Corrupt(check));
         }
-        conn.execute_batch(&schema::ddl()).map_err(classify)?;
+        schema::migrate(&conn).map_err(classify)?;
         Ok(Self {
             conn,
             path: Some(path.to_path_buf()),
@@ -181,7 +181,7 @@ impl Store {
         let conn = Connection::open_in_memory()?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")?;
-        conn.execute_batch(&schema::ddl())?;
+        schema::migrate(&conn)?;
         Ok(Self { conn, path: None })
     }
 

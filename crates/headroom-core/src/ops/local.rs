@@ -61,8 +61,10 @@ impl Local {
     }
 
     /// A host reading `config_path`, the history in `data_dir`, agents through `monitor`.
-    pub fn new(config_path: PathBuf, data_dir: PathBuf, monitor: MlxMonitor) -> Self {
+    pub fn new(config_path: PathBuf, data_dir: PathBuf, mut monitor: MlxMonitor) -> Self {
         let loaded = config::load(&config_path);
+        // Scans for MLX processes without the agent as often as the engine does.
+        monitor.set_rescan_interval(Duration::from_millis(loaded.config.sampling.mlx_rescan_ms));
         Self {
             config_path,
             data_dir,

@@ -448,18 +448,7 @@ impl ActionSummary {
         } else {
             "Could not clear the MLX cache".to_owned()
         };
-        let failed: Vec<String> = self
-            .outcomes
-            .iter()
-            .filter(|o| !o.ok)
-            .map(|o| {
-                let why = o
-                    .error
-                    .as_ref()
-                    .map_or("unknown error".to_owned(), |e| e.message.clone());
-                format!("{} (pid {}): {why}", o.name, o.pid)
-            })
-            .collect();
+        let failed = crate::agents::failures(&self.outcomes);
         if !failed.is_empty() {
             let n = u32::try_from(failed.len()).unwrap_or(u32::MAX);
             text += &format!("; failed in {}: {}", processes(n), failed.join(", "));
@@ -695,7 +684,7 @@ mod tests {
         assert_eq!(sentence(two), "Cleared 2.1 GB of MLX cache in 2 processes");
         assert_eq!(
             sentence(vec![outcome(1, Some(512 << 20), None), outcome(9, None, Some("no answer"))]),
-            "Cleared 512.0 MB of MLX cache in 1 process; failed in 1 process: python3 (pid 9): no answer"
+            "Cleared 512.0 MB of MLX cache in 1 process; failed in 1 process: python3 (pid 9): no answer (timeout)"
         );
         assert!(sentence(vec![outcome(9, None, Some("x"))]).starts_with("Could not clear"));
     }

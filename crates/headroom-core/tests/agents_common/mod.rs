@@ -2,6 +2,8 @@
 //! fake agents (Rust threads on real Unix sockets) for faults, and per-test runtime dirs.
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)] // test helpers: a failure is a test failure
 
+#[path = "../real_parts/mod.rs"]
+pub mod real_parts;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -15,16 +17,20 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// `.venv/bin/python`, or `None` after printing loudly why MLX tests are skipped.
+/// `.venv/bin/python`, or `None` after printing loudly why MLX tests are skipped (a failure
+/// under `HEADROOM_E2E_REQUIRED=1`).
 pub fn venv_python(test: &str) -> Option<PathBuf> {
     let py = repo().join(".venv/bin/python");
     if py.exists() {
         return Some(py);
     }
-    eprintln!(
-        "\n*** SKIPPED {test}: {} is missing; create it with: python3 -m venv .venv && \
-         .venv/bin/pip install \"mlx[cpu]\" mlx-lm pytest && .venv/bin/pip install -e agent/ ***\n",
-        py.display()
+    real_parts::missing(
+        test,
+        &format!(
+            "{} is missing; create it with: python3 -m venv .venv && .venv/bin/pip install \
+             \"mlx[cpu]\" mlx-lm pytest && .venv/bin/pip install -e agent/",
+            py.display()
+        ),
     );
     None
 }
