@@ -412,7 +412,8 @@ fn check_compressed(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, S
     }])
 }
 
-/// Seed 004 layer 1: ~70 % of memory, never above the recommended working set.
+/// ~70 % of memory (SleepyQuant's "MLX Memory Safety Checklist", layer 1), never above the
+/// recommended working set.
 fn wired_cap(s: &Snapshot) -> u64 {
     let total = s.memory.total.unwrap_or(0);
     let seventy = (total as f64 * 0.7) as u64 / GIB * GIB;

@@ -1,17 +1,19 @@
 //! "Will it fit?": how much memory a model needs, and whether this machine can give it.
 //!
 //! The estimate (`docs/WIRED_LIMIT.md` explains it for users):
-//! - **weights** = parameters × bits ÷ 8 — seed 001's formula and table (7B at FP16/INT8/INT4
-//!   = 14/7/3.5 GB). From a local model folder: the exact tensor bytes of its `.safetensors`
-//!   files, read from their headers (quantization scales included; nothing is downloaded).
+//! - **weights** = parameters × bits ÷ 8 — the usual formula (7B at FP16/INT8/INT4 =
+//!   14/7/3.5 GB; 13B 26/13/6.5, 30B 60/30/15, 70B 140/70/35). From a local model folder:
+//!   the exact tensor bytes of its `.safetensors` files, read from their headers
+//!   (quantization scales included; nothing is downloaded).
 //! - **kv_cache** = 2 (K and V) × layers × KV heads × head dim × context × KV bits ÷ 8, for one
 //!   sequence. The shape comes from `--layers/--kv-heads/--head-dim`, the folder's
-//!   `config.json`, or the nearest Llama of seed 001's table.
+//!   `config.json`, or the nearest Llama (7B/13B/30B/70B).
 //! - **overhead** = quantization scales (estimated from parameters only: MLX's affine
 //!   quantization keeps an fp16 scale and bias per group of 64 weights = 4 bytes per 64
 //!   weights), plus 10 % of weights and KV cache (activations, allocator cache,
 //!   fragmentation), plus 512 MiB of runtime (Python, MLX, tokenizer). With the scales, 70B at 4 bits is 39.4 GB
-//!   and at 8 bits 74.4 GB: seed 003's "70B Q4 (~40 GB)" and "70B Q8 (~75 GB)".
+//!   and at 8 bits 74.4 GB, matching the "70B Q4 (~40 GB)" and "70B Q8 (~75 GB)" of the
+//!   "MLX out of memory" guide (Fredoline Eruo).
 //! - **total** = weights + kv_cache + overhead.
 
 use crate::ops::Param;
@@ -69,7 +71,7 @@ pub struct ModelShape {
     pub head_dim: u32,
 }
 
-/// Llama shapes of seed 001's table (Hugging Face configs of Llama-2 7B/13B/70B and LLaMA 30B).
+/// Llama 7B/13B/30B/70B shapes (Hugging Face configs of Llama-2 7B/13B/70B and LLaMA 30B).
 const KNOWN: [(u64, &str, ModelShape); 4] = [
     (7_000_000_000, "Llama-7B", shape(32, 32, 128)),
     (13_000_000_000, "Llama-13B", shape(40, 40, 128)),

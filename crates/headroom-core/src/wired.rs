@@ -6,10 +6,11 @@
 //!   which is why the *effective* value is read from an attached MLX agent.
 //! - **Validation** (every platform, pure): a whole number of MB (the sysctl's unit is MiB),
 //!   at least [`FLOOR_MB`], at most physical memory minus [`minimum_reserve`].
-//! - **Suggestion** (pure): leave macOS [`suggested_reserve`] = max(8 GiB, 25 %) — seed 003's
-//!   table (24 GB → 16 GB, 32 → 24, 64 → 48, 96 → 72) is exactly that rule, and seed 001
-//!   reserves 8 GB for the system — and never suggest lowering a default that is already
-//!   higher (measured defaults: ~10.7 GB on 16 GB, ~107.5 GiB on 128 GiB).
+//! - **Suggestion** (pure): leave macOS [`suggested_reserve`] = max(8 GiB, 25 %) — the
+//!   table in the public "MLX out of memory" guide (Fredoline Eruo: 24 GB → 16 GB, 32 → 24,
+//!   64 → 48, 96 → 72) is exactly that rule, and a common rule of thumb reserves 8 GB for
+//!   the system — and never suggest lowering a default that is already higher (measured
+//!   defaults: ~10.7 GB on 16 GB, ~107.5 GiB on 128 GiB).
 //! - **Setting**: one fixed command with one checked integer, run through a [`Runner`] (no
 //!   shell string is built from input: [`CheckedMb`] can only be made by validation):
 //!   `/usr/bin/osascript -e 'do shell script "/usr/sbin/sysctl -w iogpu.wired_limit_mb=N"
@@ -227,13 +228,14 @@ pub const SUDO: &str = "/usr/bin/sudo";
 pub struct WiredLimitError(pub String);
 
 /// The reserve left to macOS by the *suggested* value: max(8 GiB, 25 % of physical memory)
-/// (seed 001 "reserve 8GB for system"; seed 003 "macOS reserves 25-30 %" and its table).
+/// (a common rule of thumb reserves 8 GB for the system; the "MLX out of memory" guide by
+/// Fredoline Eruo says macOS reserves 25-30 % and gives the table 64 GB → 48 GB, 96 → 72).
 pub fn suggested_reserve(physical: u64) -> u64 {
     (8 * GIB).max(physical / 4)
 }
 
 /// The reserve every accepted value leaves to macOS: min(8 GiB, 25 % of physical memory), the
-/// smaller of the seeds' two reserves (so a 16 GB Mac may go to 12 GB, a 128 GB one to 120 GB).
+/// smaller of those two reserves (so a 16 GB Mac may go to 12 GB, a 128 GB one to 120 GB).
 pub fn minimum_reserve(physical: u64) -> u64 {
     (8 * GIB).min(physical / 4)
 }
@@ -561,8 +563,8 @@ pub fn suggest(physical: u64, effective: Option<u64>, default_in_force: bool) ->
     let reserve = suggested_reserve(physical);
     let target_mb = physical.saturating_sub(reserve) / GIB * 1024;
     let mut reasoning = vec![format!(
-        "leave macOS max(8 GB, 25 %) = {} of {} (seed 003: macOS needs 25-30 %; \
-         64 GB → 48 GB, 96 GB → 72 GB; seed 001: reserve 8 GB for the system)",
+        "leave macOS max(8 GB, 25 %) = {} of {} (macOS needs 25-30 %: 64 GB → 48 GB, \
+         96 GB → 72 GB, per the \"MLX out of memory\" guide; at least 8 GB for the system)",
         format_bytes(reserve),
         format_bytes(physical)
     )];

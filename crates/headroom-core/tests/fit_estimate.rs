@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! "Will it fit?": seed 001's table, generated model folders (config.json + safetensors
-//! headers), and verdicts against budgets.
+//! "Will it fit?": the usual 7B-70B weight table, generated model folders (config.json +
+//! safetensors headers), and verdicts against budgets.
 
 use headroom_core::fit::{self, Budget, Closable, FitInput, ModelShape, Verdict};
 use std::path::Path;
@@ -20,7 +20,7 @@ fn input(params: &str, bits: u32) -> FitInput {
 
 #[test]
 fn weights_agree_with_seed_001_within_5_percent() {
-    // Seed 001 "Real-World Examples" (GB = 10^9 bytes, parameters × bytes per parameter).
+    // Llama 7B-70B weights (GB = 10^9 bytes, parameters × bytes per parameter).
     let table = [
         ("7B", [14.0, 7.0, 3.5]),
         ("13B", [26.0, 13.0, 6.5]),
@@ -40,7 +40,7 @@ fn weights_agree_with_seed_001_within_5_percent() {
 }
 
 #[test]
-fn totals_add_up_and_match_seed_003() {
+fn totals_add_up_and_match_published_70b_sizes() {
     let e = fit::estimate(&input("70B", 4)).unwrap();
     assert_eq!(e.total, e.weights + e.kv_cache + e.overhead);
     let p = e.overhead_parts;
@@ -55,7 +55,8 @@ fn totals_add_up_and_match_seed_003() {
         }
     );
     assert_eq!(e.kv_cache, 2 * 80 * 8 * 128 * 8192 * 2);
-    // Seed 003: "70B Q4 (~40 GB)", "70B Q8 (~75 GB)" — weights plus quantization scales.
+    // "MLX out of memory" guide (Fredoline Eruo): "70B Q4 (~40 GB)", "70B Q8 (~75 GB)" —
+    // weights plus quantization scales.
     let q4 = (e.weights + p.quant_scales) as f64 / 1e9;
     assert!((q4 - 40.0).abs() / 40.0 < 0.05, "{q4}");
     let e8 = fit::estimate(&input("70B", 8)).unwrap();

@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The system wired limit: validation tables, the exact privileged argv, the runner's
-//! cancel / mismatch / failure paths, the suggestion against seed 003's table.
+//! cancel / mismatch / failure paths, the suggestion against the
+//! "MLX out of memory" guide's table (Fredoline Eruo).
 
 use chrono::Utc;
 use headroom_core::config::WiredLimitConfig;
@@ -206,12 +207,17 @@ fn failures_and_unverified_values() {
 }
 
 #[test]
-fn suggestion_matches_seed_003_table() {
-    // Seed 003: 24 GB → 16384, 32 GB → 24576, 64 GB → 49152, 96 GB → 73728.
+fn suggestion_matches_published_reserve_table() {
+    // "MLX out of memory" guide: 24 GB → 16384, 32 GB → 24576, 64 GB → 49152, 96 GB → 73728.
     for (gb, mb) in [(24, 16384), (32, 24576), (64, 49152), (96, 73728)] {
         let s = wired::suggest(gb * GIB, None, true);
         assert_eq!(s.mb, mb, "{gb} GB: {:?}", s.reasoning);
-        assert!(s.reasoning[0].contains("seed 003"));
+        let why = &s.reasoning[0];
+        assert!(why.contains("max(8 GB, 25 %)"), "{why}");
+        assert!(
+            why.contains("25-30 %") && why.contains("64 GB → 48 GB"),
+            "{why}"
+        );
     }
     // A default that is already higher is kept (16 GB: ~10.7 GB; 128 GiB: ~107.5 GiB).
     let s = wired::suggest(16 * GIB, Some(11_453_251_584), true);

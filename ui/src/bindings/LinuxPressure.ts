@@ -17,6 +17,7 @@ critical_available_percent: number,
  */
 warn_some_avg10: number, 
 /**
- * Available percentage below which the level is warn (seed 004: 15 %).
+ * Available percentage below which the level is warn (15 %, the free percentage under which
+ * SleepyQuant's "MLX Memory Safety Checklist" watchdog clears MLX caches).
  */
 warn_available_percent: number, };

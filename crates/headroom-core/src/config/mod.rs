@@ -214,7 +214,8 @@ pub struct LinuxPressure {
     pub critical_available_percent: f64,
     /// PSI `some avg10` at or above which the level is warn.
     pub warn_some_avg10: f64,
-    /// Available percentage below which the level is warn (seed 004: 15 %).
+    /// Available percentage below which the level is warn (15 %, the free percentage under which
+    /// SleepyQuant's "MLX Memory Safety Checklist" watchdog clears MLX caches).
     pub warn_available_percent: f64,
 }
 

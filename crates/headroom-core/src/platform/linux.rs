@@ -241,7 +241,8 @@ pub fn zram_mem_used(mm_stat: &str) -> Option<u64> {
 /// PSI numbers are the share of wall time tasks stalled waiting for memory
 /// (kernel Documentation/accounting/psi.rst). Defaults: *critical* when all tasks stalled
 /// ≥ 10 % of the last 10 s or less than 5 % of memory is available; *warning* when some task
-/// stalled ≥ 10 % or less than 15 % is available (seed 004's watchdog acts under 15 % free).
+/// stalled ≥ 10 % or less than 15 % is available (the watchdog in SleepyQuant's
+/// "MLX Memory Safety Checklist" acts under 15 % free).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PressureThresholds {
     /// `full avg10` at or above which the level is critical.

@@ -1,5 +1,6 @@
-//! The rules a new installation starts with. Each number traces to the user notes in
-//! `/work/shared/seeds` (cited as "seed NNN"); `docs/RULES.md` explains them for users.
+//! The rules a new installation starts with. Each comment names where its numbers come from
+//! (mostly SleepyQuant's public "MLX Memory Safety Checklist", measured on a 64 GB M1 Max);
+//! `docs/RULES.md` explains them for users.
 
 use super::{Action, Comparison, Metric, Rule, Scope};
 
@@ -37,7 +38,8 @@ fn rule(
 pub fn default_rules() -> Vec<Rule> {
     let clear_all = Action::ClearCache { scope: Scope::All };
     vec![
-        // Seed 004 layer 5: the watchdog clears MLX caches when pressure reaches "warn".
+        // MLX Memory Safety Checklist, layer 5: the watchdog clears MLX caches when pressure
+        // reaches "warn".
         rule(
             "pressure-warn",
             "Memory pressure is elevated",
@@ -49,7 +51,7 @@ pub fn default_rules() -> Vec<Rule> {
             600,
             vec![Action::Notify, clear_all.clone()],
         ),
-        // Seed 004 layer 5: … or when the free percentage drops under 15 %.
+        // Same watchdog: … or when the free percentage drops under 15 %.
         rule(
             "free-low",
             "Free memory is below 15%",
@@ -61,7 +63,8 @@ pub fn default_rules() -> Vec<Rule> {
             600,
             vec![Action::Notify, clear_all],
         ),
-        // Seeds 003 (#6) and 004: swapping is what makes inference crawl and the Mac freeze.
+        // Swapping is what makes inference crawl and the Mac freeze ("MLX out of memory" guide,
+        // cause #6; MLX Memory Safety Checklist).
         rule(
             "swap-used",
             "Swap use is above 1 GB",
@@ -73,8 +76,8 @@ pub fn default_rules() -> Vec<Rule> {
             3600,
             vec![Action::Notify],
         ),
-        // Seed 004, "what happens when each layer fails": compressed memory climbing past
-        // 5 GB; its healthy steady state is about 2 GB, which re-arms the rule.
+        // MLX Memory Safety Checklist, "what happens when each layer fails": compressed memory
+        // climbing past 5 GB; its healthy steady state is about 2 GB, which re-arms the rule.
         rule(
             "compressed-high",
             "Compressed memory is above 5 GB",
@@ -86,8 +89,8 @@ pub fn default_rules() -> Vec<Rule> {
             3600,
             vec![Action::Notify],
         ),
-        // Seed 004 layer 2: a 512 MB cache is enough to keep inference fast; a healthy cache
-        // stays under 100 MB, which re-arms the rule.
+        // MLX Memory Safety Checklist, layer 2: a 512 MB cache is enough to keep inference fast;
+        // a healthy cache stays under 100 MB, which re-arms the rule.
         rule(
             "mlx-cache-high",
             "An MLX cache is above 512 MB",
