@@ -1,11 +1,11 @@
 //! What the native menu's action items do, and showing notifications.
 
+use crate::login_item::{self, LoginItemState};
 use crate::notify::Notification;
 use crate::state::AppState;
 use headroom_core::wired::{self, CheckedMb};
 use serde_json::Value;
 use tauri::{AppHandle, Manager, Runtime};
-use tauri_plugin_autostart::ManagerExt;
 
 /// Shows a native notification (and logs it; a system without a notification service only
 /// gets the log line).
@@ -89,7 +89,7 @@ pub fn reapply_wired_limit<R: Runtime>(app: &AppHandle<R>) {
 /// "Launch at login" from the menu: flips the login item and saves the choice in the config
 /// (`app.launch_at_login`) so the settings view agrees.
 pub fn toggle_launch_at_login<R: Runtime>(app: &AppHandle<R>) {
-    let enable = !crate::tray::autostart_enabled(app);
+    let enable = login_item::click_registers(login_item::state(app));
     set_launch_at_login(app, enable);
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
@@ -111,17 +111,6 @@ pub fn toggle_launch_at_login<R: Runtime>(app: &AppHandle<R>) {
 }
 
 /// Registers or unregisters the app as a login item; returns the state now in force.
-pub fn set_launch_at_login<R: Runtime>(app: &AppHandle<R>, enable: bool) -> bool {
-    let auto = app.autolaunch();
-    let result = if enable {
-        auto.enable()
-    } else {
-        auto.disable()
-    };
-    if let Err(e) = result {
-        log::warn!("cannot change launch at login: {e}");
-    }
-    let now = auto.is_enabled().unwrap_or(false);
-    log::info!("launch at login: {now}");
-    now
+pub fn set_launch_at_login<R: Runtime>(app: &AppHandle<R>, enable: bool) -> LoginItemState {
+    login_item::set(app, enable)
 }

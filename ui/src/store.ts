@@ -178,8 +178,20 @@ export class Store {
 /** Re-renders the calling component whenever the store changes. */
 export function useStore(store: Store): State {
   const [, force] = useState(0);
-  useEffect(() => store.subscribe(() => force((n) => n + 1)), [store]);
-  return store.state;
+  const rendered = store.state;
+  useEffect(() => subscribeSince(store, rendered, () => force((n) => n + 1)), [store]);
+  return rendered;
+}
+
+/**
+ * Subscribes `rerender` to `store`, and calls it at once when the state changed after
+ * `rendered` was drawn: effects run after the first paint, and a fresh page's first
+ * snapshot can land in between (the app's new popover would then wait for the next sample).
+ */
+export function subscribeSince(store: Pick<Store, 'subscribe' | 'state'>, rendered: State, rerender: () => void): () => void {
+  const unsubscribe = store.subscribe(rerender);
+  if (store.state !== rendered) rerender();
+  return unsubscribe;
 }
 
 /** The part of `document` a visible-only ticker needs (a fake one in tests). */

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { JOURNAL_MAX, LiveSeries, Store, staleSeconds, tickWhileVisible } from '../src/store';
+import { JOURNAL_MAX, LiveSeries, Store, staleSeconds, subscribeSince, tickWhileVisible } from '../src/store';
 import type { Config, Event, Snapshot } from '../src/api-types';
 import type { StreamHandlers, Transport } from '../src/transport';
 import { mergeColumns } from '../src/views/History';
@@ -110,5 +110,23 @@ describe('tickWhileVisible', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('subscribeSince', () => {
+  it('re-renders at once for a snapshot that arrived between the render and the subscription', () => {
+    const transport = { snapshot: () => new Promise<Snapshot>(() => {}) } as unknown as Transport;
+    const store = new Store(transport);
+    const rendered = store.state;
+    store.onSnapshot(snap(1));
+    const rerender = vi.fn();
+    const un = subscribeSince(store, rendered, rerender);
+    expect(rerender).toHaveBeenCalledTimes(1);
+    store.onSnapshot(snap(2));
+    expect(rerender).toHaveBeenCalledTimes(2);
+    un();
+    const quiet = vi.fn();
+    subscribeSince(store, store.state, quiet);
+    expect(quiet).not.toHaveBeenCalled();
   });
 });
