@@ -319,7 +319,11 @@ sleep 2  # let the charts and the MLX scan land, then keep that picture
 /usr/bin/convert "$SCREEN" -crop "$(geometry)" +repage "$SHOT"
 sd=$(/usr/bin/convert "$SHOT" -format '%[fx:standard_deviation]' info:)
 say "screenshot $SHOT ($(geometry), standard deviation $sd)"
-logged "popover shown .* (new web view, painted)" || fail "the popover was shown before its page painted a sample: $(grep -ao 'popover shown.*' "$WORK/app.log" | tail -1)"
+# The page painted a sample (its title names the pressure level; the app shows a new popover
+# once it has, or after 2 s at the latest, which a loaded CI machine can reach).
+painted_count() { grep -ac 'page title [0-9]* ms after the request: .* — Headroom' "$WORK/app.log" || true; }
+painted() { (( $(painted_count) > ${1:-0} )); }
+wait_for 10 "the page to paint a sample" painted 0
 say "$(grep -ao 'popover shown.*' "$WORK/app.log" | tail -1); WebKit processes now: $(web_processes)"
 if grep -aq 'CONSOLE JS ERROR' "$WORK/app.log"; then fail "script error in the page: $(grep -a 'CONSOLE JS ERROR' "$WORK/app.log" | head -1)"; fi
 
@@ -349,17 +353,20 @@ say "web view closed after the keep time; no WebKit process left"
 
 # Open it again: a new web view, shown once painted with a sample.
 if [[ $E2E == 1 ]]; then
-    before=$(grep -ac "new web view, painted" "$WORK/app.log" || true)
+    before=$(painted_count)
     open_from_menu
     wait_for 30 "the window to be mapped again" mapped
     WID=$(window_id)
-    repainted() { (( $(grep -ac "new web view, painted" "$WORK/app.log" || true) > before )); }
-    wait_for 10 "the re-opened page to paint a sample" repainted
-    sleep 0.5
-    /usr/bin/import -window root "$SCREEN"
-    /usr/bin/convert "$SCREEN" -crop "$(geometry)" +repage "$ARTIFACTS/window-reopened.png"
-    sd=$(/usr/bin/convert "$ARTIFACTS/window-reopened.png" -format '%[fx:standard_deviation]' info:)
-    python3 -c "import sys; sys.exit(0 if float('$sd') > 0.05 else 1)" || fail "the re-opened window looks blank (standard deviation $sd)"
+    wait_for 10 "the re-opened page to paint a sample" painted "$before"
+    ok=0
+    for _ in $(seq 20); do
+        sleep 0.5
+        /usr/bin/import -window root "$SCREEN"
+        /usr/bin/convert "$SCREEN" -crop "$(geometry)" +repage "$ARTIFACTS/window-reopened.png"
+        sd=$(/usr/bin/convert "$ARTIFACTS/window-reopened.png" -format '%[fx:standard_deviation]' info:)
+        if python3 -c "import sys; sys.exit(0 if float('$sd') > 0.05 else 1)"; then ok=1; break; fi
+    done
+    [[ $ok == 1 ]] || fail "the re-opened window looks blank (standard deviation $sd)"
     say "re-opened: $(grep -ao 'popover shown.*' "$WORK/app.log" | tail -1); screenshot standard deviation $sd"
     python3 "$HERE/xclose.py" "$WID"
     wait_for 10 "the window to hide" bash -c "xwininfo -id $WID | grep -q IsUnMapped"
