@@ -8,73 +8,82 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use futures_util::stream::{BoxStream, StreamExt};
-use headroom_core::config::validate_json;
+use headroom_core::agents::{ActionOutcome, LimitKind};
+use headroom_core::config::{Config, ConfigIssue, LoadedConfig};
+use headroom_core::engine::{EngineEvent, EngineStatus};
 use headroom_core::events::Event;
+use headroom_core::history::{EventQuery, HistoryPoint, HistoryQuery};
+use headroom_core::ops::{BoxFuture, OpError};
+use headroom_core::rules::RuleState;
 use headroom_core::Snapshot;
-use headroom_server::{router, AppState, Backend, ConfigView, Feed, RuleGauge, ServeOptions};
+use headroom_server::{router, AppState, Backend, ServeOptions};
 use libfuzzer_sys::fuzz_target;
-use serde_json::{json, Value};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tower::ServiceExt;
 
-/// An engine that stores nothing and validates configuration like the real one.
+/// An engine that stores nothing; the operations in front of it validate as they do for the
+/// real one.
 struct Fake;
 
-fn validate(doc: &Value) -> Result<Value, Vec<Value>> {
-    match validate_json(doc) {
-        Ok(c) => Ok(serde_json::to_value(c).unwrap_or(Value::Null)),
-        Err(issues) => Err(issues
-            .into_iter()
-            .map(|i| serde_json::to_value(i).unwrap_or(Value::Null))
-            .collect()),
-    }
-}
-
 impl Backend for Fake {
+    fn snapshot(&self) -> BoxFuture<'_, Result<Arc<Snapshot>, OpError>> {
+        Box::pin(async { Err(OpError::no_sample()) })
+    }
     fn latest(&self) -> Option<Arc<Snapshot>> {
         None
     }
-    fn subscribe(&self) -> BoxStream<'static, Feed> {
-        futures_util::stream::empty().boxed()
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<EngineEvent> {
+        tokio::sync::broadcast::channel(1).1
     }
-    fn config(&self) -> ConfigView {
-        ConfigView {
-            config: json!({}),
-            path: None,
+    fn config(&self) -> LoadedConfig {
+        LoadedConfig {
+            config: Config::default(),
+            path: PathBuf::from("/nonexistent/config.toml"),
             error: None,
             issues: Vec::new(),
         }
     }
-    fn validate_config(&self, doc: &Value) -> Result<Value, Vec<Value>> {
-        validate(doc)
+    fn save_config(&self, _: Config) -> BoxFuture<'_, Result<(), Vec<ConfigIssue>>> {
+        Box::pin(async { Ok(()) })
     }
-    async fn put_config(&self, doc: Value) -> Result<(), Vec<Value>> {
-        validate(&doc).map(|_| ())
+    fn history(&self, _: HistoryQuery) -> BoxFuture<'_, Result<Vec<HistoryPoint>, OpError>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
-    async fn history(&self, _since: Duration, _max_points: usize) -> Value {
-        json!([])
+    fn events(&self, _: EventQuery) -> BoxFuture<'_, Result<Vec<Event>, OpError>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
-    async fn events(&self, _since: Option<Duration>, _limit: usize) -> Vec<Event> {
+    fn clear_cache(&self, _: Vec<u32>) -> BoxFuture<'_, Result<Vec<ActionOutcome>, OpError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn set_limit(
+        &self,
+        _: LimitKind,
+        _: u64,
+        _: Vec<u32>,
+    ) -> BoxFuture<'_, Result<Vec<ActionOutcome>, OpError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn rule_states(&self) -> Vec<RuleState> {
         Vec::new()
     }
-    async fn clear_cache(&self, pids: Vec<u32>) -> Value {
-        json!(pids)
-    }
-    async fn set_limit(&self, kind: &str, bytes: u64, pids: Vec<u32>) -> Result<Value, String> {
-        match kind {
-            "cache" | "memory" | "wired" => Ok(json!({"bytes": bytes, "pids": pids})),
-            other => Err(format!("unknown kind {other:?}")),
+    fn status(&self) -> EngineStatus {
+        EngineStatus {
+            config_error: None,
+            config_path: String::new(),
+            storage_error: None,
+            storage: Default::default(),
+            agents: 0,
+            samples: 0,
         }
     }
-    fn rule_states(&self) -> Vec<RuleGauge> {
-        Vec::new()
+    fn runtime_dir(&self) -> PathBuf {
+        PathBuf::from("/nonexistent/run")
     }
-    fn status(&self) -> Value {
-        json!({})
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
     }
-    async fn shutdown(&self) {}
 }
 
 const ENDPOINTS: [(&str, &str); 7] = [

@@ -3,7 +3,7 @@
 use crate::login_item::{self, LoginItemState};
 use crate::notify::Notification;
 use crate::state::AppState;
-use headroom_core::wired::{self, CheckedMb};
+use headroom_core::ops::{self, ClearCacheRequest, ConfigSaveRequest, WiredSetRequest};
 use serde_json::Value;
 use tauri::{AppHandle, Manager, Runtime};
 
@@ -23,13 +23,11 @@ pub fn show_notification<R: Runtime>(app: &AppHandle<R>, n: &Notification) {
 
 #[cfg(feature = "native-notifications")]
 fn native_notification<R: Runtime>(app: &AppHandle<R>, n: &Notification) {
-    use tauri_plugin_notification::NotificationExt;
-    let shown = app
-        .notification()
-        .builder()
-        .title(&n.title)
-        .body(&n.body)
-        .show();
+    // Without the plugin (the command tests' mock app) the log line is all there is.
+    let Some(notifications) = app.try_state::<tauri_plugin_notification::Notification<R>>() else {
+        return;
+    };
+    let shown = notifications.builder().title(&n.title).body(&n.body).show();
     if let Err(e) = shown {
         log::warn!("cannot show the notification: {e}");
     }
@@ -40,8 +38,8 @@ pub fn clear_all_caches<R: Runtime>(app: &AppHandle<R>) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let backend = app.state::<AppState>().backend.clone();
-        let body = match backend.clear_cache(Vec::new()).await {
-            Ok(outcomes) => crate::notify::clear_summary(&outcomes),
+        let body = match ops::clear_cache(&*backend, ClearCacheRequest::default()).await {
+            Ok(summary) => summary.clear_sentence(),
             Err(e) => format!("Could not clear the MLX cache: {}", e.error),
         };
         let n = Notification {
@@ -52,31 +50,28 @@ pub fn clear_all_caches<R: Runtime>(app: &AppHandle<R>) {
     });
 }
 
-/// "Re-apply GPU wired limit…" from the menu: takes the offer (so it is asked once), checks
-/// the value again against this machine, then sets it (macOS asks for the administrator
+/// "Re-apply GPU wired limit…" from the menu: takes the offer (so it is asked once), then the
+/// wired-limit operation checks the value again against this machine and sets it (macOS asks for the administrator
 /// password) and says what happened. Nothing runs without that click.
 pub fn reapply_wired_limit<R: Runtime>(app: &AppHandle<R>) {
     let state = app.state::<AppState>();
     let Some(offer) = state.take_reapply_offer() else {
         return log::debug!("no wired limit to re-apply");
     };
-    let physical = state.backend.latest().and_then(|s| s.memory.total);
+    let backend = state.backend.clone();
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        let checked = if offer == CheckedMb::RESET {
-            Ok(CheckedMb::RESET)
-        } else {
-            wired::check(&offer.get().to_string(), physical).map_err(|e| e.0)
-        };
-        let body = match checked {
-            Ok(mb) => match crate::insights::apply_here(mb).await {
-                Ok(outcome) => {
-                    log::info!("re-apply wired limit {}: {}", mb.get(), outcome.describe());
+        let req = WiredSetRequest { mb: offer.get() };
+        let body = match ops::wired_limit_set(&*backend, req).await {
+            Ok(outcome) => {
+                log::info!(
+                    "re-apply wired limit {}: {}",
+                    offer.get(),
                     outcome.describe()
-                }
-                Err(e) => e.error,
-            },
-            Err(e) => e,
+                );
+                outcome.describe()
+            }
+            Err(e) => e.error,
         };
         let n = Notification {
             title: "GPU wired limit".to_owned(),
@@ -99,12 +94,16 @@ pub fn toggle_launch_at_login<R: Runtime>(app: &AppHandle<R>) {
             // Never overwrite a file the person has to fix; the login item is set anyway.
             return log::warn!("launch at login not saved: the config file has a problem: {error}");
         }
-        let mut doc = match serde_json::to_value(loaded.config) {
+        let mut config = match serde_json::to_value(loaded.config) {
             Ok(doc) => doc,
             Err(e) => return log::warn!("cannot save launch at login: {e}"),
         };
-        doc["app"]["launch_at_login"] = Value::Bool(enable);
-        if let Err(e) = backend.put_config(doc, false).await {
+        config["app"]["launch_at_login"] = Value::Bool(enable);
+        let req = ConfigSaveRequest {
+            config,
+            dry_run: false,
+        };
+        if let Err(e) = ops::config_save(&*backend, req).await {
             log::warn!("cannot save launch at login in the config: {}", e.error);
         }
     });

@@ -13,7 +13,6 @@ pub mod backend;
 pub mod commands;
 pub mod engine;
 pub mod icon;
-pub mod insights;
 pub mod live;
 pub mod login_item;
 #[cfg(target_os = "macos")]
@@ -39,7 +38,8 @@ use std::time::Instant;
 use tauri::{AppHandle, Builder, Manager, RunEvent, Runtime};
 
 /// Registers the commands on `builder` (the app and the tests); they need an [`AppState`]
-/// managed before the first call.
+/// managed before the first call. Their names are the operations table's
+/// (`headroom_core::ops::TABLE`); a test checks that every one is registered.
 pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
     builder.invoke_handler(tauri::generate_handler![
         commands::get_snapshot,
@@ -49,12 +49,12 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::put_config,
         commands::clear_cache,
         commands::set_limit,
-        insights::get_wired_limit,
-        insights::get_fit,
-        insights::get_doctor,
-        insights::get_top,
-        insights::check_wired_limit,
-        insights::set_wired_limit,
+        commands::get_wired_limit,
+        commands::get_fit,
+        commands::get_doctor,
+        commands::get_top,
+        commands::check_wired_limit,
+        commands::set_wired_limit,
     ])
 }
 

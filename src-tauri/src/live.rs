@@ -15,10 +15,10 @@ use std::time::Instant;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::broadcast::error::RecvError;
 
-/// Event carrying each snapshot to the window (only while it is shown).
-pub const EVENT_SNAPSHOT: &str = "snapshot";
 /// Event carrying each journal entry to the window.
-pub const EVENT_JOURNAL: &str = "journal";
+pub use headroom_core::ops::EVENT_JOURNAL;
+/// Event carrying each snapshot to the window (only while it is shown).
+pub use headroom_core::ops::EVENT_SNAPSHOT;
 
 /// What the loop keeps between items.
 struct Live<R: Runtime> {

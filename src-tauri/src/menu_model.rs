@@ -203,9 +203,20 @@ fn mlx_line(s: &Snapshot) -> String {
     }
 }
 
+/// The native menu's doctor line for `snapshot`: the most severe finding that needs no process
+/// list (pressure, swap, compression, MLX caches, wired limit), when there is one.
+pub fn menu_finding_line(snapshot: &Snapshot) -> Option<String> {
+    use headroom_core::doctor::{top_finding, DoctorContext, Severity};
+    let f = top_finding(snapshot, &DoctorContext::default())?;
+    let mark = match f.severity {
+        Severity::Critical => "⚠︎ ",
+        Severity::Warning | Severity::Info => "",
+    };
+    Some(format!("{mark}{}", f.title))
+}
+
 fn doctor_item(s: &Snapshot) -> Item {
-    let label = crate::insights::menu_finding_line(s)
-        .unwrap_or_else(|| "Doctor: no problem found".to_owned());
+    let label = menu_finding_line(s).unwrap_or_else(|| "Doctor: no problem found".to_owned());
     Item {
         label,
         enabled: true,

@@ -7,9 +7,7 @@
 //! notifies the same event twice. Rule-less actions (a person clicked) are not notified
 //! here: whoever asked shows the result.
 
-use headroom_core::agents::ActionOutcome;
 use headroom_core::events::{Event, EventKind, Severity};
-use headroom_core::units::format_bytes;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -122,90 +120,9 @@ fn alone(event: &Event) -> Notification {
     }
 }
 
-/// The text of the notification after "Clear MLX cache" from the menu.
-pub fn clear_summary(outcomes: &[ActionOutcome]) -> String {
-    if outcomes.is_empty() {
-        return "No MLX process has the agent attached; nothing to clear".to_owned();
-    }
-    let ok = outcomes.iter().filter(|o| o.ok).count();
-    let freed: u64 = outcomes.iter().filter_map(|o| o.freed).sum();
-    let processes = |n: usize| {
-        if n == 1 {
-            "1 process".to_owned()
-        } else {
-            format!("{n} processes")
-        }
-    };
-    let mut text = if ok > 0 {
-        format!(
-            "Cleared {} of MLX cache in {}",
-            format_bytes(freed),
-            processes(ok)
-        )
-    } else {
-        "Could not clear the MLX cache".to_owned()
-    };
-    let failed: Vec<String> = outcomes
-        .iter()
-        .filter(|o| !o.ok)
-        .map(|o| {
-            let why = o
-                .error
-                .as_ref()
-                .map_or("unknown error".to_owned(), |e| e.message.clone());
-            format!("{} (pid {}): {why}", o.name, o.pid)
-        })
-        .collect();
-    if !failed.is_empty() {
-        text += &format!(
-            "; failed in {}: {}",
-            processes(failed.len()),
-            failed.join(", ")
-        );
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use headroom_core::agents::AgentError;
-
-    fn outcome(pid: u32, freed: Option<u64>, error: Option<&str>) -> ActionOutcome {
-        ActionOutcome {
-            pid,
-            name: "python3".into(),
-            ok: error.is_none(),
-            freed,
-            previous: freed,
-            current: Some(0),
-            error: error.map(|m| AgentError {
-                code: "timeout".into(),
-                message: m.into(),
-            }),
-        }
-    }
-
-    #[test]
-    fn clear_summary_says_what_was_freed_and_what_failed() {
-        assert_eq!(
-            clear_summary(&[]),
-            "No MLX process has the agent attached; nothing to clear"
-        );
-        let gib = 1u64 << 30;
-        assert_eq!(
-            clear_summary(&[
-                outcome(1, Some(gib), None),
-                outcome(2, Some(gib + gib / 10), None)
-            ]),
-            "Cleared 2.1 GB of MLX cache in 2 processes"
-        );
-        assert_eq!(
-            clear_summary(&[outcome(1, Some(512 << 20), None), outcome(9, None, Some("no answer"))]),
-            "Cleared 512.0 MB of MLX cache in 1 process; failed in 1 process: python3 (pid 9): no answer"
-        );
-        assert!(clear_summary(&[outcome(9, None, Some("x"))]).starts_with("Could not clear"));
-    }
 
     fn fired(rule: &str, severity: Severity) -> Event {
         let kind = EventKind::RuleFired {

@@ -2,110 +2,24 @@
 //! fake engine that records what it was asked.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use headroom_app::backend::{Backend, BoxFuture, CommandError, Feed};
-use headroom_app::engine::config_error;
+mod common;
+
+use common::{mac, Fake};
 use headroom_app::state::AppState;
-use headroom_core::agents::{ActionOutcome, LimitKind};
-use headroom_core::config::{validate_json, Config, LoadedConfig};
-use headroom_core::events::Event;
-use headroom_core::snapshot::{Platform, PressureLevel};
+use headroom_core::config::Config;
+use headroom_core::ops::TABLE;
 use headroom_core::Snapshot;
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
 use tauri::{Manager, WebviewWindow, WebviewWindowBuilder};
-use tokio::sync::broadcast;
-
-struct Fake {
-    latest: Option<Arc<Snapshot>>,
-    calls: Mutex<Vec<String>>,
-    tx: broadcast::Sender<Feed>,
-}
-
-impl Fake {
-    fn new(latest: Option<Snapshot>) -> Arc<Self> {
-        Arc::new(Self {
-            latest: latest.map(Arc::new),
-            calls: Mutex::new(Vec::new()),
-            tx: broadcast::channel(4).0,
-        })
-    }
-
-    fn record(&self, call: String) {
-        self.calls.lock().unwrap().push(call);
-    }
-
-    fn outcomes(freed: Option<u64>) -> Vec<ActionOutcome> {
-        vec![ActionOutcome {
-            pid: 41,
-            name: "python3".into(),
-            ok: true,
-            freed,
-            previous: None,
-            current: None,
-            error: None,
-        }]
-    }
-}
-
-impl Backend for Fake {
-    fn latest(&self) -> Option<Arc<Snapshot>> {
-        self.latest.clone()
-    }
-    fn subscribe(&self) -> broadcast::Receiver<Feed> {
-        self.tx.subscribe()
-    }
-    fn config(&self) -> LoadedConfig {
-        LoadedConfig {
-            config: Config::default(),
-            path: "/tmp/headroom-test/config.toml".into(),
-            error: None,
-            issues: Vec::new(),
-        }
-    }
-    fn put_config(&self, doc: Value, dry_run: bool) -> BoxFuture<'_, Result<Value, CommandError>> {
-        self.record(format!("put_config dry_run={dry_run}"));
-        Box::pin(async move {
-            let c = validate_json(&doc).map_err(|i| config_error(&i))?;
-            Ok(json!({"valid": dry_run, "config": c}))
-        })
-    }
-    fn history(&self, since: Duration) -> BoxFuture<'_, Result<Value, CommandError>> {
-        self.record(format!("history {}", since.as_secs()));
-        Box::pin(async { Ok(json!([{"t": 1}])) })
-    }
-    fn events(&self) -> BoxFuture<'_, Result<Vec<Event>, CommandError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-    fn clear_cache(
-        &self,
-        pids: Vec<u32>,
-    ) -> BoxFuture<'_, Result<Vec<ActionOutcome>, CommandError>> {
-        self.record(format!("clear_cache {pids:?}"));
-        Box::pin(async { Ok(Fake::outcomes(Some(2 << 30))) })
-    }
-    fn set_limit(
-        &self,
-        kind: LimitKind,
-        bytes: u64,
-        pids: Vec<u32>,
-    ) -> BoxFuture<'_, Result<Vec<ActionOutcome>, CommandError>> {
-        self.record(format!("set_limit {} {bytes} {pids:?}", kind.word()));
-        Box::pin(async { Ok(Fake::outcomes(None)) })
-    }
-    fn shutdown(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
-    }
-}
 
 fn snapshot() -> Snapshot {
-    let mut s = Snapshot::empty(Platform::Macos, chrono::Utc::now());
+    let mut s = mac();
     s.memory.total = Some(16 << 30);
-    s.memory.used = Some(10 << 30);
-    s.pressure.level = Some(PressureLevel::Warn);
     s
 }
 
@@ -117,7 +31,7 @@ struct Harness {
 }
 
 fn harness(latest: Option<Snapshot>) -> Harness {
-    let fake = Fake::new(latest);
+    let fake = Arc::new(Fake::new(latest));
     let state = AppState::new(fake.clone(), Instant::now());
     let changed = state.settings_changed.clone();
     let app = headroom_app::with_commands(mock_builder())
@@ -150,7 +64,7 @@ impl Harness {
     }
 
     fn calls(&self) -> Vec<String> {
-        self.fake.calls.lock().unwrap().clone()
+        self.fake.calls()
     }
 
     /// Whether the settings were signalled as changed (consumes the signal).
@@ -183,22 +97,25 @@ fn get_snapshot_returns_the_latest_sample_or_503() {
 
     let h = harness(None);
     let e = h.invoke("get_snapshot", json!({})).unwrap_err();
-    assert_eq!(e, json!({"error": "no sample taken yet", "status": 503}));
+    assert_eq!(
+        e,
+        json!({"error": "no sample taken yet; retry in a second", "kind": "unavailable",
+               "status": 503, "param": null, "issues": []})
+    );
 }
 
 #[test]
 fn get_history_checks_since_and_passes_it_on() {
     let h = harness(Some(snapshot()));
-    assert_eq!(
-        h.invoke("get_history", json!({"since": 600})).unwrap(),
-        json!([{"t": 1}])
-    );
-    assert_eq!(
-        h.invoke("get_history", json!({})).unwrap(),
-        json!([{"t": 1}])
-    );
+    let points = h.invoke("get_history", json!({"since": 600})).unwrap();
+    assert_eq!(points, serde_json::to_value(&h.fake.history).unwrap());
+    assert_eq!(points[0]["used"], json!(10u64 << 30));
+    h.invoke("get_history", json!({})).unwrap();
     let e = h.invoke("get_history", json!({"since": 0})).unwrap_err();
-    assert_eq!(e["status"], 400);
+    assert_eq!(
+        (e["status"].clone(), e["param"].clone()),
+        (json!(400), json!("since"))
+    );
     assert!(
         e["error"].as_str().unwrap().contains("invalid since 0"),
         "{e}"
@@ -214,6 +131,7 @@ fn get_config_and_events() {
     assert_eq!(c["path"], "/tmp/headroom-test/config.toml");
     assert!(c["error"].is_null());
     assert_eq!(h.invoke("get_events", json!({})).unwrap(), json!([]));
+    assert_eq!(h.calls(), vec!["events limit=Some(100)"]);
 }
 
 #[test]
@@ -225,13 +143,17 @@ fn put_config_saves_valid_documents_and_applies_the_settings() {
         .invoke("put_config", json!({"config": doc, "dryRun": true}))
         .unwrap();
     assert_eq!(saved["config"]["app"]["title"], "free_gb");
-    assert!(!h.settings_signalled(), "a dry run applies nothing");
-    h.invoke("put_config", json!({"config": doc})).unwrap();
-    assert!(h.settings_signalled());
     assert_eq!(
-        h.calls(),
-        vec!["put_config dry_run=true", "put_config dry_run=false"]
+        (saved["valid"].clone(), saved["saved"].clone()),
+        (json!(true), json!(false))
     );
+    assert!(!h.settings_signalled(), "a dry run applies nothing");
+    assert!(h.calls().is_empty(), "a dry run saves nothing");
+    let saved = h.invoke("put_config", json!({"config": doc})).unwrap();
+    assert_eq!(saved["saved"], true);
+    assert_eq!(saved["path"], "/tmp/headroom-test/config.toml");
+    assert!(h.settings_signalled());
+    assert_eq!(h.calls(), vec!["save_config title=FreeGb"]);
 }
 
 #[test]
@@ -270,8 +192,9 @@ fn clear_cache_and_set_limit_reach_the_engine() {
         .unwrap_err();
     assert_eq!(
         e["error"],
-        "invalid limit kind \"huge\": expected cache, memory or wired"
+        "kind: invalid limit kind \"huge\": expected cache, memory or wired"
     );
+    assert_eq!(e["param"], "kind");
     assert_eq!(
         h.calls(),
         vec![
@@ -287,4 +210,39 @@ fn a_missing_argument_is_an_error_not_a_panic() {
     let h = harness(Some(snapshot()));
     let e = h.invoke("set_limit", json!({"kind": "cache"})).unwrap_err();
     assert!(e.to_string().contains("bytes"), "{e}");
+}
+
+#[test]
+fn every_command_of_the_operations_table_is_registered_and_granted() {
+    let h = harness(Some(snapshot()));
+    let caps: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/capabilities/default.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let granted: Vec<&str> = caps["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|p| p.starts_with("allow-"))
+        .collect();
+    let commands: Vec<&str> = TABLE.iter().filter_map(|n| n.command).collect();
+    for cmd in &commands {
+        // A registered command answers (or names a missing argument); an unknown one does not.
+        let answer = h.invoke(cmd, json!({}));
+        let text = answer.map_or_else(|e| e.to_string(), |v| v.to_string());
+        assert!(!text.contains("not found"), "{cmd}: {text}");
+        let permission = format!("allow-{}", cmd.replace('_', "-"));
+        assert!(
+            granted.contains(&permission.as_str()),
+            "{permission} not granted"
+        );
+    }
+    assert_eq!(granted.len(), commands.len(), "{granted:?}");
+    let unknown = h.invoke("get_nothing", json!({})).unwrap_err().to_string();
+    assert!(unknown.contains("not found"), "{unknown}");
 }

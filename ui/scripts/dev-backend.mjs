@@ -81,7 +81,7 @@ createServer(async (req, res) => {
     for await (const c of req) body += c;
     const doc = JSON.parse(body);
     const bad = issues(doc);
-    if (bad.length) return json({ error: bad[0].message, issues: bad }, 400);
+    if (bad.length) return json({ error: bad[0].message, kind: 'bad_request', status: 400, param: 'config', issues: bad }, 400);
     if (!req.url.includes('dry_run')) config = doc;
     return json({ valid: true, saved: !req.url.includes('dry_run'), path: '/tmp/dev-headroom.toml', config: doc });
   }

@@ -24,3 +24,9 @@ export type { TitleFormat } from './bindings/TitleFormat';
 export type { IconStyle } from './bindings/IconStyle';
 
 export type { Action } from './bindings/Action';
+
+export type { ActionSummary } from './bindings/ActionSummary';
+export type { ConfigSaved } from './bindings/ConfigSaved';
+export type { OpError } from './bindings/OpError';
+export type { Param } from './bindings/Param';
+export type { Health } from './bindings/Health';

@@ -52,7 +52,7 @@ class FakeTransport implements Transport {
   history = async () => [];
   events = async () => { this.eventsCalls += 1; return [ev(1), ev(3), ev(2)]; };
   config = async () => ({ config: {} as Config, path: '', error: null, issues: [] });
-  putConfig = async () => ({});
+  putConfig = async (config: Config) => ({ valid: true, saved: true, path: '/tmp/headroom.toml', config });
   clearCache = async () => [];
   setLimit = async () => [];
   subscribe(h: StreamHandlers) { this.h = h; return () => { this.unsubscribed = true; }; }

@@ -146,7 +146,9 @@ describe('HttpTransport requests', () => {
 
   it('turns a 400 into an ApiError carrying the engine message and body', async () => {
     const s = await start();
-    const body = { errors: [{ key: 'rules[0].threshold', message: 'rules[0].threshold: -1 is out of range' }] };
+    // The operation's OpError, as `headroom serve` sends it.
+    const issue = { key: 'rules[0].threshold', value: '-1', allowed: '0..=100', message: 'rules[0].threshold: -1 is out of range' };
+    const body = { error: issue.message, kind: 'bad_request', status: 400, param: 'config', issues: [issue] };
     s.routes.set('PUT /api/config', (_q, r) => r.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify(body)));
     const t = new HttpTransport({ base: s.base });
     const err = await t.putConfig({ rules: [] } as unknown as Config, true).catch((e: unknown) => e);
@@ -246,15 +248,19 @@ describe('HttpTransport stream', () => {
 
 describe('TauriTransport', () => {
   it('uses the command names and always unlistens', async () => {
+    // The operation's OpError, as the app's commands reject with it.
+    const issue = { key: 'rules[0].threshold', value: '-1', allowed: '0..=100', message: 'rules[0].threshold = -1: out of range' };
+    const opError = { error: issue.message, kind: 'bad_request', status: 400, param: 'config', issues: [issue] };
     const calls: [string, unknown][] = [];
     const listeners = new Map<string, (e: { payload: unknown }) => void>();
     let unlistened = 0;
     const t = new TauriTransport(
       (async (cmd: string, args?: unknown) => {
         calls.push([cmd, args]);
-        if (cmd === 'put_config') throw { error: 'rules[0].threshold = -1: out of range', status: 400, issues: [{ key: 'rules[0].threshold', message: 'rules[0].threshold = -1: out of range' }] };
+        if (cmd === 'put_config') throw opError;
         if (cmd === 'get_snapshot') throw 'no sample taken yet';
-        if (cmd === 'clear_cache') return { freed: 5, succeeded: 1, failed: 0, outcomes: [{ pid: 1, name: 'p', ok: true, freed: 5, previous: 5, current: 0, error: null }], message: 'Cleared' };
+        if (cmd === 'clear_cache') return { freed: 5, succeeded: 1, failed: 0, outcomes: [{ pid: 1, name: 'p', ok: true, freed: 5, previous: 5, current: 0, error: null }] };
+        if (cmd === 'set_limit') return { freed: 0, succeeded: 0, failed: 0, outcomes: [] };
         return {};
       }) as never,
       (async (ev: string, cb: (e: { payload: unknown }) => void) => { listeners.set(ev, cb); return () => { unlistened += 1; listeners.delete(ev); }; }) as never,
@@ -265,10 +271,10 @@ describe('TauriTransport', () => {
     expect((e1 as ApiError).message).toBe('no sample taken yet');
     await t.history(600);
     const err = await t.putConfig({} as Config, true).catch((e: unknown) => e);
-    // The app's CommandError gets the HTTP API's error shape.
+    // The same OpError as over HTTP.
     expect((err as ApiError).message).toBe('rules[0].threshold = -1: out of range');
     expect((err as ApiError).status).toBe(400);
-    expect((err as ApiError).body).toEqual({ error: 'rules[0].threshold = -1: out of range', issues: [{ key: 'rules[0].threshold', message: 'rules[0].threshold = -1: out of range' }] });
+    expect((err as ApiError).body).toEqual(opError);
     expect(calls).toEqual([
       ['clear_cache', { pids: [1] }],
       ['set_limit', { kind: 'memory', bytes: 10, pids: [] }],

@@ -3,8 +3,9 @@
 //! Exit status: 0 every process succeeded; 1 some succeeded and some failed (named);
 //! 2 bad input (size, unknown pid, process without agent) or nothing succeeded.
 
-use crate::output::print_json;
-use headroom_core::agents::{scan, ActionOutcome, LimitKind, MlxMonitor};
+use crate::output::{fail, print_json};
+use headroom_core::agents::{ActionOutcome, LimitKind};
+use headroom_core::ops::{self, ClearCacheRequest, LimitRequest, Local};
 use headroom_core::units::{format_bytes, parse_size};
 
 /// Arguments of `headroom clear-cache`.
@@ -61,99 +62,41 @@ fn parse_size_arg(s: &str) -> Result<u64, String> {
 }
 
 /// Runs `headroom clear-cache`.
-pub fn run_clear_cache(args: &ClearCacheArgs) -> u8 {
-    let monitor = MlxMonitor::from_env();
-    if let Err(code) = preflight(&monitor, &args.pids) {
-        return code;
-    }
-    let Some(outcomes) = block_on(monitor.clear_cache(&args.pids)) else {
-        return 2;
+pub async fn run_clear_cache(args: &ClearCacheArgs) -> u8 {
+    let req = ClearCacheRequest {
+        pids: args.pids.clone(),
+    };
+    let summary = match ops::clear_cache(&Local::from_env(), req).await {
+        Ok(s) => s,
+        Err(e) => return fail("", &e),
     };
     if args.json {
-        print_json(&outcomes, true);
+        print_json(&summary.outcomes, true);
     } else {
-        print!("{}", render_cleared(&outcomes));
+        print!("{}", render_cleared(&summary.outcomes));
     }
-    exit_code(&outcomes, "clear the cache")
+    exit_code(&summary.outcomes, "clear the cache")
 }
 
 /// Runs `headroom limit`.
-pub fn run_limit(args: &LimitArgs) -> u8 {
-    let monitor = MlxMonitor::from_env();
-    if let Err(code) = preflight(&monitor, &args.pids) {
-        return code;
-    }
+pub async fn run_limit(args: &LimitArgs) -> u8 {
     let kind = LimitKind::from(args.kind);
-    let Some(outcomes) = block_on(monitor.set_limit(kind, args.size, &args.pids)) else {
-        return 2;
+    let req = LimitRequest {
+        kind,
+        bytes: Some(args.size),
+        size: None,
+        pids: args.pids.clone(),
+    };
+    let summary = match ops::set_limit(&Local::from_env(), req).await {
+        Ok(s) => s,
+        Err(e) => return fail("", &e),
     };
     if args.json {
-        print_json(&outcomes, true);
+        print_json(&summary.outcomes, true);
     } else {
-        print!("{}", render_limits(kind, &outcomes));
+        print!("{}", render_limits(kind, &summary.outcomes));
     }
-    exit_code(&outcomes, &format!("set the {} limit", kind.word()))
-}
-
-fn block_on<F: std::future::Future>(f: F) -> Option<F::Output> {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => Some(rt.block_on(f)),
-        Err(e) => {
-            eprintln!("headroom: cannot start the runtime: {e}");
-            None
-        }
-    }
-}
-
-/// Checks before acting: the runtime directory is usable, every `--pid` has an agent, and
-/// without `--pid` at least one agent exists. Errors are printed; the value is the exit code.
-fn preflight(monitor: &MlxMonitor, pids: &[u32]) -> Result<(), u8> {
-    let agents = monitor.agents().map_err(|e| {
-        eprintln!("headroom: {e}");
-        2u8
-    })?;
-    let missing: Vec<u32> = pids
-        .iter()
-        .copied()
-        .filter(|p| !agents.iter().any(|a| a.pid == *p))
-        .collect();
-    for pid in &missing {
-        eprintln!("headroom: {}", missing_reason(*pid));
-    }
-    if !missing.is_empty() {
-        return Err(2);
-    }
-    if agents.is_empty() {
-        eprintln!(
-            "headroom: no MLX process has the headroom agent (looked in {})",
-            monitor.runtime_dir().display()
-        );
-        for f in scan::scan() {
-            eprintln!(
-                "  {} ({}) runs MLX without the agent: {}",
-                f.pid, f.name, f.hint
-            );
-        }
-        eprintln!("  attach: {}", scan::GENERIC_HINT);
-        return Err(2);
-    }
-    Ok(())
-}
-
-fn missing_reason(pid: u32) -> String {
-    use headroom_core::agents::sys::{liveness, Liveness};
-    if liveness(pid) == Liveness::Gone {
-        return format!("no process has pid {pid} (--pid {pid})");
-    }
-    let name = scan::process_name(pid);
-    format!(
-        "process {pid} ({}) has no headroom agent: {}",
-        if name.is_empty() { "?" } else { &name },
-        scan::hint_for(pid)
-    )
+    exit_code(&summary.outcomes, &format!("set the {} limit", kind.word()))
 }
 
 fn failure(o: &ActionOutcome) -> String {

@@ -59,8 +59,8 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
 }
 
 /// Runs `headroom capture`.
-pub fn run(args: &CaptureArgs) -> u8 {
-    let capture = record(args);
+pub async fn run(args: &CaptureArgs) -> u8 {
+    let capture = record(args).await;
     let text = match capture.to_json() {
         Ok(t) => t,
         Err(e) => {
@@ -88,13 +88,13 @@ pub fn run(args: &CaptureArgs) -> u8 {
 }
 
 /// Takes the samples on a fixed schedule (no drift) and assembles the document.
-fn record(args: &CaptureArgs) -> Capture {
+async fn record(args: &CaptureArgs) -> Capture {
     let mut sampler = Sampler::new();
     let start = Instant::now();
     let mut samples = Vec::new();
     for i in 0..args.samples {
         if let Some(wait) = (args.interval * i).checked_sub(start.elapsed()) {
-            std::thread::sleep(wait);
+            tokio::time::sleep(wait).await;
         }
         samples.push(sampler.read_raw());
     }
@@ -105,7 +105,7 @@ fn record(args: &CaptureArgs) -> Capture {
         capture.processes = Some(processes());
     }
     if args.with_mlx {
-        capture.agents = agents_stats(args.with_processes);
+        capture.agents = agents_stats(args.with_processes).await;
     }
     capture
 }
@@ -117,14 +117,7 @@ const PERSONAL_KEYS: [&str; 2] = ["cmdline", "target"];
 
 /// Every agent's `stats` answer verbatim (`{"pid", "stats"}`), or why it gave none
 /// (`{"pid", "error"}`); command lines and script paths removed unless `keep_personal`.
-fn agents_stats(keep_personal: bool) -> Vec<Value> {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return vec![json!({ "error": format!("cannot start the runtime: {e}") })],
-    };
+async fn agents_stats(keep_personal: bool) -> Vec<Value> {
     let sockets = match MlxMonitor::from_env().agents() {
         Ok(s) => s,
         Err(e) => return vec![json!({ "error": e })],
@@ -133,24 +126,21 @@ fn agents_stats(keep_personal: bool) -> Vec<Value> {
         let mut conn = AgentConn::connect(&path).await?;
         conn.call("stats", None).await
     };
-    sockets
-        .into_iter()
-        .map(|a| {
-            // The timer must be created inside the runtime.
-            let answer =
-                rt.block_on(async { tokio::time::timeout(AGENT_TIMEOUT, ask(a.path)).await });
-            match answer {
-                Ok(Ok(mut stats)) => {
-                    if !keep_personal {
-                        scrub(&mut stats);
-                    }
-                    json!({ "pid": a.pid, "stats": stats })
+    let mut out = Vec::new();
+    for a in sockets {
+        let answer = tokio::time::timeout(AGENT_TIMEOUT, ask(a.path)).await;
+        out.push(match answer {
+            Ok(Ok(mut stats)) => {
+                if !keep_personal {
+                    scrub(&mut stats);
                 }
-                Ok(Err(e)) => json!({ "pid": a.pid, "error": e.to_string() }),
-                Err(_) => json!({ "pid": a.pid, "error": "no answer within 2s" }),
+                json!({ "pid": a.pid, "stats": stats })
             }
-        })
-        .collect()
+            Ok(Err(e)) => json!({ "pid": a.pid, "error": e.to_string() }),
+            Err(_) => json!({ "pid": a.pid, "error": "no answer within 2s" }),
+        });
+    }
+    out
 }
 
 /// Removes the keys that can name files or arguments from a `stats` answer.

@@ -4,6 +4,7 @@
 //! 2 the file cannot be read or written, or bad input.
 
 use headroom_core::config::{self, Config, LoadedConfig};
+use headroom_core::ops::{self, Local};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -38,7 +39,7 @@ pub enum ConfigCommand {
 }
 
 /// Runs `headroom config …`.
-pub fn run(args: &ConfigArgs) -> u8 {
+pub async fn run(args: &ConfigArgs) -> u8 {
     match &args.command {
         ConfigCommand::Path => {
             println!("{}", config::config_path().display());
@@ -91,7 +92,7 @@ fn report(loaded: &LoadedConfig) -> u8 {
 }
 
 fn show(json: bool) -> u8 {
-    let loaded = config::load(&config::config_path());
+    let loaded = ops::config(&Local::from_env());
     let code = report(&loaded);
     if json {
         return print_json(&loaded.config, code);

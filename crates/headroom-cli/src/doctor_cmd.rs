@@ -2,18 +2,14 @@
 //!
 //! It takes two samples one second apart (swap and compression rates), polls the MLX agents
 //! (and asks each for its command line), lists other apps by footprint, and reads the last
-//! hour of history for the compressed-memory trend when a database exists.
+//! hour of history for the compressed-memory trend when a database exists (else the trend of
+//! its two samples): the core's `ops::doctor` on the command line's one-shot host.
 //!
 //! Exit status: 0 healthy; 1 findings; 2 could not check.
 
-use crate::output::print_json;
-use crate::wired_cmd::block_on;
-use headroom_core::agents::{attach_mlx, runtime_dir, MlxMonitor};
-use headroom_core::config;
-use headroom_core::doctor::{self, DoctorContext, DoctorReport, Severity, Trend};
-use headroom_core::snapshot::Snapshot;
-use headroom_core::top;
-use headroom_core::Sampler;
+use crate::output::{fail, print_json};
+use headroom_core::doctor::{DoctorReport, Severity};
+use headroom_core::ops::{self, Local};
 use std::time::Duration;
 
 /// Arguments of `headroom doctor`.
@@ -25,15 +21,12 @@ pub struct DoctorArgs {
 }
 
 /// Runs `headroom doctor`.
-pub fn run(args: &DoctorArgs) -> u8 {
-    let (snap, two_sample_trend) = sample();
-    let ctx = DoctorContext {
-        compressed_trend: doctor::history_trend(&config::data_dir(), chrono::Utc::now())
-            .or(two_sample_trend),
-        top: Some(top::group(&top::processes())),
-        cmdlines: block_on(doctor::agent_cmdlines(&runtime_dir())).unwrap_or_default(),
+pub async fn run(args: &DoctorArgs) -> u8 {
+    let host = Local::from_env().with_rates(Duration::from_secs(1));
+    let report = match ops::doctor(&host).await {
+        Ok(r) => r,
+        Err(e) => return fail("doctor", &e),
     };
-    let report = doctor::report(&snap, &ctx);
     if args.json {
         if !print_json(&report, true) {
             return 2;
@@ -42,30 +35,6 @@ pub fn run(args: &DoctorArgs) -> u8 {
         print!("{}", render(&report));
     }
     report.exit_code()
-}
-
-/// Two samples one second apart, with MLX processes; the compressed trend between them.
-fn sample() -> (Snapshot, Option<Trend>) {
-    let cfg = config::load(&config::config_path()).config;
-    let mut sampler = Sampler::new();
-    let first = sampler.sample();
-    std::thread::sleep(Duration::from_secs(1));
-    let mut snap = sampler.sample();
-    cfg.linux_pressure.apply(&mut snap);
-    match block_on(MlxMonitor::from_env().poll()) {
-        Ok(poll) => attach_mlx(&mut snap, &poll),
-        Err(e) => snap.mark_unavailable("mlx", e),
-    }
-    let trend = match (first.memory.compressed, snap.memory.compressed) {
-        (Some(a), Some(b)) => Some(Trend {
-            first: a,
-            last: b,
-            secs: (snap.at - first.at).num_milliseconds() as f64 / 1000.0,
-            source: "two samples".into(),
-        }),
-        _ => None,
-    };
-    (snap, trend)
 }
 
 fn severity_word(s: Severity) -> &'static str {

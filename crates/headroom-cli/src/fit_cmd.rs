@@ -4,8 +4,9 @@
 //! Exit status: 0 fits now; 1 fits only after closing apps / raising the wired limit, or does
 //! not fit; 2 bad input or unreadable model folder.
 
-use crate::output::print_json;
-use headroom_core::fit::{self, FitInput, FitReport, Verdict};
+use crate::output::{fail, print_json};
+use headroom_core::fit::{FitReport, Verdict};
+use headroom_core::ops::{self, FitRequest, Local};
 use headroom_core::units::format_bytes;
 use std::path::PathBuf;
 
@@ -15,8 +16,8 @@ pub struct FitArgs {
     /// A local model folder (config.json + .safetensors); nothing is downloaded.
     pub path: Option<PathBuf>,
     /// Parameter count: 70B, 7b, 1.5B, 500M.
-    #[arg(long, value_parser = parse_params)]
-    pub params: Option<u64>,
+    #[arg(long)]
+    pub params: Option<String>,
     /// Weight bits: 2, 3, 4, 5, 6, 8, 16, 32 (default: the folder's, else 16).
     #[arg(long)]
     pub bits: Option<u32>,
@@ -40,18 +41,21 @@ pub struct FitArgs {
     pub json: bool,
 }
 
-fn parse_params(s: &str) -> Result<u64, String> {
-    fit::parse_params(s).map_err(|e| e.0)
-}
-
 /// Runs `headroom fit`.
-pub fn run(args: &FitArgs) -> u8 {
-    let report = match estimate_here(args) {
+pub async fn run(args: &FitArgs) -> u8 {
+    let req = FitRequest {
+        params: args.params.clone(),
+        bits: args.bits,
+        context: Some(args.context),
+        kv_bits: Some(args.kv_bits),
+        layers: args.layers,
+        kv_heads: args.kv_heads,
+        head_dim: args.head_dim,
+        path: args.path.clone(),
+    };
+    let report = match ops::fit(&Local::from_env(), &req).await {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("headroom: fit: {e}");
-            return 2;
-        }
+        Err(e) => return fail("fit", &e),
     };
     if args.json {
         if !print_json(&report, true) {
@@ -64,26 +68,6 @@ pub fn run(args: &FitArgs) -> u8 {
         Verdict::Fits => 0,
         Verdict::FitsIf | Verdict::DoesNotFit => 1,
     }
-}
-
-fn estimate_here(args: &FitArgs) -> Result<FitReport, String> {
-    let folder = match &args.path {
-        Some(p) => Some(fit::read_model_folder(p).map_err(|e| e.0)?),
-        None => None,
-    };
-    let input = FitInput {
-        params: args.params,
-        bits: args.bits,
-        context: args.context,
-        kv_bits: args.kv_bits,
-        layers: args.layers,
-        kv_heads: args.kv_heads,
-        head_dim: args.head_dim,
-        folder,
-    };
-    let est = fit::estimate(&input).map_err(|e| e.0)?;
-    let snap = crate::wired_cmd::sample_machine(1);
-    Ok(fit::judge_here(&est, &snap))
 }
 
 fn opt(v: Option<u64>) -> String {

@@ -1,12 +1,11 @@
 //! `headroom history` and `headroom events`: read the history database directly, read-only,
 //! so they work whether or not `headroom serve` or the app is running.
 
-use crate::output::print_json;
+use crate::output::{fail, print_json};
 use chrono::{DateTime, Utc};
 use headroom_core::events::{Event, Severity};
-use headroom_core::history::{
-    default_data_dir, parse_since, EventQuery, HistoryPoint, HistoryQuery, HistoryReader,
-};
+use headroom_core::history::{parse_since, EventQuery, HistoryPoint, HistoryQuery};
+use headroom_core::ops::{self, Local, OpError, Param};
 use headroom_core::units::format_bytes;
 use std::path::PathBuf;
 
@@ -54,60 +53,44 @@ pub struct EventsArgs {
     pub data_dir: Option<PathBuf>,
 }
 
-fn time_ms(text: &str, now: DateTime<Utc>) -> Result<i64, u8> {
+fn time_ms(param: Param, text: &str, now: DateTime<Utc>) -> Result<i64, OpError> {
     parse_since(text, now)
         .map(|t| t.timestamp_millis())
-        .map_err(|e| {
-            eprintln!("headroom: {e}");
-            2
-        })
-}
-
-/// Opens the database; a missing one is exit 1 (nothing recorded yet), a broken one exit 2.
-fn open(data_dir: Option<&PathBuf>) -> Result<HistoryReader, u8> {
-    let dir = data_dir.cloned().unwrap_or_else(default_data_dir);
-    HistoryReader::open(&dir).map_err(|e| {
-        eprintln!("headroom: {e}");
-        if e.starts_with("no history database") {
-            eprintln!("headroom: history is written by `headroom serve` or the Headroom app");
-            1
-        } else {
-            2
-        }
-    })
+        .map_err(|e| OpError::bad_param(param, e))
 }
 
 /// Runs `headroom history`.
-pub fn run_history(args: &HistoryArgs) -> u8 {
-    match history(args) {
-        Ok(()) => 0,
-        Err(code) => code,
+pub async fn run_history(args: &HistoryArgs) -> u8 {
+    match history(args).await {
+        Ok(code) => code,
+        Err(e) => fail("", &e),
     }
 }
 
-fn history(args: &HistoryArgs) -> Result<(), u8> {
+async fn history(args: &HistoryArgs) -> Result<u8, OpError> {
     let now = Utc::now();
     let q = HistoryQuery {
-        since_ms: Some(time_ms(&args.since, now)?),
-        until_ms: args.until.as_deref().map(|u| time_ms(u, now)).transpose()?,
+        since_ms: Some(time_ms(Param::Since, &args.since, now)?),
+        until_ms: args
+            .until
+            .as_deref()
+            .map(|u| time_ms(Param::Until, u, now))
+            .transpose()?,
         max_points: args
             .max_points
             .or((!args.json && !args.csv).then_some(TEXT_POINTS)),
     };
-    let reader = open(args.data_dir.as_ref())?;
-    let points = reader.query(&q, now).map_err(|e| {
-        eprintln!("headroom: cannot read history: {e}");
-        2
-    })?;
+    let host = Local::from_env().with_data_dir(args.data_dir.clone());
+    let points = ops::history(&host, q).await?;
     if args.json {
-        return print_json(&points, false).then_some(()).ok_or(2);
+        return Ok(if print_json(&points, false) { 0 } else { 2 });
     }
     if args.csv {
         print!("{}", to_csv(&points));
     } else {
         print!("{}", to_text(&points));
     }
-    Ok(())
+    Ok(0)
 }
 
 fn stamp(ms: i64) -> String {
@@ -200,29 +183,30 @@ pub fn to_text(points: &[HistoryPoint]) -> String {
 }
 
 /// Runs `headroom events`.
-pub fn run_events(args: &EventsArgs) -> u8 {
-    match events(args) {
-        Ok(()) => 0,
-        Err(code) => code,
+pub async fn run_events(args: &EventsArgs) -> u8 {
+    match events(args).await {
+        Ok(code) => code,
+        Err(e) => fail("", &e),
     }
 }
 
-fn events(args: &EventsArgs) -> Result<(), u8> {
+async fn events(args: &EventsArgs) -> Result<u8, OpError> {
     let now = Utc::now();
     let q = EventQuery {
-        since_ms: args.since.as_deref().map(|s| time_ms(s, now)).transpose()?,
+        since_ms: args
+            .since
+            .as_deref()
+            .map(|s| time_ms(Param::Since, s, now))
+            .transpose()?,
         limit: Some(args.limit),
     };
-    let reader = open(args.data_dir.as_ref())?;
-    let events = reader.events(&q).map_err(|e| {
-        eprintln!("headroom: cannot read the journal: {e}");
-        2
-    })?;
+    let host = Local::from_env().with_data_dir(args.data_dir.clone());
+    let events = ops::events(&host, q).await?;
     if args.json {
-        return print_json(&events, false).then_some(()).ok_or(2);
+        return Ok(if print_json(&events, false) { 0 } else { 2 });
     }
     print!("{}", events_text(&events));
-    Ok(())
+    Ok(0)
 }
 
 /// The lines `headroom events` prints.

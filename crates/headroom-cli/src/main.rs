@@ -70,20 +70,39 @@ fn restore_default_sigpipe() {
 fn main() -> ExitCode {
     restore_default_sigpipe();
     let cli = Cli::parse();
-    let code = match cli.command {
-        Command::Status(args) => status::run(&args),
-        Command::Watch(args) => watch::run(&args),
-        Command::Capture(args) => capture::run(&args),
-        Command::ClearCache(args) => actions::run_clear_cache(&args),
-        Command::Limit(args) => actions::run_limit(&args),
-        Command::Serve(args) => serve_cmd::run(&args),
-        Command::History(args) => history_cmd::run_history(&args),
-        Command::Events(args) => history_cmd::run_events(&args),
-        Command::Config(args) => config_cmd::run(&args),
-        Command::WiredLimit(args) => wired_cmd::run(&args),
-        Command::Top(args) => top_cmd::run(&args),
-        Command::Fit(args) => fit_cmd::run(&args),
-        Command::Doctor(args) => doctor_cmd::run(&args),
+    // One runtime for every command: two workers for `serve`; the others run on this thread.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("headroom: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
     };
-    ExitCode::from(code)
+    ExitCode::from(runtime.block_on(cli.command.run()))
+}
+
+impl Command {
+    /// Maps the subcommand to its module, which maps its arguments to an operation and
+    /// renders the answer; the value is the exit status.
+    async fn run(self) -> u8 {
+        match self {
+            Self::Status(args) => status::run(&args).await,
+            Self::Watch(args) => watch::run(&args).await,
+            Self::Capture(args) => capture::run(&args).await,
+            Self::ClearCache(args) => actions::run_clear_cache(&args).await,
+            Self::Limit(args) => actions::run_limit(&args).await,
+            Self::Serve(args) => serve_cmd::run(&args).await,
+            Self::History(args) => history_cmd::run_history(&args).await,
+            Self::Events(args) => history_cmd::run_events(&args).await,
+            Self::Config(args) => config_cmd::run(&args).await,
+            Self::WiredLimit(args) => wired_cmd::run(&args).await,
+            Self::Top(args) => top_cmd::run(&args).await,
+            Self::Fit(args) => fit_cmd::run(&args).await,
+            Self::Doctor(args) => doctor_cmd::run(&args).await,
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! Terminal output helpers: colour only on a terminal and without `NO_COLOR`.
 
+use headroom_core::ops::OpError;
 use headroom_core::snapshot::PressureLevel;
 use std::io::IsTerminal;
 
@@ -46,4 +47,14 @@ pub fn write_line(line: &str) -> bool {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
+}
+
+/// Reports an operation's error on stderr (`headroom: what: message`); the exit status it gives.
+pub fn fail(what: &str, e: &OpError) -> u8 {
+    if what.is_empty() {
+        eprintln!("headroom: {e}");
+    } else {
+        eprintln!("headroom: {what}: {e}");
+    }
+    e.exit_code()
 }

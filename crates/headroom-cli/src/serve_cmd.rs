@@ -61,22 +61,11 @@ impl ServeArgs {
 }
 
 /// Runs `headroom serve`; returns the exit status.
-pub fn run(args: &ServeArgs) -> u8 {
+pub async fn run(args: &ServeArgs) -> u8 {
     if args.install || args.uninstall {
         return run_service(args);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("headroom serve: cannot start the async runtime: {e}");
-            return 2;
-        }
-    };
-    runtime.block_on(serve(args.options()))
+    serve(args.options()).await
 }
 
 async fn serve(opts: ServeOptions) -> u8 {

@@ -1,9 +1,9 @@
 //! `headroom status`: one snapshot for a person, or as JSON.
 
-use crate::output::{pressure_word, print_json, use_colour};
+use crate::output::{fail, pressure_word, print_json, use_colour};
+use headroom_core::ops::{self, Local};
 use headroom_core::snapshot::Snapshot;
 use headroom_core::units::{format_bytes, format_rate};
-use headroom_core::Sampler;
 
 /// Arguments of `headroom status`.
 #[derive(Debug, clap::Args)]
@@ -17,31 +17,19 @@ pub struct StatusArgs {
 }
 
 /// Runs `headroom status`.
-pub fn run(args: &StatusArgs) -> u8 {
+pub async fn run(args: &StatusArgs) -> u8 {
     if let Some(file) = &args.replay {
         return crate::capture::status_replay(file, args.json, render);
     }
-    let mut snapshot = Sampler::new().sample();
-    add_mlx(&mut snapshot);
+    let snapshot = match ops::snapshot(&Local::from_env()).await {
+        Ok(s) => s,
+        Err(e) => return fail("", &e),
+    };
     if args.json {
-        return if print_json(&snapshot, true) { 0 } else { 2 };
+        return if print_json(&*snapshot, true) { 0 } else { 2 };
     }
     print!("{}", render(&snapshot, use_colour()));
     0
-}
-
-/// Fills the snapshot's MLX processes from one poll of the agents (and one process scan).
-fn add_mlx(snapshot: &mut Snapshot) {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => {
-            let poll = rt.block_on(headroom_core::agents::MlxMonitor::from_env().poll());
-            headroom_core::agents::attach_mlx(snapshot, &poll);
-        }
-        Err(e) => snapshot.mark_unavailable("mlx", format!("cannot start the runtime: {e}")),
-    }
 }
 
 fn size(v: Option<u64>) -> String {

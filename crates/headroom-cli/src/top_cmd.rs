@@ -2,8 +2,9 @@
 //!
 //! Exit status: 0 listed; 2 no process could be read.
 
-use crate::output::print_json;
-use headroom_core::top::{self, TopRow};
+use crate::output::{fail, print_json};
+use headroom_core::ops::{self, TopRequest};
+use headroom_core::top::TopRow;
 use headroom_core::units::format_bytes;
 
 /// Arguments of `headroom top`.
@@ -18,12 +19,14 @@ pub struct TopArgs {
 }
 
 /// Runs `headroom top`.
-pub fn run(args: &TopArgs) -> u8 {
-    let rows = top::top(usize::from(args.count));
-    if rows.is_empty() {
-        eprintln!("headroom: top: no process footprint could be read");
-        return 2;
-    }
+pub async fn run(args: &TopArgs) -> u8 {
+    let req = TopRequest {
+        n: Some(u32::from(args.count)),
+    };
+    let rows = match ops::top(req).await {
+        Ok(rows) => rows,
+        Err(e) => return fail("top", &e),
+    };
     if args.json {
         return if print_json(&rows, true) { 0 } else { 2 };
     }

@@ -1,9 +1,9 @@
 //! `headroom watch`: a line per sample, scheduled without drift, until Ctrl-C.
 
-use crate::output::{pressure_word, print_json, use_colour, write_line};
+use crate::output::{fail, pressure_word, print_json, use_colour, write_line};
+use headroom_core::ops::{self, Local};
 use headroom_core::snapshot::Snapshot;
 use headroom_core::units::{format_bytes, format_rate, parse_duration};
-use headroom_core::Sampler;
 use std::time::Duration;
 
 /// Arguments of `headroom watch`.
@@ -31,26 +31,13 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// Runs `headroom watch`.
-pub fn run(args: &WatchArgs) -> u8 {
+/// Runs `headroom watch`: each line is the snapshot every view shows (memory with the
+/// configured thresholds, then one poll of the MLX agents).
+pub async fn run(args: &WatchArgs) -> u8 {
     if let Some(file) = &args.replay {
         return crate::capture::watch_replay(file, args.json, print_line);
     }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("headroom: cannot start the runtime: {e}");
-            return 2;
-        }
-    };
-    rt.block_on(watch_loop(args))
-}
-
-async fn watch_loop(args: &WatchArgs) -> u8 {
-    let mut sampler = Sampler::new();
+    let host = Local::from_env();
     // `interval` ticks on a fixed schedule (no drift); after a stall (sleep, SIGSTOP) it skips
     // the missed ticks instead of bursting to catch up.
     let mut ticker = tokio::time::interval(args.interval);
@@ -62,9 +49,12 @@ async fn watch_loop(args: &WatchArgs) -> u8 {
             _ = ticker.tick() => {}
             _ = tokio::signal::ctrl_c() => return 0,
         }
-        let snap = sampler.sample();
+        let snap = match ops::snapshot(&host).await {
+            Ok(s) => s,
+            Err(e) => return fail("", &e),
+        };
         let ok = if args.json {
-            print_json(&snap, false)
+            print_json(&*snap, false)
         } else {
             print_line(&snap, colour)
         };
@@ -78,11 +68,17 @@ async fn watch_loop(args: &WatchArgs) -> u8 {
     }
 }
 
-fn print_line(s: &Snapshot, colour: bool) -> bool {
+/// The line `headroom watch` prints for a snapshot.
+pub fn line(s: &Snapshot, colour: bool) -> String {
     let size = |v: Option<u64>| v.map_or_else(|| "n/a".into(), format_bytes);
     let rate = |v: Option<f64>| v.map_or_else(|| "-".into(), format_rate);
-    let line = format!(
-        "{} {:<8} used {} / {}  swap {}  compressed {}  out {}  mlx cache {}",
+    let processes = match s.mlx.len() {
+        0 => String::new(),
+        1 => " in 1 MLX process".to_string(),
+        n => format!(" in {n} MLX processes"),
+    };
+    format!(
+        "{} {:<8} used {} / {}  swap {}  compressed {}  out {}  mlx cache {}{processes}",
         s.at.format("%H:%M:%S"),
         pressure_word(s.pressure.level, colour),
         size(s.memory.used),
@@ -91,6 +87,9 @@ fn print_line(s: &Snapshot, colour: bool) -> bool {
         size(s.memory.compressed),
         rate(s.rates.swapouts),
         format_bytes(s.mlx_cache_total()),
-    );
-    write_line(&line)
+    )
+}
+
+fn print_line(s: &Snapshot, colour: bool) -> bool {
+    write_line(&line(s, colour))
 }

@@ -1,17 +1,14 @@
 //! `headroom wired-limit [show] | set SIZE | reset`: the system GPU wired limit
-//! (`iogpu.wired_limit_mb`, macOS). Also the shared "sample this machine with its MLX
-//! processes" helper of `fit` and `doctor`.
+//! (`iogpu.wired_limit_mb`, macOS), through the core's `ops::wired_limit*` operations.
 //!
 //! Exit status: 0 shown / set and read back; 1 set but the value read back differs or could
 //! not be read; 2 bad size, cancelled, refused, or not available on this platform.
 
-use crate::output::print_json;
-use headroom_core::agents::{attach_mlx, AgentError, MlxMonitor};
-use headroom_core::config;
-use headroom_core::snapshot::Snapshot;
+use crate::output::{fail, print_json};
+use headroom_core::agents::AgentError;
+use headroom_core::ops::{self, Local, OpError, WiredCheckRequest, WiredSetRequest, NOT_AVAILABLE};
 use headroom_core::units::format_bytes;
-use headroom_core::wired::{self, ApplyOutcome, CheckedMb, WiredLimitInfo};
-use headroom_core::Sampler;
+use headroom_core::wired::{self, ApplyOutcome, WiredLimitInfo};
 
 /// Arguments of `headroom wired-limit`.
 #[derive(Debug, clap::Args)]
@@ -48,60 +45,31 @@ pub enum WiredCommand {
     },
 }
 
-/// Said on every platform without the sysctl.
-pub const NOT_AVAILABLE: &str =
-    "not available on this platform (iogpu.wired_limit_mb is a macOS sysctl)";
-
-/// Runs a future on a one-thread runtime.
-pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, String> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map(|rt| rt.block_on(f))
-        .map_err(|e| format!("cannot start the runtime: {e}"))
-}
-
-/// One snapshot of this machine (rates from `samples` ≥ 2 samples 1 s apart) with its MLX
-/// processes and Metal's recommended working set from attached agents.
-pub fn sample_machine(samples: u32) -> Snapshot {
-    let mut sampler = Sampler::new();
-    let mut snap = sampler.sample();
-    for _ in 1..samples {
-        std::thread::sleep(std::time::Duration::from_secs(1));
-        snap = sampler.sample();
-    }
-    match block_on(MlxMonitor::from_env().poll()) {
-        Ok(poll) => attach_mlx(&mut snap, &poll),
-        Err(e) => snap.mark_unavailable("mlx", e),
-    }
-    snap
-}
-
 /// Runs `headroom wired-limit …`.
-pub fn run(args: &WiredLimitArgs) -> u8 {
-    let snap = sample_machine(1);
-    let cfg = config::load(&config::config_path()).config.wired_limit;
-    let info = wired::info(&snap, &cfg);
+pub async fn run(args: &WiredLimitArgs) -> u8 {
+    let host = Local::from_env();
     match &args.command {
-        None | Some(WiredCommand::Show) => show(&info, args.json),
+        None | Some(WiredCommand::Show) => match ops::wired_limit(&host).await {
+            Ok(info) => show(&info, args.json),
+            Err(e) => fail("wired-limit", &e),
+        },
         Some(WiredCommand::Set {
             size,
             yes,
             remember,
-        }) => match wired::check(size, info.physical) {
-            Ok(mb) => {
-                let code = set(&info, mb, *yes);
-                if code == 0 && *remember {
-                    return remember_in(&config::config_path(), mb.get());
-                }
-                code
+        }) => {
+            let req = WiredCheckRequest { size: size.clone() };
+            let mb = match ops::wired_limit_check(&host, &req).await {
+                Ok(mb) => mb,
+                Err(e) => return fail("wired-limit", &e),
+            };
+            let code = set(&host, mb, *yes).await;
+            if code == 0 && *remember {
+                return remember_in(&host, mb).await;
             }
-            Err(e) => {
-                eprintln!("headroom: {e}");
-                2
-            }
-        },
-        Some(WiredCommand::Reset { yes }) => set(&info, CheckedMb::RESET, *yes),
+            code
+        }
+        Some(WiredCommand::Reset { yes }) => set(&host, 0, *yes).await,
     }
 }
 
@@ -159,15 +127,16 @@ pub fn render(i: &WiredLimitInfo) -> String {
     out
 }
 
-fn set(info: &WiredLimitInfo, mb: CheckedMb, yes: bool) -> u8 {
-    if !info.supported {
-        eprintln!("headroom: wired-limit: {NOT_AVAILABLE}");
-        return 2;
+async fn set(host: &Local, mb: u64, yes: bool) -> u8 {
+    match ops::wired_limit(host).await {
+        Ok(info) if info.supported => {}
+        Ok(_) => return fail("wired-limit", &OpError::not_supported(NOT_AVAILABLE)),
+        Err(e) => return fail("wired-limit", &e),
     }
-    let what = if mb.get() == 0 {
+    let what = if mb == 0 {
         "reset iogpu.wired_limit_mb to 0 (the macOS default)".to_string()
     } else {
-        format!("set iogpu.wired_limit_mb to {}", mb_text(mb.get()))
+        format!("set iogpu.wired_limit_mb to {}", mb_text(mb))
     };
     if !yes
         && !confirm(&format!(
@@ -177,7 +146,10 @@ fn set(info: &WiredLimitInfo, mb: CheckedMb, yes: bool) -> u8 {
         println!("Not confirmed: nothing changed.");
         return 2;
     }
-    let outcome = apply_here(mb);
+    let outcome = match ops::wired_limit_set(host, WiredSetRequest { mb }).await {
+        Ok(o) => o,
+        Err(e) => return fail("wired-limit", &e),
+    };
     println!("{}", outcome.describe());
     if outcome.is_applied() {
         println!("Note: {}.", wired::RESETS_AT_REBOOT);
@@ -186,26 +158,13 @@ fn set(info: &WiredLimitInfo, mb: CheckedMb, yes: bool) -> u8 {
 }
 
 /// Saves `mb` as `wired_limit.value_mb` with `reapply_on_start = true` in the configuration
-/// file at `path` (comments kept); 0 saved, 1 not saved (the limit itself is set).
-pub fn remember_in(path: &std::path::Path, mb: u64) -> u8 {
-    let loaded = config::load(path);
-    if let Some(e) = loaded.error {
-        eprintln!(
-            "headroom: the limit is set but was not remembered: {} has a problem: {e}",
-            path.display()
-        );
-        return 1;
-    }
-    let mut cfg = loaded.config;
-    cfg.wired_limit = config::WiredLimitConfig {
-        reapply_on_start: true,
-        value_mb: Some(mb),
-    };
-    match config::save(path, &cfg) {
-        Ok(()) => {
+/// file (comments kept); 0 saved, 1 not saved (the limit itself is set).
+pub async fn remember_in(host: &Local, mb: u64) -> u8 {
+    match ops::wired_limit_remember(host, mb).await {
+        Ok(r) => {
             println!(
                 "Remembered in {}: the app offers to set {mb} MB again after a reboot.",
-                path.display()
+                r.path
             );
             0
         }
@@ -222,18 +181,6 @@ pub fn outcome_code(o: &ApplyOutcome) -> u8 {
         ApplyOutcome::Applied { .. } => 0,
         ApplyOutcome::Mismatch { .. } | ApplyOutcome::Unverified { .. } => 1,
         ApplyOutcome::Cancelled | ApplyOutcome::Failed { .. } => 2,
-    }
-}
-
-#[cfg(target_os = "macos")]
-fn apply_here(mb: CheckedMb) -> ApplyOutcome {
-    wired::apply(&mut wired::SystemRunner, mb)
-}
-
-#[cfg(not(target_os = "macos"))]
-fn apply_here(_mb: CheckedMb) -> ApplyOutcome {
-    ApplyOutcome::Failed {
-        message: NOT_AVAILABLE.into(),
     }
 }
 
@@ -301,19 +248,26 @@ mod tests {
         assert!(text.contains("headroom wired-limit set SIZE"), "{text}");
     }
 
-    #[test]
-    fn remembering_keeps_the_file_and_turns_reapply_on() {
+    #[tokio::test]
+    async fn remembering_keeps_the_file_and_turns_reapply_on() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
+        let host = || {
+            Local::new(
+                path.clone(),
+                dir.path().into(),
+                headroom_core::agents::MlxMonitor::new(dir.path().join("run")),
+            )
+        };
         std::fs::write(&path, "# mine\n[sampling]\n").unwrap();
-        assert_eq!(remember_in(&path, 49152), 0);
+        assert_eq!(remember_in(&host(), 49152).await, 0);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("# mine"), "{text}");
-        let cfg = config::load(&path).config.wired_limit;
+        let cfg = headroom_core::config::load(&path).config.wired_limit;
         assert!(cfg.reapply_on_start);
         assert_eq!(cfg.value_mb, Some(49152));
         std::fs::write(&path, "not = [toml").unwrap();
-        assert_eq!(remember_in(&path, 49152), 1);
+        assert_eq!(remember_in(&host(), 49152).await, 1);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "not = [toml");
     }
 

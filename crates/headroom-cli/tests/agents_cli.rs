@@ -35,6 +35,45 @@ fn builder(py: &Path, dir: &Path, args: &[&str]) -> Workload {
 }
 
 #[test]
+fn watch_polls_the_agents_like_every_other_view() {
+    let Some(py) = venv_python("watch_polls_the_agents") else {
+        return;
+    };
+    let dir = runtime_dir();
+    let mut w = builder(&py, dir.path(), &["128MiB"]);
+    let own = w.ask_number("cache", "CACHE");
+    assert!(own >= 128 * MIB, "the workload holds {own}");
+    let out = headroom(dir.path(), &["watch", "--json", "--count", "1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    let p = line["mlx"]
+        .as_array()
+        .expect("mlx list")
+        .iter()
+        .find(|p| p["pid"] == w.pid)
+        .unwrap_or_else(|| panic!("{} not in {line}", w.pid))
+        .clone();
+    assert_eq!(p["attached"], true, "{p}");
+    let cache = p["cache"].as_u64().expect("cache");
+    assert!(
+        cache.abs_diff(own) * 100 <= own,
+        "watch says {cache}, the process {own}"
+    );
+    let out = headroom(dir.path(), &["watch", "--count", "1"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!(
+            "mlx cache {} in ",
+            headroom_core::units::format_bytes(cache)
+        )),
+        "{stdout}"
+    );
+    // Other MLX processes of this machine (without the agent) may be counted too.
+    assert!(stdout.contains(" MLX process"), "{stdout}");
+}
+
+#[test]
 fn status_shows_the_cache_and_clear_cache_empties_it() {
     let Some(py) = venv_python("status_shows_the_cache") else {
         return;

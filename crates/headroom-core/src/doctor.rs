@@ -553,30 +553,32 @@ pub fn cmdline_from_stats(stats: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Compressed memory over the last hour of the history database in `data_dir`, when at least
-/// ten minutes are recorded.
-pub fn history_trend(
-    data_dir: &std::path::Path,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Option<Trend> {
-    let reader = crate::history::HistoryReader::open(data_dir).ok()?;
-    let q = crate::history::HistoryQuery {
-        since_ms: Some(now.timestamp_millis() - 3_600_000),
-        until_ms: None,
-        max_points: Some(120),
-    };
-    let points = reader.query(&q, now).ok()?;
+/// The compressed-memory trend of history `points` (oldest first): first to last when they
+/// span at least ten minutes, else the last two points.
+pub fn trend_from_history(points: &[crate::history::HistoryPoint]) -> Option<Trend> {
     let with: Vec<(i64, u64)> = points
         .iter()
         .filter_map(|p| Some((p.t, p.compressed?)))
         .collect();
     let (&(t0, c0), &(t1, c1)) = (with.first()?, with.last()?);
     let secs = (t1 - t0) as f64 / 1000.0;
-    (secs >= 600.0).then(|| Trend {
-        first: c0,
-        last: c1,
+    if secs >= 600.0 {
+        return Some(Trend {
+            first: c0,
+            last: c1,
+            secs,
+            source: "history".into(),
+        });
+    }
+    let [.., (ta, ca), (tb, cb)] = with.as_slice() else {
+        return None;
+    };
+    let secs = (tb - ta) as f64 / 1000.0;
+    (secs > 0.0).then(|| Trend {
+        first: *ca,
+        last: *cb,
         secs,
-        source: "history".into(),
+        source: "two samples".into(),
     })
 }
 

@@ -14,6 +14,7 @@
 //!   and at 8 bits 74.4 GB: seed 003's "70B Q4 (~40 GB)" and "70B Q8 (~75 GB)".
 //! - **total** = weights + kv_cache + overhead.
 
+use crate::ops::Param;
 use crate::snapshot::Snapshot;
 use crate::units::format_bytes;
 use crate::wired;
@@ -37,10 +38,24 @@ pub const KV_BITS: [u32; 4] = [4, 8, 16, 32];
 /// Largest safetensors header read (the reference implementation's limit).
 const MAX_HEADER: u64 = 100 * MIB;
 
-/// A bad input; the message names the value and what is allowed.
+/// A bad input: the parameter at fault, and a message naming the value and what is allowed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct FitError(pub String);
+#[error("{message}")]
+pub struct FitError {
+    /// The input at fault.
+    pub param: Param,
+    /// What is wrong with it, for a person.
+    pub message: String,
+}
+
+impl FitError {
+    fn new(param: Param, message: impl Into<String>) -> Self {
+        Self {
+            param,
+            message: message.into(),
+        }
+    }
+}
 
 /// The attention shape that sizes the KV cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -86,10 +101,13 @@ pub fn nearest_known_shape(params: u64) -> (&'static str, ModelShape) {
 pub fn parse_params(input: &str) -> Result<u64, FitError> {
     let s = input.trim();
     let bad = || {
-        FitError(format!(
+        FitError::new(
+            Param::Params,
+            format!(
             "invalid parameter count {input:?}: expected a number with an optional unit K, M, B \
              or T (70B, 7b, 1.5B, 500M, 13000000000)"
-        ))
+        ),
+        )
     };
     let (num, mult) = match s.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
@@ -113,15 +131,19 @@ pub fn parse_params(input: &str) -> Result<u64, FitError> {
 }
 
 /// Checks a bit width against `allowed`.
-pub fn check_bits(what: &str, bits: u32, allowed: &[u32]) -> Result<u32, FitError> {
+pub fn check_bits(param: Param, bits: u32, allowed: &[u32]) -> Result<u32, FitError> {
+    let what = match param {
+        Param::KvBits => "KV bits",
+        _ => "bits",
+    };
     if allowed.contains(&bits) {
         return Ok(bits);
     }
     let list: Vec<String> = allowed.iter().map(u32::to_string).collect();
-    Err(FitError(format!(
-        "invalid {what} {bits}: allowed {}",
-        list.join(", ")
-    )))
+    Err(FitError::new(
+        param,
+        format!("invalid {what} {bits}: allowed {}", list.join(", ")),
+    ))
 }
 
 /// What a local model folder says.
@@ -163,7 +185,7 @@ pub fn safetensors_tensor_bytes(header: &[u8]) -> Result<u64, String> {
 /// Reads the tensor bytes of one `.safetensors` file from its header only.
 pub fn read_safetensors(path: &Path) -> Result<u64, FitError> {
     use std::io::Read;
-    let err = |why: String| FitError(format!("{}: {why}", path.display()));
+    let err = |why: String| FitError::new(Param::Path, format!("{}: {why}", path.display()));
     let mut f = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
     let mut len = [0u8; 8];
     f.read_exact(&mut len)
@@ -223,26 +245,33 @@ pub fn shape_from_config(cfg: &Value) -> (Option<ModelShape>, Option<u32>) {
 pub fn read_model_folder(dir: &Path) -> Result<ModelFolder, FitError> {
     let cfg_path = dir.join("config.json");
     let text = std::fs::read_to_string(&cfg_path).map_err(|e| {
-        FitError(format!(
-            "cannot read {}: {e} (a model folder has config.json and .safetensors files)",
-            cfg_path.display()
-        ))
+        FitError::new(
+            Param::Path,
+            format!(
+                "cannot read {}: {e} (a model folder has config.json and .safetensors files)",
+                cfg_path.display()
+            ),
+        )
     })?;
-    let cfg: Value = serde_json::from_str(&text)
-        .map_err(|e| FitError(format!("{} is not JSON: {e}", cfg_path.display())))?;
+    let cfg: Value = serde_json::from_str(&text).map_err(|e| {
+        FitError::new(
+            Param::Path,
+            format!("{} is not JSON: {e}", cfg_path.display()),
+        )
+    })?;
     let (shape, bits) = shape_from_config(&cfg);
     let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| FitError(format!("cannot list {}: {e}", dir.display())))?
+        .map_err(|e| FitError::new(Param::Path, format!("cannot list {}: {e}", dir.display())))?
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(FitError(format!(
-            "no .safetensors files in {}",
-            dir.display()
-        )));
+        return Err(FitError::new(
+            Param::Path,
+            format!("no .safetensors files in {}", dir.display()),
+        ));
     }
     let mut weights = 0u64;
     for f in &files {
@@ -330,16 +359,19 @@ pub struct FitEstimate {
 
 /// Estimates weights, KV cache, overhead and total.
 pub fn estimate(input: &FitInput) -> Result<FitEstimate, FitError> {
-    let kv_bits = check_bits("KV bits", input.kv_bits, &KV_BITS)?;
+    let kv_bits = check_bits(Param::KvBits, input.kv_bits, &KV_BITS)?;
     if input.context == 0 || input.context > 100_000_000 {
-        return Err(FitError(format!(
-            "invalid context {}: allowed 1..=100000000 tokens",
-            input.context
-        )));
+        return Err(FitError::new(
+            Param::Context,
+            format!(
+                "invalid context {}: allowed 1..=100000000 tokens",
+                input.context
+            ),
+        ));
     }
     let folder_bits = input.folder.as_ref().and_then(|f| f.bits);
     let bits = check_bits(
-        "bits",
+        Param::Bits,
         input.bits.or(folder_bits).unwrap_or(16),
         &WEIGHT_BITS,
     )?;
@@ -386,9 +418,12 @@ fn weights_of(input: &FitInput, bits: u32) -> Result<(u64, String, u64), FitErro
             0,
         ));
     }
-    let p = input
-        .params
-        .ok_or_else(|| FitError("give --params (e.g. 70B) or a model folder PATH".to_string()))?;
+    let p = input.params.ok_or_else(|| {
+        FitError::new(
+            Param::Params,
+            "give --params (e.g. 70B) or a model folder PATH",
+        )
+    })?;
     let weights = p.saturating_mul(u64::from(bits)) / 8;
     let scales = if bits < 16 { p / GROUP_SIZE * 4 } else { 0 };
     Ok((weights, format!("parameters × {bits} bits ÷ 8"), scales))
@@ -410,10 +445,10 @@ fn shape_of(input: &FitInput) -> Result<(ModelShape, String), FitError> {
         (None, None) => match (input.layers, input.kv_heads, input.head_dim) {
             (Some(l), Some(k), Some(h)) => (shape(l, k, h), String::new()),
             _ => {
-                return Err(FitError(
+                return Err(FitError::new(
+                    Param::Layers,
                     "the model folder's config.json has no complete shape: give --layers, \
-                     --kv-heads and --head-dim"
-                        .into(),
+                     --kv-heads and --head-dim",
                 ))
             }
         },
@@ -423,11 +458,21 @@ fn shape_of(input: &FitInput) -> Result<(ModelShape, String), FitError> {
         kv_heads: input.kv_heads.unwrap_or(base.kv_heads),
         head_dim: input.head_dim.unwrap_or(base.head_dim),
     };
-    if s.layers == 0 || s.kv_heads == 0 || s.head_dim == 0 {
-        return Err(FitError(format!(
-            "invalid shape: layers {}, kv heads {}, head dim {}; each must be at least 1",
-            s.layers, s.kv_heads, s.head_dim
-        )));
+    let zero = [
+        (s.layers, Param::Layers),
+        (s.kv_heads, Param::KvHeads),
+        (s.head_dim, Param::HeadDim),
+    ]
+    .into_iter()
+    .find(|(v, _)| *v == 0);
+    if let Some((_, param)) = zero {
+        return Err(FitError::new(
+            param,
+            format!(
+                "invalid shape: layers {}, kv heads {}, head dim {}; each must be at least 1",
+                s.layers, s.kv_heads, s.head_dim
+            ),
+        ));
     }
     if s != base || source.is_empty() {
         source = "given on the command line".into();

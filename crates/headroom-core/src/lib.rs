@@ -11,6 +11,7 @@ pub mod engine;
 pub mod events;
 pub mod fit;
 pub mod history;
+pub mod ops;
 pub mod platform;
 pub mod rules;
 pub mod snapshot;

@@ -4,8 +4,11 @@
 
 use chrono::Utc;
 use headroom_core::agents::protocol::{decode_result, Stats};
+use headroom_core::agents::MlxMonitor;
 use headroom_core::capture::Capture;
 use headroom_core::doctor::{self, DoctorContext, Severity, Trend};
+use headroom_core::history::{HistoryPoint, HistoryQuery};
+use headroom_core::ops::{Backend, ErrorKind, Local};
 use headroom_core::platform::linux::LinuxReader;
 use headroom_core::platform::{derive, derive_with_rates, RateTracker, TimedRaw};
 use headroom_core::snapshot::{MlxProcess, Platform, PressureLevel, Snapshot};
@@ -431,7 +434,21 @@ async fn compressed_trend_from_the_history_database() {
         store.record(&s);
     }
     store.flush().await;
-    let t = doctor::history_trend(tmp.path(), now).expect("a trend");
+    // The command line's host reads the database directly.
+    let local = |dir: std::path::PathBuf| {
+        Local::new(
+            tmp.path().join("config.toml"),
+            dir,
+            MlxMonitor::new(tmp.path().join("run")),
+        )
+    };
+    let q = |until: chrono::DateTime<Utc>| HistoryQuery {
+        since_ms: Some((until - chrono::Duration::hours(1)).timestamp_millis()),
+        until_ms: Some(until.timestamp_millis()),
+        max_points: Some(120),
+    };
+    let points = local(tmp.path().into()).history(q(now)).await.unwrap();
+    let t = doctor::trend_from_history(&points).expect("a trend");
     assert_eq!(
         (t.first, t.last, t.source.as_str()),
         (GIB, 3 * GIB, "history")
@@ -444,7 +461,22 @@ async fn compressed_trend_from_the_history_database() {
         ..DoctorContext::default()
     };
     assert_eq!(ids(&s, &ctx), ["compressed"]);
-    // Less than ten minutes of history is no trend; no database is no trend.
-    assert!(doctor::history_trend(tmp.path(), now - chrono::Duration::minutes(25)).is_none());
-    assert!(doctor::history_trend(&tmp.path().join("none"), now).is_none());
+    // One point is no trend; two points less than ten minutes apart are the "two samples" one.
+    let earlier = q(now - chrono::Duration::minutes(25));
+    let one = local(tmp.path().into()).history(earlier).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert!(doctor::trend_from_history(&one).is_none());
+    let close = [(0, GIB), (2_000, 2 * GIB)].map(|(t, c)| HistoryPoint {
+        t,
+        compressed: Some(c),
+        ..HistoryPoint::default()
+    });
+    let t = doctor::trend_from_history(&close).expect("two samples");
+    assert_eq!((t.secs, t.source.as_str()), (2.0, "two samples"));
+    // No database: an error saying so (not an empty history).
+    let e = local(tmp.path().join("none"))
+        .history(q(now))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound);
 }

@@ -92,12 +92,12 @@ fn bad_inputs_name_the_value() {
         ("-7B", "\"-7B\""),
         ("0", "\"0\""),
     ] {
-        let e = fit::parse_params(s).unwrap_err().0;
+        let e = fit::parse_params(s).unwrap_err().message;
         assert!(e.contains(frag) && e.contains("70B"), "{s}: {e}");
     }
     assert_eq!(fit::parse_params("1.5B").unwrap(), 1_500_000_000);
     assert_eq!(fit::parse_params("500m").unwrap(), 500_000_000);
-    let e = fit::estimate(&input("7B", 7)).unwrap_err().0;
+    let e = fit::estimate(&input("7B", 7)).unwrap_err().message;
     assert!(
         e.contains("invalid bits 7") && e.contains("2, 3, 4, 5, 6, 8, 16, 32"),
         "{e}"
@@ -106,13 +106,13 @@ fn bad_inputs_name_the_value() {
     i.kv_bits = 12;
     assert!(fit::estimate(&i)
         .unwrap_err()
-        .0
+        .message
         .contains("invalid KV bits 12"));
     i.kv_bits = 16;
     i.context = 0;
     assert!(fit::estimate(&i)
         .unwrap_err()
-        .0
+        .message
         .contains("invalid context 0"));
     let e = fit::estimate(&FitInput {
         context: 10,
@@ -120,7 +120,8 @@ fn bad_inputs_name_the_value() {
         ..FitInput::default()
     })
     .unwrap_err();
-    assert!(e.0.contains("--params"), "{e}");
+    assert!(e.message.contains("--params"), "{e}");
+    assert_eq!(e.param, headroom_core::ops::Param::Params);
 }
 
 /// Writes a safetensors file with only a header (tensor data is never read).
@@ -233,13 +234,13 @@ fn reads_head_dim_and_nested_text_config() {
 #[test]
 fn broken_folders_say_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
-    let e = fit::read_model_folder(dir.path()).unwrap_err().0;
+    let e = fit::read_model_folder(dir.path()).unwrap_err().message;
     assert!(e.contains("config.json"), "{e}");
     std::fs::write(dir.path().join("config.json"), "{}").unwrap();
-    let e = fit::read_model_folder(dir.path()).unwrap_err().0;
+    let e = fit::read_model_folder(dir.path()).unwrap_err().message;
     assert!(e.contains("no .safetensors files"), "{e}");
     std::fs::write(dir.path().join("x.safetensors"), [0xff; 16]).unwrap();
-    let e = fit::read_model_folder(dir.path()).unwrap_err().0;
+    let e = fit::read_model_folder(dir.path()).unwrap_err().message;
     assert!(e.contains("not a safetensors file"), "{e}");
     // A config without a shape needs the flags.
     write_safetensors(&dir.path().join("x.safetensors"), &[("w", "F16", &[2], 4)]);
@@ -251,7 +252,7 @@ fn broken_folders_say_what_is_wrong() {
         ..FitInput::default()
     })
     .unwrap_err();
-    assert!(e.0.contains("--layers"), "{e}");
+    assert!(e.message.contains("--layers"), "{e}");
 }
 
 fn budget(physical: u64, available: u64, wired: Option<u64>) -> Budget {

@@ -1,4 +1,7 @@
-//! JSON endpoints under `/api`.
+//! The JSON API under `/api`: each route maps its query or body to an operation's typed
+//! request (`headroom_core::ops`), calls it on the engine and answers its typed answer as
+//! JSON, or its [`OpError`] with the matching status. Paths come from the operations table
+//! ([`Op`]); unknown paths list every endpoint.
 
 use crate::backend::Backend;
 use crate::AppState;
@@ -7,99 +10,102 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{OriginalUri, Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use headroom_core::units::{parse_duration, parse_size};
+use axum::routing::get;
+use axum::{Json, Router};
+use headroom_core::history::{EventQuery, HistoryQuery};
+use headroom_core::ops::{
+    self, ClearCacheRequest, ConfigSaveRequest, FitRequest, LimitRequest, Op, OpError, Param,
+    TopRequest,
+};
+use headroom_core::units::parse_duration;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// Default and largest `max_points` of `/api/history`.
-pub const HISTORY_POINTS: (usize, usize) = (1000, 100_000);
-/// Default and largest `limit` of `/api/events`.
-pub const EVENT_LIMIT: (usize, usize) = (100, 10_000);
-
-/// An error answer: `{"error": "...", "issues": [...]}`.
+/// An error answer: the operation's [`OpError`] as JSON, with its HTTP status.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    message: String,
-    issues: Option<Vec<Value>>,
+    body: OpError,
 }
 
 impl ApiError {
-    /// A 400 naming the problem.
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
-    }
-
-    /// An error with any status.
+    /// An error with any status (not one an operation gives: routing, media type, size).
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
-            message: message.into(),
-            issues: None,
+            body: OpError {
+                status: status.as_u16(),
+                ..OpError::bad_request(message)
+            },
         }
+    }
+}
+
+impl From<OpError> for ApiError {
+    fn from(body: OpError) -> Self {
+        let status = StatusCode::from_u16(body.status).unwrap_or(StatusCode::BAD_REQUEST);
+        Self { status, body }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.message });
-        if let Some(issues) = self.issues {
-            body["issues"] = Value::Array(issues);
-        }
-        (self.status, Json(body)).into_response()
+        (self.status, Json(self.body)).into_response()
     }
 }
 
 type Params = Query<HashMap<String, String>>;
+type Answer = Result<Response, ApiError>;
 
-/// Refuses parameters other than `allowed` (and `token`), naming them (shared with
-/// `insights`).
-pub(crate) fn only(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), String> {
+fn json<T: Serialize>(value: &T) -> Answer {
+    Ok(Json(value).into_response())
+}
+
+/// Refuses query parameters other than `allowed` (and `token`), naming them.
+fn only(params: &HashMap<String, String>, allowed: &[Param]) -> Result<(), OpError> {
     let mut unknown: Vec<&str> = params
         .keys()
         .map(String::as_str)
-        .filter(|k| *k != "token" && !allowed.contains(k))
+        .filter(|k| *k != "token" && !allowed.iter().any(|p| p.name() == *k))
         .collect();
     if unknown.is_empty() {
         return Ok(());
     }
     unknown.sort_unstable();
-    Err(format!(
-        "unknown query parameter(s) {unknown:?}; allowed: {allowed:?}"
+    let allowed: Vec<&str> = allowed.iter().map(|p| p.name()).collect();
+    Err(OpError::bad_param(
+        Param::Unknown,
+        format!("unknown query parameter(s) {unknown:?}; allowed: {allowed:?}"),
     ))
 }
 
-fn duration_param(
+/// An optional whole-number parameter.
+fn number<T: std::str::FromStr>(
     params: &HashMap<String, String>,
-    key: &str,
-) -> Result<Option<Duration>, ApiError> {
+    param: Param,
+) -> Result<Option<T>, OpError> {
+    let Some(v) = params.get(param.name()).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    v.trim().parse::<T>().map(Some).map_err(|_| {
+        OpError::bad_param(
+            param,
+            format!("invalid value {v:?}; expected a whole number"),
+        )
+    })
+}
+
+/// An optional duration parameter (`90s`, `1h`, or seconds).
+fn duration(params: &HashMap<String, String>, param: Param) -> Result<Option<Duration>, OpError> {
     params
-        .get(key)
-        .map(|v| parse_duration(v).map_err(|e| ApiError::bad_request(format!("{key}: {e}"))))
+        .get(param.name())
+        .map(|v| parse_duration(v).map_err(|e| OpError::bad_param(param, e)))
         .transpose()
 }
 
-fn count_param(
-    params: &HashMap<String, String>,
-    key: &str,
-    (default, max): (usize, usize),
-) -> Result<usize, ApiError> {
-    let Some(v) = params.get(key) else {
-        return Ok(default);
-    };
-    match v.parse::<usize>() {
-        Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(ApiError::bad_request(format!(
-            "{key}: invalid value {v:?}; expected a whole number from 1 to {max}"
-        ))),
-    }
-}
-
-/// Decodes a JSON request body, with errors naming the problem.
+/// Decodes a JSON request body; a field that does not decode is named as the parameter.
 pub fn json_body<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -127,50 +133,49 @@ pub fn json_body<T: DeserializeOwned>(
             ApiError::new(status, format!("cannot read request body: {r}"))
         }
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request(format!(
-            "request body is not valid JSON for this endpoint: {e}"
-        ))
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().iter().next().map(|s| s.to_string());
+        let param = field.and_then(|f| serde_json::from_value::<Param>(f.into()).ok());
+        let mut err = OpError::bad_request(format!(
+            "request body is not valid JSON for this endpoint: {}",
+            e.inner()
+        ));
+        err.param = param;
+        ApiError::from(err)
     })
 }
 
 /// `GET /api/snapshot`.
-pub async fn snapshot<B: Backend>(State(s): State<AppState<B>>) -> Response {
-    match s.backend.latest() {
-        Some(snap) => Json(&*snap).into_response(),
-        None => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no sample taken yet; retry in a second",
-        )
-        .into_response(),
-    }
+pub async fn snapshot<B: Backend>(State(s): State<AppState<B>>) -> Answer {
+    json(&*ops::snapshot(&*s.backend).await?)
 }
 
 /// `GET /api/history?since=1h|<secs>&max_points=N`.
-pub async fn history<B: Backend>(
-    State(s): State<AppState<B>>,
-    Query(p): Params,
-) -> Result<Response, ApiError> {
-    only(&p, &["since", "max_points"]).map_err(ApiError::bad_request)?;
-    let since = duration_param(&p, "since")?.unwrap_or(Duration::from_secs(3600));
-    let max = count_param(&p, "max_points", HISTORY_POINTS)?;
-    Ok(Json(s.backend.history(since, max).await).into_response())
+pub async fn history<B: Backend>(State(s): State<AppState<B>>, Query(p): Params) -> Answer {
+    only(&p, &[Param::Since, Param::MaxPoints])?;
+    let since = duration(&p, Param::Since)?.unwrap_or(Duration::from_secs(3600));
+    let q = HistoryQuery {
+        since_ms: Some(ops::ms_ago(since)),
+        until_ms: None,
+        max_points: Some(number(&p, Param::MaxPoints)?.unwrap_or(ops::HISTORY_POINTS.0)),
+    };
+    json(&ops::history(&*s.backend, q).await?)
 }
 
 /// `GET /api/events?since=…&limit=N`.
-pub async fn events<B: Backend>(
-    State(s): State<AppState<B>>,
-    Query(p): Params,
-) -> Result<Response, ApiError> {
-    only(&p, &["since", "limit"]).map_err(ApiError::bad_request)?;
-    let since = duration_param(&p, "since")?;
-    let limit = count_param(&p, "limit", EVENT_LIMIT)?;
-    Ok(Json(s.backend.events(since, limit).await).into_response())
+pub async fn events<B: Backend>(State(s): State<AppState<B>>, Query(p): Params) -> Answer {
+    only(&p, &[Param::Since, Param::Limit])?;
+    let q = EventQuery {
+        since_ms: duration(&p, Param::Since)?.map(ops::ms_ago),
+        limit: Some(number(&p, Param::Limit)?.unwrap_or(ops::EVENT_LIMIT.0)),
+    };
+    json(&ops::events(&*s.backend, q).await?)
 }
 
-/// `GET /api/config`: `{"config": …, "path": …, "error": …}`.
-pub async fn get_config<B: Backend>(State(s): State<AppState<B>>) -> Response {
-    Json(s.backend.config()).into_response()
+/// `GET /api/config`: the configuration in force, its file and its problem.
+pub async fn get_config<B: Backend>(State(s): State<AppState<B>>) -> Answer {
+    json(&ops::config(&*s.backend))
 }
 
 /// `PUT /api/config[?dry_run=1]`: validates (and unless dry-run, saves and applies).
@@ -179,50 +184,21 @@ pub async fn put_config<B: Backend>(
     Query(p): Params,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    only(&p, &["dry_run"]).map_err(ApiError::bad_request)?;
+) -> Answer {
+    only(&p, &[Param::DryRun])?;
     let dry_run = match p.get("dry_run").map(String::as_str) {
         None | Some("0" | "false") => false,
         Some("1" | "true" | "") => true,
         Some(v) => {
-            return Err(ApiError::bad_request(format!(
-                "dry_run: invalid value {v:?}; expected 1, true, 0 or false"
-            )))
+            return Err(OpError::bad_param(
+                Param::DryRun,
+                format!("invalid value {v:?}; expected 1, true, 0 or false"),
+            )
+            .into())
         }
     };
-    let doc: Value = json_body(&headers, body, s.body_limit)?;
-    let config = s.backend.validate_config(&doc).map_err(config_issues)?;
-    if dry_run {
-        return Ok(Json(json!({ "valid": true, "config": config })).into_response());
-    }
-    s.backend.put_config(doc).await.map_err(config_issues)?;
-    let path = s.backend.config().path;
-    Ok(Json(json!({ "saved": true, "path": path, "config": config })).into_response())
-}
-
-fn config_issues(issues: Vec<Value>) -> ApiError {
-    let first = issues
-        .first()
-        .and_then(|i| i.get("message").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_else(|| "invalid configuration".into());
-    let n = issues.len();
-    let message = if n == 1 {
-        first
-    } else {
-        format!("{first} (and {} more problems)", n - 1)
-    };
-    ApiError {
-        status: StatusCode::BAD_REQUEST,
-        message,
-        issues: Some(issues),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClearCacheRequest {
-    #[serde(default)]
-    pids: Vec<u32>,
+    let config = json_body(&headers, body, s.body_limit)?;
+    json(&ops::config_save(&*s.backend, ConfigSaveRequest { config, dry_run }).await?)
 }
 
 /// `POST /api/actions/clear-cache` with `{"pids": [...]}` (empty or absent: every agent).
@@ -230,19 +206,9 @@ pub async fn clear_cache<B: Backend>(
     State(s): State<AppState<B>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Answer {
     let req: ClearCacheRequest = json_body(&headers, body, s.body_limit)?;
-    Ok(Json(s.backend.clear_cache(req.pids).await).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LimitRequest {
-    kind: String,
-    bytes: Option<u64>,
-    size: Option<String>,
-    #[serde(default)]
-    pids: Vec<u32>,
+    json(&ops::clear_cache(&*s.backend, req).await?)
 }
 
 /// `POST /api/actions/limit` with `{"kind": "cache", "bytes": n | "size": "512MiB", "pids": [...]}`.
@@ -250,54 +216,90 @@ pub async fn set_limit<B: Backend>(
     State(s): State<AppState<B>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Answer {
     let req: LimitRequest = json_body(&headers, body, s.body_limit)?;
-    let bytes =
-        match (req.bytes, req.size.as_deref()) {
-            (Some(b), None) => b,
-            (None, Some(size)) => {
-                parse_size(size).map_err(|e| ApiError::bad_request(format!("size: {e}")))?
-            }
-            _ => return Err(ApiError::bad_request(
-                "give the limit as \"bytes\": 536870912 or as \"size\": \"512MiB\" (exactly one)",
-            )),
-        };
-    let result = s
-        .backend
-        .set_limit(&req.kind, bytes, req.pids)
-        .await
-        .map_err(ApiError::bad_request)?;
-    Ok(Json(result).into_response())
+    json(&ops::set_limit(&*s.backend, req).await?)
 }
 
 /// `GET /api/health`.
-pub async fn health<B: Backend>(State(s): State<AppState<B>>) -> Response {
-    let latest = s.backend.latest();
-    Json(json!({
-        "status": if latest.is_some() { "ok" } else { "starting" },
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_seconds": s.started.elapsed().as_secs(),
-        "last_sample": latest.map(|l| l.at),
-        "ui_built": crate::ui::UI_BUILT,
-        "engine": s.backend.status(),
-    }))
-    .into_response()
+pub async fn health<B: Backend>(State(s): State<AppState<B>>) -> Answer {
+    let uptime = s.started.elapsed().as_secs();
+    json(&ops::health(&*s.backend, uptime, crate::ui::UI_BUILT))
 }
 
-/// Every endpoint, for error messages.
-pub const ENDPOINTS: &str = "GET /api/snapshot, GET /api/history?since=&max_points=, \
-GET /api/events?since=&limit=, GET|PUT /api/config[?dry_run=1], POST /api/actions/clear-cache, \
-POST /api/actions/limit, GET /api/stream, GET /api/health, GET /api/wired-limit, \
-GET /api/fit?params=&bits=&context=&kv_bits=&layers=&kv_heads=&head_dim=, GET /api/doctor, \
-GET /api/top?n=, GET /metrics";
+/// `GET /api/wired-limit`. Setting the limit is not offered over HTTP: it needs administrator
+/// rights and a local click (`headroom wired-limit set …`, or the app).
+pub async fn wired_limit<B: Backend>(State(s): State<AppState<B>>, Query(p): Params) -> Answer {
+    only(&p, &[])?;
+    json(&ops::wired_limit(&*s.backend).await?)
+}
+
+/// `GET /api/fit?params=&bits=&context=&kv_bits=&layers=&kv_heads=&head_dim=`.
+pub async fn fit<B: Backend>(State(s): State<AppState<B>>, Query(p): Params) -> Answer {
+    use Param::{Bits, Context, HeadDim, KvBits, KvHeads, Layers, Params as Count};
+    only(
+        &p,
+        &[Count, Bits, Context, KvBits, Layers, KvHeads, HeadDim],
+    )?;
+    let req = FitRequest {
+        params: p.get(Count.name()).cloned(),
+        bits: number(&p, Bits)?,
+        context: number(&p, Context)?,
+        kv_bits: number(&p, KvBits)?,
+        layers: number(&p, Layers)?,
+        kv_heads: number(&p, KvHeads)?,
+        head_dim: number(&p, HeadDim)?,
+        path: None,
+    };
+    json(&ops::fit(&*s.backend, &req).await?)
+}
+
+/// `GET /api/doctor`: from the engine's latest snapshot and its last hour of history.
+pub async fn doctor<B: Backend>(State(s): State<AppState<B>>, Query(p): Params) -> Answer {
+    only(&p, &[])?;
+    json(&ops::doctor(&*s.backend).await?)
+}
+
+/// `GET /api/top?n=10`: computed only when asked.
+pub async fn top(Query(p): Params) -> Answer {
+    only(&p, &[Param::N])?;
+    let req = TopRequest {
+        n: number(&p, Param::N)?,
+    };
+    json(&ops::top(req).await?)
+}
+
+/// The `/api` routes, each at its path in the operations table (the stream is added by the
+/// caller, with its own state).
+pub fn routes<B: Backend>() -> Router<AppState<B>> {
+    Router::new()
+        .route(Op::Snapshot.api_path(), get(snapshot::<B>))
+        .route(Op::History.api_path(), get(history::<B>))
+        .route(Op::Events.api_path(), get(events::<B>))
+        .route(
+            Op::Config.api_path(),
+            get(get_config::<B>).put(put_config::<B>),
+        )
+        .route(
+            Op::ClearCache.api_path(),
+            axum::routing::post(clear_cache::<B>),
+        )
+        .route(Op::SetLimit.api_path(), axum::routing::post(set_limit::<B>))
+        .route(Op::Health.api_path(), get(health::<B>))
+        .route(Op::WiredLimit.api_path(), get(wired_limit::<B>))
+        .route(Op::Fit.api_path(), get(fit::<B>))
+        .route(Op::Doctor.api_path(), get(doctor::<B>))
+        .route(Op::Top.api_path(), get(top))
+}
 
 /// Any other `/api/…` path.
 pub async fn not_found(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no endpoint {method} {}; endpoints: {ENDPOINTS}",
-            uri.path()
+            "no endpoint {method} {}; endpoints: {}",
+            uri.path(),
+            ops::endpoints()
         ),
     )
 }
@@ -307,8 +309,9 @@ pub async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         format!(
-            "{} does not accept {method}; endpoints: {ENDPOINTS}",
-            uri.path()
+            "{} does not accept {method}; endpoints: {}",
+            uri.path(),
+            ops::endpoints()
         ),
     )
 }

@@ -1,19 +1,16 @@
-//! What the HTTP layer needs from the engine, as a small trait.
-//!
-//! The server is written against [`Backend`] so that its routing, security and encoding do not
-//! depend on the engine's internals; `headroom_core::engine::EngineHandle` implements it (see
-//! `engine_backend.rs`). Values the HTTP layer only passes through (history points, action
-//! outcomes, configuration) travel as JSON, so the engine's own types and messages reach the
-//! client unchanged.
+//! The engine as the HTTP layer sees it: the one [`Backend`] trait of the core's operations
+//! layer, and its live feed as a stream for Server-Sent Events and the journal counters.
 
-use futures_util::stream::BoxStream;
+pub use headroom_core::ops::Backend;
+
+use futures_util::stream::{BoxStream, StreamExt};
+use headroom_core::engine::EngineEvent;
 use headroom_core::events::Event;
+use headroom_core::rules::RulePhase;
 use headroom_core::Snapshot;
-use serde::Serialize;
-use serde_json::Value;
-use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::BroadcastStream;
 
 /// One item of the engine's live feed.
 #[derive(Debug, Clone)]
@@ -26,17 +23,15 @@ pub enum Feed {
     Lagged(u64),
 }
 
-/// The configuration as loaded, with the reason it could not be loaded, if any.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConfigView {
-    /// The configuration in force (defaults when the file failed to load).
-    pub config: Value,
-    /// The file it was loaded from (or would be saved to).
-    pub path: Option<String>,
-    /// Why the file could not be loaded; `None` when it loaded cleanly or does not exist.
-    pub error: Option<String>,
-    /// The individual problems behind `error` (the engine's `ConfigIssue`s), if any.
-    pub issues: Vec<Value>,
+/// The backend's live feed from now on.
+pub fn feed<B: Backend + ?Sized>(backend: &B) -> BoxStream<'static, Feed> {
+    BroadcastStream::new(backend.subscribe())
+        .map(|item| match item {
+            Ok(EngineEvent::Snapshot(s)) => Feed::Snapshot(s),
+            Ok(EngineEvent::Journal(e)) => Feed::Journal(e),
+            Err(BroadcastStreamRecvError::Lagged(n)) => Feed::Lagged(n),
+        })
+        .boxed()
 }
 
 /// The state of one alert rule, for `/metrics`.
@@ -50,41 +45,15 @@ pub struct RuleGauge {
     pub firing: bool,
 }
 
-/// The engine operations the HTTP server uses.
-pub trait Backend: Send + Sync + 'static {
-    /// The most recent snapshot, if a sample was taken yet.
-    fn latest(&self) -> Option<Arc<Snapshot>>;
-    /// A live feed of snapshots and journal entries, starting now.
-    fn subscribe(&self) -> BoxStream<'static, Feed>;
-    /// The configuration in force, its file and its load error.
-    fn config(&self) -> ConfigView;
-    /// Validates a configuration document; `Ok` holds it as the engine normalised it, `Err`
-    /// the engine's list of issues (each naming the key, the value and what is allowed).
-    fn validate_config(&self, doc: &Value) -> Result<Value, Vec<Value>>;
-    /// Validates and saves a configuration document, then applies it.
-    fn put_config(&self, doc: Value) -> impl Future<Output = Result<(), Vec<Value>>> + Send;
-    /// History points from `since` ago until now, at most `max_points` of them.
-    fn history(&self, since: Duration, max_points: usize) -> impl Future<Output = Value> + Send;
-    /// Journal entries from `since` ago (all kept when `None`), newest last, at most `limit`.
-    fn events(
-        &self,
-        since: Option<Duration>,
-        limit: usize,
-    ) -> impl Future<Output = Vec<Event>> + Send;
-    /// Clears the MLX cache of `pids` (all attached processes when empty); one outcome each.
-    fn clear_cache(&self, pids: Vec<u32>) -> impl Future<Output = Value> + Send;
-    /// Sets an MLX limit of `kind` to `bytes` in `pids` (all attached when empty). `Err` names
-    /// a `kind` the engine does not know and the kinds it does.
-    fn set_limit(
-        &self,
-        kind: &str,
-        bytes: u64,
-        pids: Vec<u32>,
-    ) -> impl Future<Output = Result<Value, String>> + Send;
-    /// The state of every alert rule.
-    fn rule_states(&self) -> Vec<RuleGauge>;
-    /// A short health summary (sampling, storage, config) for `/api/health`.
-    fn status(&self) -> Value;
-    /// Stops sampling and flushes history.
-    fn shutdown(&self) -> impl Future<Output = ()> + Send;
+/// The state of every alert rule of `backend`.
+pub fn rule_gauges<B: Backend + ?Sized>(backend: &B) -> Vec<RuleGauge> {
+    backend
+        .rule_states()
+        .into_iter()
+        .map(|s| RuleGauge {
+            rule: s.rule,
+            pid: s.pid,
+            firing: s.state == RulePhase::Fired,
+        })
+        .collect()
 }

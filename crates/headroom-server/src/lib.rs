@@ -9,8 +9,6 @@
 
 pub mod api;
 pub mod backend;
-mod engine_backend;
-pub mod insights;
 pub mod metrics;
 pub mod options;
 pub mod security;
@@ -18,13 +16,13 @@ pub mod service;
 pub mod stream;
 pub mod ui;
 
-pub use backend::{Backend, ConfigView, Feed, RuleGauge};
+pub use backend::{Backend, Feed, RuleGauge};
 pub use options::{OptionsError, ServeOptions, DEFAULT_LISTEN, DEFAULT_PORT};
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -64,7 +62,9 @@ impl<B> Clone for AppState<B> {
 
 async fn metrics_handler<B: Backend>(State(s): State<AppState<B>>) -> impl IntoResponse {
     let snap = s.backend.latest();
-    let body = s.metrics.render(snap.as_deref(), &s.backend.rule_states());
+    let body = s
+        .metrics
+        .render(snap.as_deref(), &backend::rule_gauges(&*s.backend));
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body)
 }
 
@@ -74,19 +74,11 @@ pub fn router<B: Backend>(state: AppState<B>, opts: &ServeOptions) -> Router {
         token: opts.token.clone(),
         hosts: opts.host_policy(),
     });
-    let api = Router::new()
-        .route("/snapshot", get(api::snapshot::<B>))
-        .route("/history", get(api::history::<B>))
-        .route("/events", get(api::events::<B>))
+    let api = api::routes::<B>()
         .route(
-            "/config",
-            get(api::get_config::<B>).put(api::put_config::<B>),
+            headroom_core::ops::Op::Stream.api_path(),
+            get(stream::stream::<B>),
         )
-        .route("/actions/clear-cache", post(api::clear_cache::<B>))
-        .route("/actions/limit", post(api::set_limit::<B>))
-        .route("/stream", get(stream::stream::<B>))
-        .route("/health", get(api::health::<B>))
-        .merge(insights::routes::<B>())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed);
     Router::new()
@@ -167,7 +159,12 @@ impl Server {
             stop,
             started: Instant::now(),
         };
-        let counter = tokio::spawn(state.metrics.clone().count_journal(backend.subscribe()));
+        let counter = tokio::spawn(
+            state
+                .metrics
+                .clone()
+                .count_journal(backend::feed(&*backend)),
+        );
         let app = router(state, &self.opts);
         let graceful = async move {
             shutdown.await;

@@ -9,6 +9,7 @@ use crate::AppState;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt};
+use headroom_core::ops::{EVENT_JOURNAL, EVENT_SNAPSHOT};
 use serde::Serialize;
 use std::convert::Infallible;
 
@@ -21,8 +22,8 @@ fn data_event<T: Serialize>(name: &str, value: &T) -> Option<Event> {
 /// Turns a feed item into an SSE event.
 pub fn encode(item: &Feed) -> Option<Event> {
     match item {
-        Feed::Snapshot(s) => data_event("snapshot", &**s),
-        Feed::Journal(e) => data_event("journal", &**e),
+        Feed::Snapshot(s) => data_event(EVENT_SNAPSHOT, &**s),
+        Feed::Journal(e) => data_event(EVENT_JOURNAL, &**e),
         Feed::Lagged(n) => Some(Event::default().comment(format!("missed {n} items"))),
     }
 }
@@ -32,7 +33,7 @@ pub async fn stream<B: Backend>(
     State(s): State<AppState<B>>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let first = s.backend.latest().map(Feed::Snapshot);
-    let live = s.backend.subscribe();
+    let live = crate::backend::feed(&*s.backend);
     let mut stop = s.stop.clone();
     let stopped = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;

@@ -1,8 +1,10 @@
-import type { ActionOutcome, Config, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot } from '../api-types';
-import { PATHS, EVENTS } from './names';
+import type {
+  ActionOutcome, ActionSummary, Config, ConfigSaved, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot,
+} from '../api-types';
+import { EVENTS, METHODS, PATHS } from './names';
 import { openStream, type StreamOptions } from './sse';
-import { ApiError, outcomes, type StreamHandlers, type Transport } from './types';
-import { httpInsights } from './insights';
+import { ApiError, type ErrorBody, type StreamHandlers, type Transport } from './types';
+import { httpMachine } from './machine';
 
 export interface HttpOptions {
   /** Origin (and optional prefix) of `headroom serve`; defaults to the page's origin. */
@@ -13,20 +15,23 @@ export interface HttpOptions {
   stream?: Partial<Pick<StreamOptions, 'minDelayMs' | 'maxDelayMs' | 'idleTimeoutMs'>>;
 }
 
-/** The message a person reads for an error body: `{error}`, `{message}`, `{errors:[…]}` or text. */
-export function errorMessage(body: unknown, fallback: string): string {
-  if (typeof body === 'string' && body.trim()) return body.trim();
-  if (body && typeof body === 'object') {
-    const b = body as Record<string, unknown>;
-    if (typeof b.error === 'string') return b.error;
-    if (typeof b.message === 'string') return b.message;
-    if (Array.isArray(b.errors)) {
-      return b.errors
-        .map((e) => (typeof e === 'string' ? e : (e as { message?: string })?.message ?? JSON.stringify(e)))
-        .join('\n');
-    }
+/**
+ * The body of an error answer: the operation's OpError as sent, or from elsewhere (a proxy,
+ * plain text) the parts that are there.
+ */
+export function errorBody(text: string, isJson: boolean): ErrorBody | null {
+  if (isJson) {
+    try {
+      const v: ErrorBody | string | null = JSON.parse(text);
+      if (v && typeof v === 'object') return v;
+    } catch { /* not JSON after all: keep the text */ }
   }
-  return fallback;
+  return text.trim() ? { error: text.trim() } : null;
+}
+
+/** The message a person reads for an error body (its `error`, else the fallback). */
+export function errorMessage(body: ErrorBody | null, fallback: string): string {
+  return typeof body?.error === 'string' && body.error ? body.error : fallback;
 }
 
 /** Transport for `headroom serve`: JSON over HTTP, live data over Server-Sent Events. */
@@ -35,7 +40,7 @@ export class HttpTransport implements Transport {
   private readonly base: string;
   private readonly token: string | null;
   private readonly doFetch: typeof fetch;
-  readonly insights = httpInsights(<T>(path: string) => this.request<T>('GET', path));
+  readonly machine = httpMachine(<T>(path: string) => this.request<T>('GET', path));
 
   constructor(private readonly opts: HttpOptions = {}) {
     this.base = (opts.base ?? globalThis.location?.origin ?? '').replace(/\/$/, '');
@@ -62,31 +67,33 @@ export class HttpTransport implements Transport {
       throw new ApiError(`Headroom is not answering (${e instanceof Error ? e.message : String(e)})`, 0, null);
     }
     const text = await res.text();
-    let parsed: unknown = text;
-    if (text && (res.headers.get('content-type') ?? '').includes('json')) {
-      try { parsed = JSON.parse(text); } catch { /* keep the text */ }
-    }
+    const isJson = (res.headers.get('content-type') ?? '').includes('json');
     if (!res.ok) {
-      throw new ApiError(errorMessage(parsed, `HTTP ${res.status} ${res.statusText}`.trim()), res.status, parsed);
+      const body = errorBody(text, isJson);
+      throw new ApiError(errorMessage(body, `HTTP ${res.status} ${res.statusText}`.trim()), res.status, body);
     }
-    return parsed as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ApiError(`Headroom answered ${path} with something that is not JSON`, res.status, null);
+    }
   }
 
-  snapshot() { return this.request<Snapshot>('GET', PATHS.snapshot); }
+  snapshot() { return this.request<Snapshot>(METHODS.snapshot, PATHS.snapshot); }
   history(sinceSecs: number) {
-    return this.request<HistoryPoint[]>('GET', `${PATHS.history}?since=${Math.round(sinceSecs)}`);
+    return this.request<HistoryPoint[]>(METHODS.history, `${PATHS.history}?since=${Math.round(sinceSecs)}`);
   }
-  events() { return this.request<Event[]>('GET', PATHS.events); }
-  config() { return this.request<LoadedConfig>('GET', PATHS.config); }
+  events() { return this.request<Event[]>(METHODS.events, PATHS.events); }
+  config() { return this.request<LoadedConfig>(METHODS.config, PATHS.config); }
   putConfig(config: Config, dryRun = false) {
-    return this.request<unknown>('PUT', dryRun ? `${PATHS.config}?dry_run=1` : PATHS.config, config);
+    return this.request<ConfigSaved>(METHODS.putConfig, dryRun ? `${PATHS.putConfig}?dry_run=1` : PATHS.putConfig, config);
   }
-  // Actions answer `{freed, succeeded, failed, outcomes: ActionOutcome[]}`; views get the outcomes.
+  // Actions answer an ActionSummary; views get the per-process outcomes.
   async clearCache(pids: number[] = []): Promise<ActionOutcome[]> {
-    return outcomes(await this.request<unknown>('POST', PATHS.clearCache, { pids }));
+    return (await this.request<ActionSummary>(METHODS.clearCache, PATHS.clearCache, { pids })).outcomes;
   }
   async setLimit(kind: LimitKind, bytes: number, pids: number[] = []): Promise<ActionOutcome[]> {
-    return outcomes(await this.request<unknown>('POST', PATHS.limit, { kind, bytes, pids }));
+    return (await this.request<ActionSummary>(METHODS.setLimit, PATHS.setLimit, { kind, bytes, pids })).outcomes;
   }
 
   /** The stream URL; carries `?token=` too, for servers that check it there (EventSource). */
@@ -103,10 +110,10 @@ export class HttpTransport implements Transport {
       ...this.opts.stream,
       onStatus: (s) => h.status?.(s),
       onMessage: (m) => {
-        let data: unknown;
-        try { data = JSON.parse(m.data); } catch { return; }
-        if (m.event === EVENTS.snapshot) h.snapshot(data as Snapshot);
-        else if (m.event === EVENTS.journal) h.journal(data as Event);
+        try {
+          if (m.event === EVENTS.snapshot) h.snapshot(JSON.parse(m.data) as Snapshot);
+          else if (m.event === EVENTS.journal) h.journal(JSON.parse(m.data) as Event);
+        } catch { /* a broken message is skipped; the next sample follows */ }
       },
     });
   }

@@ -1,31 +1,6 @@
-// Every name the UI shares with a backend, in one place. The Tauri app registers commands
-// and emits events under these names; `headroom serve` answers these paths.
+// Every name the UI shares with a backend. Commands and paths are generated from the core's
+// operations table (`ui/src/bindings/operations.ts`, `cargo test -p headroom-core
+// export_bindings`); the app emits and `/api/stream` sends the events under EVENTS.
 
-/** Tauri command names (the app's `#[tauri::command]` functions). */
-export const COMMANDS = {
-  snapshot: 'get_snapshot',
-  history: 'get_history',
-  events: 'get_events',
-  config: 'get_config',
-  putConfig: 'put_config',
-  clearCache: 'clear_cache',
-  setLimit: 'set_limit',
-} as const;
-
-/** Tauri event names (the app's `emit`); also the SSE `event:` field of `/api/stream`. */
-export const EVENTS = {
-  snapshot: 'snapshot',
-  journal: 'journal',
-} as const;
+export { COMMANDS, EVENTS, METHODS, PATHS } from '../bindings/operations';
 // (The app shows a view by setting the URL hash — `#alerts` — which the UI follows.)
-
-/** HTTP paths of `headroom serve`. */
-export const PATHS = {
-  snapshot: '/api/snapshot',
-  history: '/api/history',
-  events: '/api/events',
-  config: '/api/config',
-  clearCache: '/api/actions/clear-cache',
-  limit: '/api/actions/limit',
-  stream: '/api/stream',
-} as const;

@@ -1,8 +1,10 @@
-import type { Config, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot } from '../api-types';
+import type {
+  ActionSummary, Config, ConfigSaved, Event, HistoryPoint, LimitKind, LoadedConfig, OpError, Snapshot,
+} from '../api-types';
 import { COMMANDS, EVENTS } from './names';
-import { ApiError, outcomes, type StreamHandlers, type Transport } from './types';
+import { ApiError, type StreamHandlers, type Transport } from './types';
 import { errorMessage } from './http';
-import { tauriInsights } from './insights';
+import { tauriMachine } from './machine';
 
 type Invoke = <T>(cmd: string, args?: Record<string, unknown>) => Promise<T>;
 type Listen = <T>(event: string, cb: (e: { payload: T }) => void) => Promise<() => void>;
@@ -19,22 +21,17 @@ export function isTauri(): boolean {
  */
 export class TauriTransport implements Transport {
   readonly kind = 'tauri' as const;
-  readonly insights = tauriInsights(<T>(cmd: string, args?: Record<string, unknown>) => this.call<T>(cmd, args));
+  readonly machine = tauriMachine(<T>(cmd: string, args?: Record<string, unknown>) => this.call<T>(cmd, args));
   constructor(private readonly invokeFn: Invoke, private readonly listenFn: Listen) {}
 
   private async call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
     try {
       return await this.invokeFn<T>(cmd, args);
     } catch (e) {
-      // Commands reject with the app's CommandError `{error, status, issues}` (or a string);
-      // the body gets the HTTP API's shape `{error, issues}` so views see one contract.
-      if (e && typeof e === 'object') {
-        const c = e as { error?: unknown; status?: unknown; errors?: unknown; issues?: unknown };
-        const status = typeof c.status === 'number' ? c.status : 400;
-        const issues = Array.isArray(c.issues) ? c.issues : Array.isArray(c.errors) ? c.errors : [];
-        throw new ApiError(errorMessage(e, 'the app refused the request'), status, { error: c.error, issues });
-      }
-      throw new ApiError(String(e), 400, { error: String(e), issues: [] });
+      // Commands reject with the operation's OpError; Tauri itself rejects with a string
+      // (a missing argument, an unknown command).
+      const body: Partial<OpError> = e && typeof e === 'object' ? (e as Partial<OpError>) : { error: String(e) };
+      throw new ApiError(errorMessage(body, 'the app refused the request'), body.status ?? 400, body);
     }
   }
 
@@ -42,12 +39,11 @@ export class TauriTransport implements Transport {
   history(sinceSecs: number) { return this.call<HistoryPoint[]>(COMMANDS.history, { since: Math.round(sinceSecs) }); }
   events() { return this.call<Event[]>(COMMANDS.events); }
   config() { return this.call<LoadedConfig>(COMMANDS.config); }
-  putConfig(config: Config, dryRun = false) { return this.call<unknown>(COMMANDS.putConfig, { config, dryRun }); }
-  // The app answers an ActionSummary `{freed, succeeded, failed, outcomes, message}`;
-  // views get the per-process outcomes, as from the HTTP API.
-  async clearCache(pids: number[] = []) { return outcomes(await this.call<unknown>(COMMANDS.clearCache, { pids })); }
+  putConfig(config: Config, dryRun = false) { return this.call<ConfigSaved>(COMMANDS.putConfig, { config, dryRun }); }
+  // Actions answer an ActionSummary; views get the per-process outcomes, as from the HTTP API.
+  async clearCache(pids: number[] = []) { return (await this.call<ActionSummary>(COMMANDS.clearCache, { pids })).outcomes; }
   async setLimit(kind: LimitKind, bytes: number, pids: number[] = []) {
-    return outcomes(await this.call<unknown>(COMMANDS.setLimit, { kind, bytes, pids }));
+    return (await this.call<ActionSummary>(COMMANDS.setLimit, { kind, bytes, pids })).outcomes;
   }
 
   subscribe(h: StreamHandlers): () => void {

@@ -1,8 +1,8 @@
 import type {
-  ActionOutcome, Config, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot,
+  ActionOutcome, Config, ConfigSaved, Event, HistoryPoint, LimitKind, LoadedConfig, OpError, Snapshot,
 } from '../api-types';
 import type { StreamStatus } from './sse';
-import type { InsightsTransport } from './insights';
+import type { MachineTransport } from './machine';
 
 export type { StreamStatus } from './sse';
 
@@ -13,12 +13,19 @@ export interface StreamHandlers {
   status?(s: StreamStatus): void;
 }
 
+/**
+ * What an error answer carries: the operation's OpError (kind, the parameter at fault, the
+ * configuration issues); an answer from outside the operations (a proxy, the security
+ * checks) may carry only some of it, or nothing.
+ */
+export type ErrorBody = Partial<OpError>;
+
 /** An error answered by the backend: HTTP status (or 0) and its decoded body. */
 export class ApiError extends Error {
   constructor(
     message: string,
     readonly status: number,
-    readonly body: unknown,
+    readonly body: ErrorBody | null,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -40,19 +47,12 @@ export interface Transport {
    * Saves (or with `dryRun` only validates) a config. Rejects with ApiError(400) whose body
    * is `{error, issues: ConfigIssue[]}`: the engine's own messages.
    */
-  putConfig(config: Config, dryRun?: boolean): Promise<unknown>;
+  putConfig(config: Config, dryRun?: boolean): Promise<ConfigSaved>;
   /** Clears the MLX cache of these processes (all attached ones when empty): one outcome each. */
   clearCache(pids?: number[]): Promise<ActionOutcome[]>;
   setLimit(kind: LimitKind, bytes: number, pids?: number[]): Promise<ActionOutcome[]>;
   /** Subscribes to the live stream; the returned function unsubscribes (always call it). */
   subscribe(h: StreamHandlers): () => void;
-  /** Wired limit, "will it fit?", doctor, top (issue 7): `transport/insights.ts`. */
-  readonly insights?: InsightsTransport;
-}
-
-/** Per-process outcomes from an action's answer (an array, or a summary holding `outcomes`). */
-export function outcomes(r: unknown): ActionOutcome[] {
-  if (Array.isArray(r)) return r as ActionOutcome[];
-  const o = r && typeof r === 'object' ? (r as { outcomes?: unknown }).outcomes : undefined;
-  return Array.isArray(o) ? (o as ActionOutcome[]) : [];
+  /** Wired limit, "will it fit?", doctor, top: `transport/machine.ts`. */
+  readonly machine?: MachineTransport;
 }

@@ -9,15 +9,15 @@ import { formatBytes, size } from '../format';
 import {
   applyText, fitBars, mbText, NOT_AVAILABLE, paramCount, suggestionText, verdictLine, wholeNumber,
   wiredCommand, wiredCurrent,
-} from '../insights-format';
+} from '../tools-format';
 import type { Store } from '../store';
-import type { InsightsTransport } from '../transport/insights';
+import type { MachineTransport } from '../transport/machine';
 import './tools.css';
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export function Tools({ store }: { store: Store }) {
-  const t = store.transport.insights;
+  const t = store.transport.machine;
   if (!t) return <p class="muted">This backend does not answer these questions.</p>;
   return (
     <div class="tools">
@@ -42,7 +42,7 @@ function useLoad<T>(f: () => Promise<T>): { data: T | null; error: string | null
   return { data, error, reload: () => setN((x) => x + 1) };
 }
 
-function WiredLimit({ t }: { t: InsightsTransport }) {
+function WiredLimit({ t }: { t: MachineTransport }) {
   const { data: i, error, reload } = useLoad(() => t.wiredLimit());
   return (
     <section class="tool" aria-labelledby="wired-h" data-testid="wired-limit">
@@ -104,7 +104,7 @@ function WiredCommand({ info }: { info: WiredLimitInfo }) {
 type Pending = { mb: number };
 
 /** In the app: validate (the engine's messages), confirm, set; macOS asks for the password. */
-function WiredForm({ t, info, onDone }: { t: InsightsTransport; info: WiredLimitInfo; onDone: () => void }) {
+function WiredForm({ t, info, onDone }: { t: MachineTransport; info: WiredLimitInfo; onDone: () => void }) {
   const [text, setText] = useState(() => {
     const s = Number(info.suggestion?.mb ?? 0);
     return s > 0 ? String(s) : '';
@@ -174,7 +174,7 @@ function WiredForm({ t, info, onDone }: { t: InsightsTransport; info: WiredLimit
 const BITS = [2, 3, 4, 5, 6, 8, 16, 32];
 const KV_BITS = [4, 8, 16, 32];
 
-function Fit({ t }: { t: InsightsTransport }) {
+function Fit({ t }: { t: MachineTransport }) {
   const [params, setParams] = useState('70B');
   const [bits, setBits] = useState('4');
   const [context, setContext] = useState('8192');
@@ -323,7 +323,7 @@ function Row({ cls, label, value, testid, sub }: { cls?: string; label: string; 
   );
 }
 
-function Doctor({ t }: { t: InsightsTransport }) {
+function Doctor({ t }: { t: MachineTransport }) {
   const [r, setR] = useState<DoctorReport | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -361,7 +361,7 @@ function Doctor({ t }: { t: InsightsTransport }) {
   );
 }
 
-function Top({ t }: { t: InsightsTransport }) {
+function Top({ t }: { t: MachineTransport }) {
   const [rows, setRows] = useState<TopRow[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);

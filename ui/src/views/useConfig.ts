@@ -12,8 +12,8 @@ export type Check =
 const DEBOUNCE_MS = 350;
 
 function issuesOf(e: unknown): ConfigIssue[] {
-  const body = e instanceof ApiError ? (e.body as { issues?: ConfigIssue[] } | null) : null;
-  return Array.isArray(body?.issues) ? body!.issues : [];
+  const issues = e instanceof ApiError ? e.body?.issues : undefined;
+  return Array.isArray(issues) ? issues : [];
 }
 
 /**
@@ -70,7 +70,7 @@ export function useConfig(transport: Transport) {
     const n = ++seq.current;
     setSaving(true);
     try {
-      const r = (await transport.putConfig(doc, false)) as { path?: string } | null;
+      const r = await transport.putConfig(doc, false);
       await reload();
       if (n === seq.current) {
         setCheck({ state: 'idle' });

@@ -4,8 +4,8 @@ import type { WiredLimitInfo } from '../src/bindings/WiredLimitInfo';
 import {
   applyText, fitBars, mbText, NOT_AVAILABLE, paramCount, suggestionText, verdictLine, wholeNumber,
   wiredCommand, wiredCurrent,
-} from '../src/insights-format';
-import { fitParams, fitPath } from '../src/transport/insights';
+} from '../src/tools-format';
+import { fitParams, fitPath } from '../src/transport/machine';
 
 const GIB = 2 ** 30;
 

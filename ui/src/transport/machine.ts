@@ -1,30 +1,14 @@
-// Issue 7's answers about this machine — the GPU wired limit, "will it fit?", the doctor and
-// what holds memory — over either transport. `headroom serve` answers them read-only; only the
-// app can set the wired limit (it needs administrator rights and a local click).
+// The answers about this machine — the GPU wired limit, "will it fit?", the doctor and what
+// holds memory — over either transport. `headroom serve` answers them read-only; only the app
+// can set the wired limit (it needs administrator rights and a local click). Names come from
+// the generated operations table.
 import type { ApplyOutcome } from '../bindings/ApplyOutcome';
 import type { DoctorReport } from '../bindings/DoctorReport';
 import type { FitReport } from '../bindings/FitReport';
 import type { TopRow } from '../bindings/TopRow';
 import type { WiredLimitInfo } from '../bindings/WiredLimitInfo';
+import { COMMANDS, PATHS } from './names';
 import { ApiError } from './types';
-
-/** HTTP paths of `headroom serve` (all GET). */
-export const INSIGHT_PATHS = {
-  wiredLimit: '/api/wired-limit',
-  fit: '/api/fit',
-  doctor: '/api/doctor',
-  top: '/api/top',
-} as const;
-
-/** Tauri commands of the app (`src-tauri/src/insights.rs`). */
-export const INSIGHT_COMMANDS = {
-  wiredLimit: 'get_wired_limit',
-  fit: 'get_fit',
-  doctor: 'get_doctor',
-  top: 'get_top',
-  checkWiredLimit: 'check_wired_limit',
-  setWiredLimit: 'set_wired_limit',
-} as const;
 
 /** What "Will it fit?" asks: `params` like `70B`; the rest optional (the engine's defaults). */
 export interface FitQuery {
@@ -54,10 +38,10 @@ export function fitParams(q: FitQuery): [string, string][] {
 
 /** `/api/fit?params=70B&bits=4…`, percent-encoded. */
 export function fitPath(q: FitQuery): string {
-  return `${INSIGHT_PATHS.fit}?${fitParams(q).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&')}`;
+  return `${PATHS.fit}?${fitParams(q).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&')}`;
 }
 
-export interface InsightsTransport {
+export interface MachineTransport {
   /** Whether this backend can set the system wired limit (the app only). */
   readonly canSetWiredLimit: boolean;
   wiredLimit(): Promise<WiredLimitInfo>;
@@ -81,27 +65,27 @@ const notHere = (what: string) =>
   ));
 
 /** The HTTP side, over the transport's own GET (token, errors). */
-export function httpInsights(get: <T>(path: string) => Promise<T>): InsightsTransport {
+export function httpMachine(get: <T>(path: string) => Promise<T>): MachineTransport {
   return {
     canSetWiredLimit: false,
-    wiredLimit: () => get<WiredLimitInfo>(INSIGHT_PATHS.wiredLimit),
+    wiredLimit: () => get<WiredLimitInfo>(PATHS.wiredLimit),
     fit: (q) => get<FitReport>(fitPath(q)),
-    doctor: () => get<DoctorReport>(INSIGHT_PATHS.doctor),
-    top: (n = 10) => get<TopRow[]>(`${INSIGHT_PATHS.top}?n=${Math.round(n)}`),
+    doctor: () => get<DoctorReport>(PATHS.doctor),
+    top: (n = 10) => get<TopRow[]>(`${PATHS.top}?n=${Math.round(n)}`),
     checkWiredLimit: () => notHere('Setting the wired limit'),
     setWiredLimit: () => notHere('Setting the wired limit'),
   };
 }
 
 /** The app side, over the transport's own command call (errors as ApiError). */
-export function tauriInsights(call: <T>(cmd: string, args?: Record<string, unknown>) => Promise<T>): InsightsTransport {
+export function tauriMachine(call: <T>(cmd: string, args?: Record<string, unknown>) => Promise<T>): MachineTransport {
   return {
     canSetWiredLimit: true,
-    wiredLimit: () => call<WiredLimitInfo>(INSIGHT_COMMANDS.wiredLimit),
-    fit: (q) => call<FitReport>(INSIGHT_COMMANDS.fit, { ...q, params: q.params.trim() }),
-    doctor: () => call<DoctorReport>(INSIGHT_COMMANDS.doctor),
-    top: (n = 10) => call<TopRow[]>(INSIGHT_COMMANDS.top, { n: Math.round(n) }),
-    checkWiredLimit: (size) => call<number>(INSIGHT_COMMANDS.checkWiredLimit, { size }),
-    setWiredLimit: (mb) => call<ApplyOutcome>(INSIGHT_COMMANDS.setWiredLimit, { mb }),
+    wiredLimit: () => call<WiredLimitInfo>(COMMANDS.wiredLimit),
+    fit: (q) => call<FitReport>(COMMANDS.fit, { ...q, params: q.params.trim() }),
+    doctor: () => call<DoctorReport>(COMMANDS.doctor),
+    top: (n = 10) => call<TopRow[]>(COMMANDS.top, { n: Math.round(n) }),
+    checkWiredLimit: (size) => call<number>(COMMANDS.checkWiredLimit, { size }),
+    setWiredLimit: (mb) => call<ApplyOutcome>(COMMANDS.setWiredLimit, { mb }),
   };
 }

@@ -1,4 +1,5 @@
-//! Issue 7's read-only endpoints against a real server: wired limit, fit, doctor, top.
+//! The read-only answers about this machine against a real server: wired limit, fit, doctor,
+//! top.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
@@ -34,13 +35,10 @@ async fn wired_limit_reports_this_machine() {
     // Unknown paths list these endpoints too.
     let missing = get(s.addr, "/api/wired-limits").await.json();
     let list = missing["error"].as_str().unwrap();
-    for path in [
-        "/api/wired-limit",
-        "/api/fit?",
-        "/api/doctor",
-        "/api/top?n=",
-    ] {
-        assert!(list.contains(path), "{list}");
+    for names in headroom_core::ops::TABLE {
+        if let Some((method, path)) = names.route {
+            assert!(list.contains(&format!("{method} {path}")), "{list}");
+        }
     }
     s.stop().await;
 }
@@ -77,20 +75,23 @@ async fn fit_estimates_70b_at_4_bits_and_names_bad_parameters() {
     // 2 × 32 layers × 8 heads × 128 dims × 4096 tokens × 1 byte.
     assert_eq!(shaped["kv_cache"], 2 * 32 * 8 * 128 * 4096, "{shaped}");
 
-    for (query, names) in [
-        ("", "params"),
-        ("?params=lots", "params"),
-        ("?params=7B&bits=7", "bits"),
-        ("?params=7B&bits=four", "bits"),
-        ("?params=7B&kv_bits=3", "kv_bits"),
-        ("?params=7B&context=0", "context"),
-        ("?params=7B&layers=-2", "layers"),
-        ("?params=7B&colour=red", "colour"),
+    for (query, names, param) in [
+        ("", "params", "params"),
+        ("?params=lots", "params", "params"),
+        ("?params=7B&bits=7", "bits", "bits"),
+        ("?params=7B&bits=four", "bits", "bits"),
+        ("?params=7B&kv_bits=3", "kv_bits", "kv_bits"),
+        ("?params=7B&context=0", "context", "context"),
+        ("?params=7B&layers=-2", "layers", "layers"),
+        ("?params=7B&head_dim=0", "head_dim", "head_dim"),
+        ("?params=7B&colour=red", "colour", "unknown"),
     ] {
         let r = get(s.addr, &format!("/api/fit{query}")).await;
         assert_eq!(r.status, 400, "{query}: {}", r.text());
-        let e = r.json()["error"].as_str().unwrap().to_owned();
+        let body = r.json();
+        let e = body["error"].as_str().unwrap().to_owned();
         assert!(e.starts_with(names) || e.contains(names), "{query}: {e}");
+        assert_eq!(body["param"], param, "{query}: {body}");
     }
     s.stop().await;
 }
@@ -149,7 +150,7 @@ async fn top_lists_processes_by_footprint_and_checks_n() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn insights_pass_the_same_security_checks() {
+async fn machine_endpoints_pass_the_same_security_checks() {
     let s = start(Some(TOKEN)).await;
     for path in [
         "/api/wired-limit",
