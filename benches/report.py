@@ -401,13 +401,16 @@ def serve_idle() -> list[Row]:
     return rows
 
 
+APP_RE = re.compile(r"all processes\s+([\d.]+) %\s+([\d.]+) MB")
+
+
 def app_idle() -> list[Row]:
-    """tests/app/measure.sh (Xvfb, a D-Bus tray host, 1 s sampling): the same binary with the
+    """tests/app/measure-webview.sh (Xvfb, a D-Bus tray host, 1 s sampling): the same binary with the
     popover's web view kept (the behaviour before) and dropped after its keep time, side by
     side; click to first painted sample; 50 open/close cycles."""
-    script = ROOT / "tests" / "app" / "measure.sh"
+    script = ROOT / "tests" / "app" / "measure-webview.sh"
     if not script.exists():
-        return [Row("app idle CPU / PSS", "**MISSING**: tests/app/measure.sh not in the tree",
+        return [Row("app idle CPU / PSS", "**MISSING**: tests/app/measure-webview.sh not in the tree",
                     "—", "—", "≤ 60 MB PSS", "not measured")]
     env = {"DURATION": str(SERVE_SECS), "WARMUP": "10"}
     if (TARGET / "release" / "headroom-app").exists():
@@ -415,12 +418,12 @@ def app_idle() -> list[Row]:
     code, out = run(["bash", str(script)], 2 * SERVE_SECS + 2400, env)
     path = ROOT / "artifacts" / "app" / "measure.json"
     if code != 0 or not path.exists():
-        return [Row("app idle", f"**FAILED**: tests/app/measure.sh ({code}): {out.strip()[-200:]}")]
+        return [Row("app idle", f"**FAILED**: tests/app/measure-webview.sh ({code}): {out.strip()[-200:]}")]
     return app_rows(json.loads(path.read_text()))
 
 
 def app_rows(m: dict) -> list[Row]:
-    """The report's rows from measure.sh's measure.json."""
+    """The report's rows from measure-webview.sh's measure.json."""
     kept, dropped, cyc = m["kept"], m["dropped"], m["cycles"]
     mb = lambda kb: kb / 1024  # noqa: E731
     fresh, warm = m["fresh_open_ms"], m["warm_open_ms"]
@@ -442,6 +445,140 @@ def app_rows(m: dict) -> list[Row]:
             f"PSS {mb(cyc['pss_kb'][0]):.1f} → {mb(cyc['pss_kb'][1]):.1f} MB, fds {cyc['fds'][0]} → {cyc['fds'][1]}",
             "—", "—", "no growth", verdict(pss_growth <= 1 and fd_growth <= 0)),
     ]
+
+
+# ---------------------------------------------------------------- live page and open window
+
+LIVE_VIEWS = [("overview", "Overview (10-minute chart live)"),
+              ("history24h", "Overview with the 24-hour chart"),
+              ("mlx", "MLX tab, 8 processes with the agent")]
+LIVE_SECS = int(os.environ.get("REPORT_LIVE_SECS", "60"))
+LIVE_WARMUP = int(os.environ.get("REPORT_LIVE_WARMUP", "20"))
+MLX_AGENTS = 8
+
+
+def start_agents(runtime_dir: str, n: int, secs: int) -> list[subprocess.Popen]:
+    """`n` real MLX processes under the agent (tests/app/mlx_holder.py, 16 MiB of cache each),
+    reporting to the Headroom that uses `runtime_dir`; returns once all hold their cache."""
+    py = str(VENV_PY) if VENV_PY.exists() else "python3"
+    env = {**os.environ, "HEADROOM_RUNTIME_DIR": runtime_dir, "PYTHONPATH": str(ROOT / "agent")}
+    procs = [subprocess.Popen([py, "-m", "headroom_agent", "run", str(ROOT / "tests/app/mlx_holder.py"), "16", str(secs)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(n)]
+    for p in procs:
+        line = p.stdout.readline() if p.stdout else ""
+        if not line.startswith("HOLDING"):
+            raise RuntimeError(f"an MLX process under the agent did not start (said {line.strip()!r})")
+    return procs
+
+
+def page_figures(r: dict) -> tuple[str, str]:
+    """(CPU text, per-update text) of one measure-page.mjs result."""
+    c, t = r["cpu"], r["trace"]
+    cpu = f"{c['rendererGpu']:.2f} % of one core (renderer {c['renderer']:.2f}, GPU {c['gpu']:.2f})"
+    per = (f"scripting {t['script']['median']:.2f} ms median, {t['script']['p95']:.2f} ms p95; main thread busy "
+           f"{t['busy']['median']:.1f} ms median, {t['busy']['p95']:.1f} ms p95 ({t['periods']} sample periods)")
+    return cpu, per
+
+
+def live_page() -> list[Row]:
+    """The web UI live in headless Chromium at the popover's size against `headroom serve` (1 s
+    sampling, 24 h of seeded history, 8 real MLX agents for the MLX tab): renderer + GPU CPU and
+    per-update trace figures (ui/scripts/measure-page.mjs). REPORT_PAGE_BASELINE=DIST_DIR adds
+    another build of the UI, measured at the same time in its own browser."""
+    bin_ = headroom_bin()
+    if not bin_.exists():
+        return [Row("live page in Chromium", f"**MISSING**: {bin_} not built")]
+    if not Path("/usr/bin/chromium").exists() and not os.environ.get("CHROMIUM"):
+        return [Row("live page in Chromium", "**MISSING**: /usr/bin/chromium (apt-get install chromium)")]
+    import socket
+    tmp = tempfile.mkdtemp(prefix="hr-page-", dir="/tmp")
+    env = {**os.environ, "HEADROOM_CONFIG": f"{tmp}/config.toml", "HEADROOM_DATA_DIR": f"{tmp}/data",
+           "HEADROOM_RUNTIME_DIR": f"{tmp}/run"}
+    Path(f"{tmp}/config.toml").write_text("[sampling]\ninterval_ms = 1000\n")
+    run(["python3", "benches/seed_history.py", f"{tmp}/data", "24"], 300)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    serve = subprocess.Popen([str(bin_), "serve", "--listen", f"127.0.0.1:{port}"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    baseline = os.environ.get("REPORT_PAGE_BASELINE")
+    rows: list[Row] = []
+    agents: list[subprocess.Popen] = []
+    try:
+        time.sleep(3)
+        # The owner's login URL (the per-user secret serve uses), as a user would open it.
+        login_url = subprocess.run([str(bin_), "serve", "--print-url", "--listen", f"127.0.0.1:{port}"],
+                                   env=env, capture_output=True, text=True, check=True).stdout.strip()
+        for view, label in LIVE_VIEWS:
+            if view == "mlx":
+                agents = start_agents(f"{tmp}/run", MLX_AGENTS, LIVE_SECS + LIVE_WARMUP + 300)
+            args = ["node", "ui/scripts/measure-page.mjs", "--url", login_url, "--view", view,
+                    "--warmup", str(LIVE_WARMUP), "--secs", str(LIVE_SECS), "--trace", "20", "--json"]
+            if baseline:
+                args += ["--variant", f"this={ROOT / 'ui' / 'dist'}", "--variant", f"baseline={baseline}"]
+            code, out = run(args, LIVE_SECS + LIVE_WARMUP + 600)
+            line = next((x for x in out.splitlines() if x.startswith("[{")), None)
+            if code != 0 or not line:
+                rows.append(Row(f"live page, {label}", f"**FAILED**: measure-page.mjs ({code}): {out.strip()[-200:]}"))
+                continue
+            results = {r["variant"]: r for r in json.loads(line)}
+            mine = results.get("this") or results.get("serve")
+            peer = results.get("baseline")
+            cpu, per = page_figures(mine)
+            peer_cpu, peer_per = page_figures(peer) if peer else ("—", "—")
+            ratio = (f"{peer['cpu']['rendererGpu'] / mine['cpu']['rendererGpu']:.1f}× less"
+                     if peer and mine["cpu"]["rendererGpu"] > 0 else "—")
+            rows.append(Row(f"live page in Chromium over {LIVE_SECS} s, {label}: renderer + GPU",
+                            cpu, f"baseline UI: {peer_cpu}" if peer else "—", ratio, "≤ 1 %",
+                            verdict(mine["cpu"]["rendererGpu"] <= 1.0)))
+            rows.append(Row(f"live page, {label}: per update (trace)", per,
+                            f"baseline UI: {peer_per}" if peer else "—"))
+    finally:
+        for p in agents:
+            p.terminate()
+        serve.terminate()
+        serve.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
+def app_open() -> list[Row]:
+    """tests/app/measure.sh with the popover open on each view (Xvfb, 1 s sampling; the app and
+    its WebKit processes). REPORT_APP_BASELINE=BINARY measures another build at the same time
+    (its own Xvfb and D-Bus session)."""
+    script = ROOT / "tests" / "app" / "measure.sh"
+    binary = TARGET / "release" / "headroom-app"
+    if not binary.exists():
+        return [Row("app, window open", f"**MISSING**: {binary} not built")]
+    baseline = os.environ.get("REPORT_APP_BASELINE")
+    rows = []
+    for view, label in LIVE_VIEWS:
+        base_env = {"DURATION": str(LIVE_SECS), "WARMUP": str(LIVE_WARMUP), "WINDOW": "open", "VIEW": view,
+                    "AGENTS": str(MLX_AGENTS)}
+        jobs = {"this": {**base_env, "HEADROOM_APP_BIN": str(binary)}}
+        if baseline:
+            jobs["baseline"] = {**base_env, "HEADROOM_APP_BIN": baseline,
+                                "ARTIFACTS": str(ROOT / "artifacts" / "app" / "baseline")}
+        log(f"$ tests/app/measure.sh WINDOW=open VIEW={view} ({', '.join(jobs)} side by side)")
+        procs = {k: subprocess.Popen(["bash", str(script)], cwd=ROOT, env={**os.environ, **e},
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for k, e in jobs.items()}
+        got = {}
+        for k, p in procs.items():
+            out, _ = p.communicate(timeout=LIVE_SECS + LIVE_WARMUP + 900)
+            m = APP_RE.search(out)
+            got[k] = float(m.group(1)) if p.returncode == 0 and m else out.strip()[-200:]
+        mine, peer = got["this"], got.get("baseline")
+        if not isinstance(mine, float):
+            rows.append(Row(f"app, window open on {label}", f"**FAILED**: tests/app/measure.sh: {mine}"))
+            continue
+        rows.append(Row(f"app with the window open over {LIVE_SECS} s, {label} (app + WebKit processes)",
+                        f"{mine:.2f} % of one core",
+                        f"baseline build: {peer:.2f} %" if isinstance(peer, float) else "app idle, window hidden (row above)",
+                        f"{peer / mine:.1f}× less" if isinstance(peer, float) and mine > 0 else "—",
+                        "≤ 2 %", verdict(mine <= 2.0)))
+    return rows
 
 
 # ---------------------------------------------------------------- history and soak
@@ -495,6 +632,7 @@ def soak() -> list[Row]:
 
 SECTIONS = [("per-sample cost", per_sample), ("whole process", whole_process), ("agents", agents),
             ("HTTP", http), ("serve idle", serve_idle), ("app idle", app_idle),
+            ("live page", live_page), ("app open", app_open),
             ("history", history), ("soak", soak)]
 
 

@@ -30,11 +30,13 @@ PID=$!
 cleanup() { kill "$PID" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
+# The owner's credential: the per-user secret serve creates in its data directory.
+health() { curl -fsS -H "Authorization: Bearer $(cat "$WORK/data/serve-token" 2>/dev/null)" "http://127.0.0.1:$PORT/api/health"; }
 for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$PORT/api/health" >/dev/null 2>&1 && break
+  health >/dev/null 2>&1 && break
   sleep 0.1
 done
-curl -fsS "http://127.0.0.1:$PORT/api/health" >/dev/null || { cat "$WORK/serve.log" >&2; exit 1; }
+health >/dev/null || { cat "$WORK/serve.log" >&2; exit 1; }
 
 TCK="$(getconf CLK_TCK)"
 ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }   # utime + stime (fields after "comm")

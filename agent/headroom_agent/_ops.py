@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import sys
 import threading
 import time
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _protocol as p
+from ._requirements import wired_limit_applies
 from ._sizes import format_size
 from ._version import __version__
 
@@ -68,11 +70,15 @@ def wired_refusal(requested: int, device_info: dict[str, Any], mlx_message: str)
     """The error answered when MLX refuses a wired limit above the recommended working set."""
     max_ws = device_info.get("max_recommended_working_set_size")
     where = f" ({format_size(max_ws)}, {max_ws} bytes)" if isinstance(max_ws, int) else ""
+    # MLX reads the recommended working set once per process (device_info() keeps it in a
+    # function-local static, mlx/backend/metal/device_info.cpp), so raising the system limit
+    # does not help this process: only a process started afterwards sees the new ceiling.
     return p.OpError(
         p.WIRED_LIMIT_REFUSED,
         f"MLX refused a wired limit of {format_size(requested)} ({requested} bytes): it is above the "
-        f"GPU's recommended working set{where}; raise the system wired limit with "
-        f"`headroom wired-limit set` first (MLX said: {mlx_message})",
+        f"GPU's recommended working set{where} that this process read when it started; ask for at "
+        f"most that, or raise the system limit (`headroom wired-limit set`) and restart this process "
+        f"to use the new limit (MLX said: {mlx_message})",
     )
 
 
@@ -114,7 +120,9 @@ class Ops:
         self._wrapped: list[tuple[Any, str, Callable[..., Any], Callable[..., Any]]] = []
         self._install_setters()
         self.cache_limit = self._read_cache_limit()
-        self.wired_limit = self._read_wired_limit()
+        # MLX has no getter for the wired limit, and probing it (set 0, put it back) would
+        # unwire and rewire a loaded model on Metal: it is unknown until someone sets it.
+        self.wired_limit: int | None = None
         self._memory_limit: int | None = None
         self.handlers: dict[str, Handler] = {
             "hello": self.hello,
@@ -188,12 +196,6 @@ class Ops:
         self._orig["set_cache_limit"](previous)
         return previous
 
-    def _read_wired_limit(self) -> int:
-        previous = int(self._orig["set_wired_limit"](0))
-        if previous:
-            self._orig["set_wired_limit"](previous)
-        return previous
-
     # -- operations ----------------------------------------------------------------------------
     def hello(self, request: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -255,6 +257,7 @@ class Ops:
             "memory_limit": self.memory_limit(),
             "cache_limit": self.cache_limit,
             "wired_limit": self.wired_limit,
+            "wired_limit_applies": self.wired_limit_applies(),
             "cooperative": self.cooperative,
             "pending": self._pending(),
             "agent_version": __version__,
@@ -284,17 +287,24 @@ class Ops:
             current = self.memory_limit()
         return {"previous": mlx_previous, "current": current}
 
+    def wired_limit_applies(self) -> bool:
+        """Whether MLX's wired limit has an effect in this process (Metal, macOS 15 or later)."""
+        return wired_limit_applies(self.accelerator(), sys.platform, platform.mac_ver()[0])
+
     def set_wired_limit(self, request: dict[str, Any]) -> dict[str, Any]:
         value = validate_bytes(request, self.phys)
         with self._lock:
-            previous = self.wired_limit
             try:
-                self._orig["set_wired_limit"](value)
+                mlx_previous = int(self._orig["set_wired_limit"](value))
             except (ValueError, RuntimeError) as exc:
                 raise wired_refusal(value, self.device_info(), str(exc)) from None
+            # The value last set (tracked through every setter) where known; else what MLX
+            # returned (CPU and CUDA builds always return 0).
+            previous = self.wired_limit if self.wired_limit is not None else mlx_previous
             self.wired_limit = value
-        # CPU and CUDA builds accept and ignore the wired limit; say so.
-        return {"previous": previous, "current": value, "applies": self.accelerator() == "metal"}
+        # CPU and CUDA builds, and Metal below macOS 15, accept the value without effect:
+        # `applies` says so.
+        return {"previous": previous, "current": value, "applies": self.wired_limit_applies()}
 
     def reset_peak(self, request: dict[str, Any]) -> dict[str, Any]:
         with self._lock:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import socket
 import tempfile
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -97,9 +99,13 @@ def test_set_memory_limit_and_reset_peak(builder: Proc) -> None:
 
 def test_set_wired_limit_tracks_value_and_says_whether_it_applies(builder: Proc) -> None:
     with builder.client() as c:
+        assert c.result("stats")["wired_limit"] is None  # unknown: never probed
         first = c.result("set_wired_limit", bytes=256 * MIB)
         assert first["previous"] == 0 and first["current"] == 256 * MIB
-        assert first["applies"] is (c.result("stats")["accelerator"] == "metal")
+        stats = c.result("stats")
+        assert first["applies"] is stats["wired_limit_applies"]
+        assert stats["wired_limit_applies"] is (stats["accelerator"] == "metal" and sys.platform == "darwin"
+                                                and int(platform.mac_ver()[0].split(".")[0] or 0) >= 15)
         assert c.result("set_wired_limit", bytes=0)["previous"] == 256 * MIB
         assert c.result("stats")["wired_limit"] == 0
 
@@ -254,6 +260,8 @@ def test_wired_refusal_message_tells_the_user_what_to_do() -> None:
     assert "96.0 GB" in err.message and "80.0 GB" in err.message
     assert "headroom wired-limit set" in err.message
     assert "recommended working set" in err.message
+    # MLX keeps the working set it read at start: raising the system limit needs a restart.
+    assert "restart this process" in err.message
 
 
 def test_validate_bytes_is_strict() -> None:

@@ -204,7 +204,7 @@ if [[ $E2E == 1 ]]; then
     json_field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
     # From outside the app: its HTTP server's /api/snapshot, else `headroom status --json`.
     if grep -aq "HTTP server listening" "$WORK/app.log"; then
-        snapshot() { curl -sf "http://127.0.0.1:$PORT/api/snapshot"; }
+        snapshot() { curl -sf -H "Authorization: Bearer $(cat "$HEADROOM_DATA_DIR/serve-token")" "http://127.0.0.1:$PORT/api/snapshot"; }
     elif [[ -x "$TARGET_DIR/$PROFILE/headroom" ]]; then
         snapshot() { "$TARGET_DIR/$PROFILE/headroom" status --json; }
     else
@@ -329,7 +329,9 @@ if grep -aq 'CONSOLE JS ERROR' "$WORK/app.log"; then fail "script error in the p
 
 # Live samples.
 if grep -aq "HTTP server listening" "$WORK/app.log"; then
-    at() { curl -sf "http://127.0.0.1:$PORT/api/snapshot" | python3 -c 'import json,sys; print(json.load(sys.stdin)["at"])'; }
+    # The owner's credential: the per-user secret in the data directory (as `headroom serve`).
+    bearer() { echo "Authorization: Bearer $(cat "$HEADROOM_DATA_DIR/serve-token")"; }
+    at() { curl -sf -H "$(bearer)" "http://127.0.0.1:$PORT/api/snapshot" | python3 -c 'import json,sys; print(json.load(sys.stdin)["at"])'; }
     a=$(at) || fail "GET /api/snapshot failed"; sleep 2.2; b=$(at) || fail "GET /api/snapshot failed"
     [[ "$a" != "$b" ]] || fail "/api/snapshot did not change: $a"
     say "live samples over HTTP: $a -> $b"

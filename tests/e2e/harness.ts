@@ -78,10 +78,28 @@ export class Serve {
   proc: ChildProcess | null = null;
   log = '';
   constructor(readonly env: Env, readonly port: number, readonly extraArgs: string[] = [], readonly token: string | null = null) {}
+  /** The owner's one-step login URL, as `headroom serve --print-url` prints it. */
+  loginUrl = '';
+  /** The secret it carries (the per-user secret file's, or `token`). */
+  secret = '';
   get url() { return `http://127.0.0.1:${this.port}`; }
 
+  /** A page URL that logs in as the owner: `suffix` is `#view` or `?a=b#view`. */
+  pageUrl(suffix = ''): string {
+    const [query, hash] = suffix.split('#');
+    const extra = query.startsWith('?') ? `${query.slice(1)}&` : '';
+    return `${this.url}/?${extra}token=${encodeURIComponent(this.secret)}${hash === undefined ? '' : `#${hash}`}`;
+  }
+
   async start(): Promise<void> {
-    const args = ['serve', '--listen', `127.0.0.1:${this.port}`, ...(this.token ? ['--token', this.token] : []), ...this.extraArgs];
+    const tokenArgs = this.token ? ['--token', this.token] : [];
+    const listen = ['--listen', `127.0.0.1:${this.port}`];
+    // The same login URL a user gets: from the secret file `serve` uses (created 0600 if missing).
+    const printed = spawnSync(BIN, ['serve', '--print-url', ...listen, ...tokenArgs], { env: this.env.vars, encoding: 'utf8' });
+    if (printed.status !== 0) throw new Error(`headroom serve --print-url failed: ${printed.stderr}`);
+    this.loginUrl = printed.stdout.trim();
+    this.secret = new URL(this.loginUrl).searchParams.get('token') ?? '';
+    const args = ['serve', ...listen, ...tokenArgs, ...this.extraArgs];
     const proc = spawn(BIN, args, { env: this.env.vars, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     proc.stdout!.on('data', (d) => { this.log += d; });
@@ -90,7 +108,7 @@ export class Serve {
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`headroom serve exited with ${proc.exitCode}:\n${this.log}`);
       try {
-        const r = await fetch(`${this.url}/api/snapshot`, { headers: this.token ? { Authorization: `Bearer ${this.token}` } : {} });
+        const r = await fetch(`${this.url}/api/snapshot`, { headers: { Authorization: `Bearer ${this.secret}` } });
         if (r.ok) return;
       } catch { /* not yet */ }
       await sleep(100);
@@ -111,7 +129,7 @@ export class Serve {
 
   async api<T = unknown>(path: string, init?: RequestInit): Promise<{ status: number; body: T }> {
     const headers = new Headers(init?.headers);
-    if (this.token && !headers.has('authorization')) headers.set('authorization', `Bearer ${this.token}`);
+    if (!headers.has('authorization')) headers.set('authorization', `Bearer ${this.secret}`);
     const r = await fetch(this.url + path, { ...init, headers });
     const text = await r.text();
     let body: unknown = text;

@@ -19,7 +19,7 @@ test('the page heap stays flat while streaming', async ({ page }) => {
   try {
     await mlx.start('64MiB');
     await serve.start();
-    await page.goto(`${serve.url}/#overview`);
+    await page.goto(serve.pageUrl('#overview'));
     await expect(page.getByTestId('pressure')).not.toHaveClass(/unknown/);
     const cdp = await page.context().newCDPSession(page);
     const heap = async () => {

@@ -1,5 +1,5 @@
-// The UI against `headroom serve` set up differently: a config file that does not load, and
-// a token.
+// The UI against `headroom serve` set up differently: a config file that does not load, a
+// token, and the owner's one-step login (the URL `serve --print-url` prints, then a cookie).
 import { expect, test } from '@playwright/test';
 import { join } from 'node:path';
 import { ARTIFACTS, Env, Serve, freePort, loud, serveUnavailable } from './harness';
@@ -24,7 +24,7 @@ test('a config file that failed to load is shown with its error and is not overw
     await serve.start();
     const { body } = await serve.api<{ error: string | null; path: string }>('/api/config');
     expect(body.error, 'serve reports the load error').toBeTruthy();
-    await page.goto(`${serve.url}/#alerts`);
+    await page.goto(serve.pageUrl('#alerts'));
     const banner = page.getByTestId('config-error');
     await expect(banner).toBeVisible();
     await expect(banner).toContainText(body.path);
@@ -36,7 +36,7 @@ test('a config file that failed to load is shown with its error and is not overw
     await rule.getByLabel(/^Name/).fill('Renamed');
     await expect(page.getByRole('button', { name: 'Save' })).toBeDisabled();
     await expect(page.getByTestId('config-status')).toHaveText(/Saving is off while the file has an error/);
-    await page.goto(`${serve.url}/#settings`);
+    await page.goto(`${serve.url}/#settings`); // logged in by the cookie
     await expect(page.getByTestId('config-error')).toBeVisible();
     await page.getByLabel(/Sample memory every/).fill('2s');
     await expect(page.getByRole('button', { name: 'Save' })).toBeDisabled();
@@ -67,6 +67,38 @@ test('with a token, the page opened with ?token= streams and acts', async ({ pag
     await page.waitForTimeout(7000);
     await expect(page.getByTestId('stale')).toHaveCount(0);
     await expect(page).toHaveTitle(/used · (Normal|Warning|Critical) — Headroom$/);
+  } finally {
+    await serve.stop();
+    env.cleanup();
+  }
+});
+
+test('the printed login URL logs the browser in once; a browser without it gets the login page', async ({ page, browser }) => {
+  const env = new Env();
+  const serve = new Serve(env, await freePort());
+  try {
+    await serve.start();
+    expect(serve.loginUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{64}$/);
+    await page.goto(serve.loginUrl);
+    await expect(page.getByTestId('pressure')).not.toHaveClass(/unknown/);
+    const cookie = (await page.context().cookies()).find((c) => c.name === 'headroom_token');
+    expect(cookie?.httpOnly, 'the page script cannot read the secret').toBe(true);
+    expect(cookie?.sameSite).toBe('Strict');
+    // Later visits need nothing more: the cookie carries the secret (page, stream, actions).
+    await page.goto(`${serve.url}/#overview`);
+    await expect(page.getByTestId('pressure')).not.toHaveClass(/unknown/);
+    await expect(page.getByRole('status').filter({ hasText: /^Live$/ })).toBeVisible();
+    const status = await page.evaluate(async () => (await fetch('/api/actions/clear-cache', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"pids":[]}',
+    })).status);
+    expect(status).toBe(200);
+    // Another browser (another user's) gets the login page and no data.
+    const other = await browser.newContext();
+    const stranger = await other.newPage();
+    const r = await stranger.goto(`${serve.url}/#overview`);
+    expect(r?.status()).toBe(401);
+    await expect(stranger.getByRole('heading', { name: /answers only its owner/ })).toBeVisible();
+    await other.close();
   } finally {
     await serve.stop();
     env.cleanup();

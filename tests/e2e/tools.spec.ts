@@ -34,7 +34,7 @@ test.afterAll(async () => {
 
 /** Opens the Tools tab from the Overview with the keyboard only. */
 async function openTools(page: Page) {
-  await page.goto(`${serve.url}/#overview`);
+  await page.goto(serve.pageUrl('#overview'));
   await expect(page.getByTestId('pressure')).not.toHaveClass(/unknown/);
   const tabs = page.getByRole('tab');
   await tabs.first().focus();

@@ -37,7 +37,7 @@ test.afterAll(async () => {
 });
 
 const open = async (page: Page, view = 'overview') => {
-  await page.goto(`${serve.url}/#${view}`);
+  await page.goto(serve.pageUrl(`#${view}`));
   await expect(page.getByTestId('pressure')).not.toHaveClass(/unknown/);
 };
 
@@ -60,7 +60,7 @@ test('first render is fast and the page is live', async ({ page }) => {
   // measured from navigation start (Performance API).
   const runs: { firstRender: number; domContentLoaded: number }[] = [];
   for (let i = 0; i < 6; i += 1) {
-    await page.goto(`${serve.url}/?run=${i}#overview`);
+    await page.goto(serve.pageUrl(`?run=${i}#overview`));
     await page.waitForFunction(() => performance.getEntriesByName('headroom:first-render').length > 0);
     runs.push(await page.evaluate(() => {
       const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;

@@ -4,7 +4,7 @@
 
 import type { Event, Snapshot } from './api-types';
 import type { StreamStatus, Transport } from './transport';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 
 export const JOURNAL_MAX = 200;
 
@@ -21,11 +21,29 @@ export interface State {
   loadError: string | null;
 }
 
+/** How long without a sample before data counts as stale: 3 sample intervals, at least 5 s. */
+function staleAfterMs(intervalMs: number): number {
+  return Math.max(5000, 3 * intervalMs);
+}
+
 /** Whether data is stale: nothing for 3 sample intervals (and at least 5 s). */
 export function staleSeconds(s: Pick<State, 'receivedAt' | 'intervalMs'>, now: number): number | null {
   if (s.receivedAt == null) return null;
   const age = now - s.receivedAt;
-  return age > Math.max(5000, 3 * s.intervalMs) ? age / 1000 : null;
+  return age > staleAfterMs(s.intervalMs) ? age / 1000 : null;
+}
+
+/**
+ * Milliseconds until the staleness shown should next be looked at: when fresh, the moment it
+ * turns stale (one timer per sample, not a clock ticking every second); when stale, the next
+ * whole second of "last update N s ago"; `null` before the first sample.
+ */
+export function staleCheckIn(s: Pick<State, 'receivedAt' | 'intervalMs'>, now: number): number | null {
+  if (s.receivedAt == null) return null;
+  const age = now - s.receivedAt;
+  const after = staleAfterMs(s.intervalMs);
+  if (age <= after) return after - age + 1;
+  return 1000 - (age % 1000) + 1;
 }
 
 /** Columns of the live chart (seconds since epoch, then bytes). */
@@ -38,12 +56,14 @@ export class LiveSeries {
   private readonly cols: Float64Array[];
   private start = 0;
   length = 0;
+  /** Samples pushed since creation (a reader that saw `pushed - 1` needs only `last()`). */
+  pushed = 0;
   constructor(readonly capacity = 720) {
     this.t = new Float64Array(capacity);
     this.cols = SERIES.map(() => new Float64Array(capacity));
   }
-  push(s: Snapshot): void {
-    const at = Date.parse(s.at) / 1000;
+  push(s: Snapshot, atMs = Date.parse(s.at)): void {
+    const at = atMs / 1000;
     if (!Number.isFinite(at)) return;
     if (this.length > 0 && at <= this.t[(this.start + this.length - 1) % this.capacity]!) return;
     const i = (this.start + this.length) % this.capacity;
@@ -52,6 +72,7 @@ export class LiveSeries {
     v.forEach((x, k) => { this.cols[k]![i] = x ?? Number.NaN; });
     if (this.length < this.capacity) this.length += 1;
     else this.start = (this.start + 1) % this.capacity;
+    this.pushed += 1;
   }
   /** Points newer than `sinceSec` as [times, ...columns]; NaN (unavailable) becomes null. */
   columns(sinceSec = 0): (number | null)[][] {
@@ -64,7 +85,13 @@ export class LiveSeries {
     }
     return out;
   }
-  clear(): void { this.start = 0; this.length = 0; }
+  /** The newest point as [time, ...columns] (NaN as null), or null when empty. */
+  last(): (number | null)[] | null {
+    if (this.length === 0) return null;
+    const i = (this.start + this.length - 1) % this.capacity;
+    return [this.t[i]!, ...this.cols.map((c) => (Number.isNaN(c[i]!) ? null : c[i]!))];
+  }
+  clear(): void { this.start = 0; this.length = 0; this.pushed += 1; }
 }
 
 type Listener = () => void;
@@ -81,8 +108,20 @@ export class Store {
   readonly live = new LiveSeries();
   private listeners = new Set<Listener>();
   private stop: (() => void) | null = null;
+  /** `Date.parse` of the latest snapshot's `at` (parsed once, on arrival). */
+  private atMs = Number.NaN;
+  /** A change arrived while the page was hidden: listeners hear of it when it is shown. */
+  private pending = false;
 
-  constructor(readonly transport: Transport, private readonly now = () => Date.now()) {}
+  /**
+   * `doc` tells whether the page is visible (`document` in a browser): while hidden, state
+   * still follows the stream but no listener runs, so nothing renders that nobody sees.
+   */
+  constructor(
+    readonly transport: Transport,
+    private readonly now = () => Date.now(),
+    private readonly doc: VisibilitySource | undefined = typeof document === 'undefined' ? undefined : document,
+  ) {}
 
   subscribe(l: Listener): () => void {
     this.listeners.add(l);
@@ -91,18 +130,24 @@ export class Store {
 
   set(patch: Partial<State>): void {
     this.state = { ...this.state, ...patch };
+    if (this.doc?.visibilityState === 'hidden') {
+      this.pending = true;
+      return;
+    }
+    this.pending = false;
     for (const l of this.listeners) l();
   }
 
   onSnapshot(s: Snapshot): void {
-    const prev = this.state.snapshot;
+    const at = Date.parse(s.at);
     let intervalMs = this.state.intervalMs;
-    if (prev) {
-      const d = Date.parse(s.at) - Date.parse(prev.at);
+    if (this.state.snapshot) {
+      const d = at - this.atMs;
       // Smooth, and ignore gaps (a reconnect) and replays.
       if (d > 0 && d < 10 * 60_000) intervalMs = Math.round(0.8 * intervalMs + 0.2 * d);
     }
-    this.live.push(s);
+    this.atMs = at;
+    this.live.push(s, at);
     this.set({ snapshot: s, receivedAt: this.now(), intervalMs, loadError: null });
   }
 
@@ -124,21 +169,19 @@ export class Store {
   private onShow = () => {
     // A window shown again (the app's popover gets updates only while visible): fetch the
     // current sample at once rather than showing the old one as stale until the next.
-    if (typeof document !== 'undefined' && document.visibilityState === 'hidden') return;
+    if (this.doc?.visibilityState === 'hidden') return;
+    if (this.pending) this.set({});
     if (this.state.receivedAt != null && this.now() - this.state.receivedAt < this.state.intervalMs * 1.5) return;
     this.transport.snapshot().then((s) => {
-      const cur = this.state.snapshot;
-      if (!cur || Date.parse(s.at) > Date.parse(cur.at)) this.onSnapshot(s);
+      if (!this.state.snapshot || Date.parse(s.at) > this.atMs) this.onSnapshot(s);
     }, () => {});
   };
 
   /** Fetches a first snapshot and the journal, then follows the stream. */
   start(): void {
     if (this.stop) return;
-    if (typeof window !== 'undefined') {
-      window.addEventListener('focus', this.onShow);
-      document.addEventListener('visibilitychange', this.onShow);
-    }
+    if (typeof window !== 'undefined') window.addEventListener('focus', this.onShow);
+    this.doc?.addEventListener('visibilitychange', this.onShow);
     this.transport.snapshot().then(
       (s) => { if (!this.state.snapshot) this.onSnapshot(s); },
       (e: unknown) => {
@@ -168,30 +211,109 @@ export class Store {
   close(): void {
     this.stop?.();
     this.stop = null;
-    if (typeof window !== 'undefined') {
-      window.removeEventListener('focus', this.onShow);
-      document.removeEventListener('visibilitychange', this.onShow);
-    }
+    if (typeof window !== 'undefined') window.removeEventListener('focus', this.onShow);
+    this.doc?.removeEventListener('visibilitychange', this.onShow);
   }
+}
+
+/** Equal when both have the same keys with `Object.is`-equal values (one level deep). */
+export function shallowEqual<T>(a: T, b: T): boolean {
+  if (Object.is(a, b)) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  const ka = Object.keys(a) as (keyof T)[];
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && Object.is(a[k], b[k]));
+}
+
+/**
+ * Calls `onChange` when what `select` picks from the store's state changes (by `equal`),
+ * never for a change elsewhere in the state. Returns the function that stops it.
+ */
+export function watchSelected<T>(
+  store: Store,
+  select: () => (s: State) => T,
+  equal: (a: T, b: T) => boolean,
+  onChange: (v: T) => void,
+): () => void {
+  let last = select()(store.state);
+  return store.subscribe(() => {
+    const next = select()(store.state);
+    if (equal(last, next)) return;
+    last = next;
+    onChange(next);
+  });
+}
+
+/**
+ * The part of the state `select` picks; the component re-renders only when that changes
+ * (by `equal`, `Object.is` unless given), not on every sample.
+ */
+export function useSelected<T>(store: Store, select: (s: State) => T, equal: (a: T, b: T) => boolean = Object.is): T {
+  const [, force] = useState(0);
+  const latest = useRef(select);
+  latest.current = select;
+  const value = select(store.state);
+  const shown = useRef(value);
+  shown.current = value;
+  useEffect(() => {
+    const stop = watchSelected(store, () => latest.current, equal, () => force((n) => n + 1));
+    // A change between this render and the subscription (effects run after paint).
+    if (!equal(shown.current, latest.current(store.state))) force((n) => n + 1);
+    return stop;
+  }, [store]);
+  return value;
 }
 
 /** Re-renders the calling component whenever the store changes. */
 export function useStore(store: Store): State {
-  const [, force] = useState(0);
-  const rendered = store.state;
-  useEffect(() => subscribeSince(store, rendered, () => force((n) => n + 1)), [store]);
-  return rendered;
+  return useSelected(store, (s) => s, Object.is);
 }
 
 /**
- * Subscribes `rerender` to `store`, and calls it at once when the state changed after
- * `rendered` was drawn: effects run after the first paint, and a fresh page's first
- * snapshot can land in between (the app's new popover would then wait for the next sample).
+ * Follows staleness without a clock running while the data is fresh: one timer waits for
+ * the moment it would turn stale (re-armed by each sample); only while stale does it tick,
+ * once a second, for "last update N s ago"; hidden, nothing runs. Calls `onChange` with the
+ * whole seconds since the last sample when stale, else null, whenever that changes.
+ * Returns the function that stops it.
  */
-export function subscribeSince(store: Pick<Store, 'subscribe' | 'state'>, rendered: State, rerender: () => void): () => void {
-  const unsubscribe = store.subscribe(rerender);
-  if (store.state !== rendered) rerender();
-  return unsubscribe;
+export function watchStale(store: Store, doc: VisibilitySource | undefined, onChange: (staleSecs: number | null) => void): () => void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let shown: number | null | undefined;
+  const check = () => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    if (doc?.visibilityState === 'hidden') return;
+    const now = Date.now();
+    const stale = staleSeconds(store.state, now);
+    const secs = stale == null ? null : Math.floor(stale);
+    if (secs !== shown) { shown = secs; onChange(secs); }
+    const wait = staleCheckIn(store.state, now);
+    if (wait != null) timer = setTimeout(check, wait);
+  };
+  check();
+  const unwatch = watchSelected(store, () => (s) => s.receivedAt, Object.is, check);
+  doc?.addEventListener('visibilitychange', check);
+  return () => {
+    unwatch();
+    doc?.removeEventListener('visibilitychange', check);
+    if (timer !== undefined) clearTimeout(timer);
+  };
+}
+
+const page = (): VisibilitySource | undefined => (typeof document === 'undefined' ? undefined : document);
+
+/** Whole seconds since the last sample while the data is stale, else null (see `watchStale`). */
+export function useStale(store: Store): number | null {
+  const [stale, setStale] = useState<number | null>(null);
+  useEffect(() => watchStale(store, page(), setStale), [store]);
+  return stale;
+}
+
+/** Whether the data is stale; re-renders only when that flips. */
+export function useIsStale(store: Store): boolean {
+  const [stale, setStale] = useState(false);
+  useEffect(() => watchStale(store, page(), (s) => setStale(s != null)), [store]);
+  return stale;
 }
 
 /** The part of `document` a visible-only ticker needs (a fake one in tests). */
@@ -199,41 +321,4 @@ export interface VisibilitySource {
   readonly visibilityState: DocumentVisibilityState;
   addEventListener(type: 'visibilitychange', cb: () => void): void;
   removeEventListener(type: 'visibilitychange', cb: () => void): void;
-}
-
-/**
- * Calls `tick` every `ms` while `doc` is visible; hidden, no timer runs at all (the app's
- * popover spends most of its life hidden). Shown again, it ticks at once, then every `ms`.
- * Returns the function that stops it.
- */
-export function tickWhileVisible(doc: VisibilitySource | undefined, ms: number, tick: () => void): () => void {
-  let id: ReturnType<typeof setInterval> | undefined;
-  let started = false;
-  const run = () => {
-    const visible = !doc || doc.visibilityState !== 'hidden';
-    if (visible && id === undefined) {
-      if (started) tick(); // shown again: the clock is behind
-      id = setInterval(tick, ms);
-    } else if (!visible && id !== undefined) {
-      clearInterval(id);
-      id = undefined;
-    }
-  };
-  run();
-  started = true;
-  doc?.addEventListener('visibilitychange', run);
-  return () => {
-    doc?.removeEventListener('visibilitychange', run);
-    if (id !== undefined) clearInterval(id);
-  };
-}
-
-/** A clock that ticks every `ms` while the component is mounted and the page visible (for "N s ago"). */
-export function useNow(ms = 1000): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(
-    () => tickWhileVisible(typeof document === 'undefined' ? undefined : document, ms, () => setNow(Date.now())),
-    [ms],
-  );
-  return now;
 }

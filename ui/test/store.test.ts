@@ -1,8 +1,14 @@
 import { describe, expect, it, vi } from 'vitest';
-import { JOURNAL_MAX, LiveSeries, Store, staleSeconds, subscribeSince, tickWhileVisible } from '../src/store';
+import {
+  JOURNAL_MAX, LiveSeries, Store, shallowEqual, staleCheckIn, staleSeconds, watchSelected, watchStale,
+} from '../src/store';
 import type { Config, Event, Snapshot } from '../src/api-types';
 import type { StreamHandlers, Transport } from '../src/transport';
-import { mergeColumns } from '../src/views/History';
+import { ChartWindow } from '../src/chart-data';
+import { followLive, mergeColumns } from '../src/views/History';
+import { barView } from '../src/views/Overview';
+import { sameProcesses } from '../src/views/Mlx';
+import { memo } from '../src/views/common';
 
 const snap = (sec: number, used = sec): Snapshot => ({
   platform: 'linux', at: new Date(sec * 1000).toISOString(),
@@ -10,7 +16,8 @@ const snap = (sec: number, used = sec): Snapshot => ({
   swap: { total: 0, used: 0 }, pressure: { level: 'normal', free_percent: 50 },
   rates: { swapins: null, swapouts: null, compressions: null, decompressions: null },
   gpu: { wired_limit: null, recommended_working_set: null },
-  mlx: [{ pid: 1, name: 'p', attached: true, footprint: 10, cache: 5 }, { pid: 2, name: 'q', attached: false, footprint: 10 }],
+  mlx: [{ pid: 1, name: 'p', attached: true, footprint: 10, cache: 5, restart_for_wired_limit: false },
+    { pid: 2, name: 'q', attached: false, footprint: 10, restart_for_wired_limit: false }],
   unavailable: [],
 });
 const ev = (sec: number): Event => ({ at: new Date(sec * 1000).toISOString(), severity: 'info', kind: { type: 'storage_recovered' }, message: `e${sec}` });
@@ -80,53 +87,152 @@ describe('Store', () => {
   });
 });
 
-describe('tickWhileVisible', () => {
-  class FakeDoc extends EventTarget {
-    visibilityState: DocumentVisibilityState = 'visible';
-    set(v: DocumentVisibilityState) { this.visibilityState = v; this.dispatchEvent(new Event('visibilitychange')); }
-  }
-  it('runs no timer while the page is hidden and ticks at once when shown', () => {
+class FakeDoc extends EventTarget {
+  visibilityState: DocumentVisibilityState = 'visible';
+  set(v: DocumentVisibilityState) { this.visibilityState = v; this.dispatchEvent(new Event('visibilitychange')); }
+}
+
+describe('updates reach only what changed', () => {
+  it('a selection is told of changes to what it picked, not of every sample', () => {
+    const t = new FakeTransport();
+    const store = new Store(t, () => 0, undefined);
+    store.onSnapshot(snap(1));
+    const levels: string[] = [];
+    const stop = watchSelected(store, () => (s) => s.snapshot?.pressure.level ?? 'none', Object.is, (l) => levels.push(l));
+    for (let i = 2; i < 10; i += 1) store.onSnapshot(snap(i)); // a new snapshot object each time
+    expect(levels).toEqual([]);
+    const warn = snap(10);
+    warn.pressure.level = 'warn';
+    store.onSnapshot(warn);
+    store.onSnapshot({ ...snap(11), pressure: { level: 'warn', free_percent: 10 } });
+    expect(levels).toEqual(['warn']);
+    stop();
+    store.onSnapshot(snap(12));
+    expect(levels).toEqual(['warn']);
+  });
+
+  it('while the page is hidden the state follows the stream and no listener runs; shown, one update', () => {
+    const doc = new FakeDoc();
+    const t = new FakeTransport();
+    const store = new Store(t, () => Date.now(), doc);
+    store.start();
+    let calls = 0;
+    store.subscribe(() => { calls += 1; });
+    t.h!.snapshot(snap(1));
+    expect(calls).toBe(1);
+    doc.set('hidden');
+    for (let i = 2; i <= 6; i += 1) t.h!.snapshot(snap(i));
+    expect(calls).toBe(1);
+    expect(store.state.snapshot!.at).toBe(snap(6).at);
+    expect(store.live.pushed).toBe(6);
+    doc.set('visible');
+    expect(calls).toBe(2);
+    store.close();
+  });
+
+  it('the memory bar view is equal when what it shows is equal, although the bytes moved', () => {
+    const m = (used: number, app: number) => ({ total: 16 * 2 ** 30, used, app, wired: 2 ** 30, compressed: 0, cached: 2 ** 30, free: 2 ** 32, available: 2 ** 33 });
+    const a = barView(m(8 * 2 ** 30, 5 * 2 ** 30));
+    const b = barView(m(8 * 2 ** 30 + 4096, 5 * 2 ** 30 + 4096));
+    expect(shallowEqual(a, b)).toBe(true);
+    const c = barView(m(9 * 2 ** 30, 6 * 2 ** 30));
+    expect(shallowEqual(a, c)).toBe(false);
+    expect(c.w_app).toBe(37.5);
+  });
+
+  it('a memoised component skips a render with equal props and not one with changed props', () => {
+    const Row = memo((p: { label: string; value: string }) => p.value as unknown as preact.VNode);
+    const inst = new (Row as unknown as new (p: object) => { props: object; shouldComponentUpdate(n: object): boolean })({ label: 'Used', value: '1.2 GB' });
+    expect(inst.shouldComponentUpdate({ label: 'Used', value: '1.2 GB' })).toBe(false);
+    expect(inst.shouldComponentUpdate({ label: 'Used', value: '1.3 GB' })).toBe(true);
+  });
+
+  it('MLX rows compare field by field', () => {
+    const a = snap(1).mlx;
+    expect(sameProcesses(a, snap(2).mlx)).toBe(true);
+    const b = snap(2).mlx;
+    b[0]!.cache = 6;
+    expect(sameProcesses(a, b)).toBe(false);
+    expect(sameProcesses(a, a.slice(0, 1))).toBe(false);
+  });
+});
+
+describe('the live chart', () => {
+  it('appends each new sample to the same arrays instead of rebuilding the window', () => {
     vi.useFakeTimers();
     try {
-      const doc = new FakeDoc();
-      let ticks = 0;
-      const stop = tickWhileVisible(doc, 1000, () => { ticks += 1; });
-      expect(ticks).toBe(0);
-      vi.advanceTimersByTime(3000);
-      expect(ticks).toBe(3);
-      doc.set('hidden');
-      const hiddenAt = ticks;
-      expect(vi.getTimerCount()).toBe(0);
-      vi.advanceTimersByTime(60_000);
-      expect(ticks).toBe(hiddenAt);
-      doc.set('visible');
-      expect(ticks).toBe(hiddenAt + 1);
-      vi.advanceTimersByTime(2000);
-      expect(ticks).toBe(hiddenAt + 3);
+      vi.setSystemTime(100_000);
+      const store = new Store(new FakeTransport(), () => Date.now(), undefined);
+      for (let i = 1; i <= 50; i += 1) store.onSnapshot(snap(i));
+      const win = new ChartWindow();
+      const columns = vi.spyOn(store.live, 'columns');
+      const stop = followLive(store, win, 600, null, true);
+      expect(columns).toHaveBeenCalledTimes(1); // the first fill
+      const arrays = [...win.data];
+      let changes = 0;
+      win.subscribe(() => { changes += 1; });
+      for (let i = 51; i <= 60; i += 1) store.onSnapshot(snap(i, i * 10));
+      expect(columns).toHaveBeenCalledTimes(1);
+      expect(changes).toBe(10);
+      expect(win.data.every((c, k) => c === arrays[k])).toBe(true);
+      expect(win.data[0]!.slice(-2)).toEqual([59, 60]);
+      expect(win.data[1]!.slice(-1)).toEqual([600]);
+      expect(win.generation).toBe(1);
+      // Samples the chart did not see one by one (e.g. while hidden): rebuilt once, same arrays.
+      store.live.push(snap(61));
+      store.onSnapshot(snap(62));
+      expect(columns).toHaveBeenCalledTimes(2);
+      expect(win.data[0]!.slice(-2)).toEqual([61, 62]);
+      expect(win.data.every((c, k) => c === arrays[k])).toBe(true);
       stop();
-      expect(vi.getTimerCount()).toBe(0);
-      doc.set('hidden'); doc.set('visible');
-      expect(ticks).toBe(hiddenAt + 3);
+      store.onSnapshot(snap(63));
+      expect(win.length).toBe(62);
     } finally {
       vi.useRealTimers();
     }
   });
 });
 
-describe('subscribeSince', () => {
-  it('re-renders at once for a snapshot that arrived between the render and the subscription', () => {
-    const transport = { snapshot: () => new Promise<Snapshot>(() => {}) } as unknown as Transport;
-    const store = new Store(transport);
-    const rendered = store.state;
-    store.onSnapshot(snap(1));
-    const rerender = vi.fn();
-    const un = subscribeSince(store, rendered, rerender);
-    expect(rerender).toHaveBeenCalledTimes(1);
-    store.onSnapshot(snap(2));
-    expect(rerender).toHaveBeenCalledTimes(2);
-    un();
-    const quiet = vi.fn();
-    subscribeSince(store, store.state, quiet);
-    expect(quiet).not.toHaveBeenCalled();
+describe('staleness without a clock', () => {
+  it('waits for the moment data turns stale, then ticks each second; hidden, no timer', () => {
+    vi.useFakeTimers();
+    try {
+      vi.setSystemTime(0);
+      const doc = new FakeDoc();
+      const t = new FakeTransport();
+      const store = new Store(t, () => Date.now(), doc);
+      store.start();
+      const seen: (number | null)[] = [];
+      const stop = watchStale(store, doc, (s) => seen.push(s));
+      expect(seen).toEqual([null]);
+      expect(vi.getTimerCount()).toBe(0); // nothing to wait for before the first sample
+      // Ten samples a second apart: one timer at a time, re-armed by each, never a tick.
+      for (let i = 1; i <= 10; i += 1) {
+        vi.advanceTimersByTime(1000);
+        t.h!.snapshot(snap(i));
+        expect(vi.getTimerCount()).toBe(1);
+      }
+      expect(seen).toEqual([null]);
+      expect(staleCheckIn(store.state, Date.now())).toBe(5001);
+      vi.advanceTimersByTime(5000);
+      expect(seen).toEqual([null]);
+      vi.advanceTimersByTime(1);
+      expect(seen).toEqual([null, 5]);
+      vi.advanceTimersByTime(3000);
+      expect(seen).toEqual([null, 5, 6, 7, 8]);
+      doc.set('hidden');
+      expect(vi.getTimerCount()).toBe(0);
+      vi.advanceTimersByTime(60_000);
+      expect(seen).toEqual([null, 5, 6, 7, 8]);
+      doc.set('visible');
+      expect(seen.at(-1)).toBe(68);
+      t.h!.snapshot(snap(100));
+      expect(seen.at(-1)).toBeNull();
+      stop();
+      store.close();
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -12,7 +12,8 @@ const GIB = 2 ** 30;
 const info = (over: Partial<WiredLimitInfo> = {}): WiredLimitInfo => ({
   supported: true, current_mb: 0, effective: null, effective_source: '', physical: 64 * GIB,
   min_mb: 1024, max_mb: 57344, suggestion: { mb: 49152 as unknown as bigint, reasoning: ['a', 'b'] },
-  resets_at_reboot: 'resets', reapply_on_start: false, configured_mb: null, ...over,
+  resets_at_reboot: 'resets', reapply_on_start: false, configured_mb: null, sysctl: 'iogpu.wired_limit_mb',
+  running: [], ...over,
 });
 
 const report = (over: Partial<FitReport> = {}): FitReport => ({

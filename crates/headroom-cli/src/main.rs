@@ -10,6 +10,7 @@ mod doctor_cmd;
 mod fit_cmd;
 mod history_cmd;
 mod output;
+mod selftest_cmd;
 mod serve_cmd;
 mod status;
 mod top_cmd;
@@ -55,12 +56,18 @@ enum Command {
     Fit(fit_cmd::FitArgs),
     /// Check memory pressure, swap, compression, MLX caches, wired limits and other apps.
     Doctor(doctor_cmd::DoctorArgs),
+    /// Exercise every platform read once and compare Headroom with the system's own tools.
+    Selftest(selftest_cmd::SelftestArgs),
 }
 
-/// Restores the default SIGPIPE action, as Unix command-line tools expect: `headroom … | head`
-/// ends quietly when `head` exits instead of panicking on the closed pipe (Rust ignores
-/// SIGPIPE by default).
-fn restore_default_sigpipe() {
+/// Restores the default SIGPIPE action for a one-shot command, as Unix command-line tools
+/// expect: `headroom … | head` ends quietly when `head` exits instead of panicking on the
+/// closed pipe (Rust ignores SIGPIPE by default). Never for `serve`: with the default action,
+/// any client that resets its connection before the answer is written would end the server.
+fn restore_default_sigpipe(command: &Command) {
+    if matches!(command, Command::Serve(_)) {
+        return;
+    }
     // SAFETY: called first in main, before any thread exists; SIG_DFL is a valid action.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
@@ -68,8 +75,8 @@ fn restore_default_sigpipe() {
 }
 
 fn main() -> ExitCode {
-    restore_default_sigpipe();
     let cli = Cli::parse();
+    restore_default_sigpipe(&cli.command);
     // One runtime for every command: two workers for `serve`; the others run on this thread.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -103,6 +110,7 @@ impl Command {
             Self::Top(args) => top_cmd::run(&args).await,
             Self::Fit(args) => fit_cmd::run(&args).await,
             Self::Doctor(args) => doctor_cmd::run(&args).await,
+            Self::Selftest(args) => selftest_cmd::run(&args).await,
         }
     }
 }

@@ -118,6 +118,53 @@ fn render_mlx(s: &Snapshot) -> String {
         if let Some(h) = &p.hint {
             out += &format!("              not attached: {h}\n");
         }
+        if p.restart_for_wired_limit {
+            out += &format!(
+                "              GPU wired limit changed since it started: {}\n",
+                headroom_core::wired::RESTART_TO_USE
+            );
+        }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use headroom_core::snapshot::{MlxProcess, Platform};
+
+    #[test]
+    fn a_process_that_keeps_an_old_gpu_ceiling_says_to_restart() {
+        let mut s = Snapshot::empty(Platform::Macos, chrono::Utc::now());
+        s.mlx = vec![
+            MlxProcess {
+                pid: 41,
+                name: "mlx_lm.server".into(),
+                attached: true,
+                restart_for_wired_limit: true,
+                ..MlxProcess::default()
+            },
+            MlxProcess {
+                pid: 42,
+                name: "python3".into(),
+                attached: true,
+                ..MlxProcess::default()
+            },
+        ];
+        let text = render_mlx(&s);
+        assert_eq!(
+            text.matches("restart to use the new limit").count(),
+            1,
+            "{text}"
+        );
+        let line = text
+            .lines()
+            .position(|l| l.contains("mlx_lm.server"))
+            .unwrap();
+        assert!(text
+            .lines()
+            .nth(line + 1)
+            .unwrap()
+            .contains("restart to use the new limit"));
+    }
 }

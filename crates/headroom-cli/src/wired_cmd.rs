@@ -1,5 +1,9 @@
 //! `headroom wired-limit [show] | set SIZE | reset`: the system GPU wired limit
-//! (`iogpu.wired_limit_mb`, macOS), through the core's `ops::wired_limit*` operations.
+//! (`iogpu.wired_limit_mb`, macOS 14 and later), through the core's `ops::wired_limit*`
+//! operations. After `set`, the value is the limit for processes started from then on;
+//! running MLX processes are listed with "restart to use the new limit" (MLX reads its
+//! ceiling once per process). Over SSH `sudo` asks for the password on the terminal; without
+//! a terminal the exact command is printed.
 //!
 //! Exit status: 0 shown / set and read back; 1 set but the value read back differs or could
 //! not be read; 2 bad size, cancelled, refused, or not available on this platform.
@@ -91,15 +95,20 @@ pub fn render(i: &WiredLimitInfo) -> String {
     if !i.supported {
         out += &format!("GPU wired limit   {NOT_AVAILABLE}\n");
     }
+    let name = i.sysctl.as_deref().unwrap_or(wired::SYSCTL_NAME);
     match i.current_mb {
-        Some(0) => out += "iogpu.wired_limit_mb  0 (the macOS default is in force)\n",
-        Some(mb) => out += &format!("iogpu.wired_limit_mb  {}\n", mb_text(mb)),
+        Some(0) => out += &format!("{name}  0 (the macOS default is in force)\n"),
+        Some(mb) => out += &format!("{name}  {}\n", mb_text(mb)),
         None => {}
+    }
+    if i.sysctl.as_deref() == Some(wired::MACOS13_SYSCTL_NAME) {
+        out += &format!("Note              {}\n", wired::NEEDS_MACOS_14);
     }
     if i.supported || i.effective.is_some() {
         let eff = i.effective.map_or("unknown".to_string(), format_bytes);
-        out += &format!("In force          {eff} ({})\n", i.effective_source);
+        out += &format!("New processes     {eff} ({})\n", i.effective_source);
     }
+    out += &render_running(i);
     let phys = i.physical.map_or("unknown".to_string(), format_bytes);
     out += &format!("Physical memory   {phys}\n");
     if let Some(max) = i.max_mb {
@@ -127,34 +136,89 @@ pub fn render(i: &WiredLimitInfo) -> String {
     out
 }
 
+/// The running MLX processes and their ceilings, each marked when it must restart.
+pub fn render_running(i: &WiredLimitInfo) -> String {
+    let mut out = String::new();
+    for p in &i.running {
+        let ws = p
+            .working_set
+            .map_or("ceiling unknown".to_string(), format_bytes);
+        let mark = if p.restart_needed {
+            format!(": {}", wired::RESTART_TO_USE)
+        } else {
+            String::new()
+        };
+        out += &format!("Running           {} ({}) uses {ws}{mark}\n", p.name, p.pid);
+    }
+    out
+}
+
 async fn set(host: &Local, mb: u64, yes: bool) -> u8 {
     match ops::wired_limit(host).await {
         Ok(info) if info.supported => {}
-        Ok(_) => return fail("wired-limit", &OpError::not_supported(NOT_AVAILABLE)),
+        Ok(info) => {
+            let why = wired::why_unsupported(&info).unwrap_or(NOT_AVAILABLE);
+            return fail("wired-limit", &OpError::not_supported(why));
+        }
         Err(e) => return fail("wired-limit", &e),
     }
+    // Without a GUI session nor a terminal nothing can ask for the password: the operation
+    // then answers with the exact command to run (checked, like every value it sets).
+    let route = privilege_route_here();
     let what = if mb == 0 {
         "reset iogpu.wired_limit_mb to 0 (the macOS default)".to_string()
     } else {
         format!("set iogpu.wired_limit_mb to {}", mb_text(mb))
     };
-    if !yes
-        && !confirm(&format!(
-            "{what}? macOS will ask for an administrator password. [y/N] "
-        ))
+    let asker = wired::who_asks_for_the_password(route);
+    if route != wired::PrivilegeRoute::PrintCommand
+        && !yes
+        && !confirm(&format!("{what}? {asker}. [y/N] "))
     {
         println!("Not confirmed: nothing changed.");
         return 2;
     }
-    let outcome = match ops::wired_limit_set(host, WiredSetRequest { mb }).await {
+    let outcome = match ops::wired_limit_set_via(host, WiredSetRequest { mb }, route).await {
         Ok(o) => o,
         Err(e) => return fail("wired-limit", &e),
     };
     println!("{}", outcome.describe());
     if outcome.is_applied() {
         println!("Note: {}.", wired::RESETS_AT_REBOOT);
+        print!("{}", after_set(host, mb).await);
     }
     outcome_code(&outcome)
+}
+
+/// What changes for MLX processes once the limit is set: the new value is for processes
+/// started from now on; running ones are listed with "restart to use the new limit".
+async fn after_set(host: &Local, mb: u64) -> String {
+    let Ok(mut info) = ops::wired_limit(host).await else {
+        return String::new();
+    };
+    if mb == 0 {
+        // Under the macOS default the new ceiling is unknown: every running Metal process
+        // read its ceiling under the old value.
+        for p in &mut info.running {
+            p.restart_needed = true;
+        }
+    }
+    let mut out = String::from(
+        "MLX reads the limit once when it starts: processes started from now on get the new \
+         value; running ones keep theirs until they restart.\n",
+    );
+    out += &render_running(&info);
+    out
+}
+
+/// How to ask for administrator rights from this process: the dialog in a GUI session,
+/// `sudo` over SSH with a terminal, else print the command.
+fn privilege_route_here() -> wired::PrivilegeRoute {
+    use std::io::IsTerminal;
+    wired::privilege_route(
+        wired::gui_session_from_env(|k| std::env::var(k).ok()),
+        std::io::stdin().is_terminal(),
+    )
 }
 
 /// Saves `mb` as `wired_limit.value_mb` with `reapply_on_start = true` in the configuration
@@ -199,10 +263,11 @@ fn confirm(question: &str) -> bool {
 /// `headroom limit wired`); `None` for other errors.
 pub fn explain_refusal(e: &AgentError) -> Option<String> {
     (e.code == "wired_limit_refused").then(|| {
-        "MLX can only wire memory up to the GPU's recommended working set, which macOS sets \
-         from iogpu.wired_limit_mb. Ask for less, or raise the system limit first: \
-         `headroom wired-limit show` suggests a value and `headroom wired-limit set SIZE` \
-         applies it (administrator password; it resets at reboot)."
+        "MLX can only wire memory up to the GPU's recommended working set, which it read once \
+         when this process started (macOS sets it from iogpu.wired_limit_mb). Ask for at most \
+         that: raising the system limit now does not change it for this process. To go \
+         higher, `headroom wired-limit set SIZE` (administrator password; it resets at \
+         reboot), then restart the process to use the new limit."
             .to_string()
     })
 }
@@ -246,6 +311,11 @@ mod tests {
         assert!(text.contains("FAILED: MLX refused"), "{text}");
         assert!(text.contains("recommended working set"), "{text}");
         assert!(text.contains("headroom wired-limit set SIZE"), "{text}");
+        assert!(text.contains("restart the process"), "{text}");
+        assert!(
+            text.contains("does not change it for this process"),
+            "{text}"
+        );
     }
 
     #[tokio::test]

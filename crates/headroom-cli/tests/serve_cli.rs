@@ -19,13 +19,17 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A plain HTTP/1.1 GET over a fresh connection; `None` when nothing answers.
-fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
+/// A plain HTTP/1.1 GET over a fresh connection with the server's per-user secret (from
+/// `data/serve-token` under `dir`); `None` when nothing answers.
+fn http_get(addr: SocketAddr, dir: &Path, path: &str) -> Option<String> {
+    let token = std::fs::read_to_string(dir.join("data/serve-token")).ok()?;
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Authorization: Bearer {}\r\n\r\n",
+        token.trim()
     )
     .ok()?;
     let mut out = String::new();
@@ -54,7 +58,8 @@ fn serve_answers_and_sigterm_stops_it_with_history_flushed() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut health = None;
     while Instant::now() < deadline {
-        health = http_get(addr, "/api/health").filter(|h| h.contains("\"status\":\"ok\""));
+        health =
+            http_get(addr, dir.path(), "/api/health").filter(|h| h.contains("\"status\":\"ok\""));
         if health.is_some() {
             break;
         }
@@ -149,7 +154,8 @@ fn install_and_uninstall_write_and_remove_the_user_unit() {
     };
     let out = run(&["serve", "--install", "--listen", "127.0.0.1:9300"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    // The unit is written, but no systemctl could start it: exit 1, with what to run.
+    assert_eq!(out.status.code(), Some(1), "{text}");
     let unit = home.path().join(".config/systemd/user/headroom.service");
     let body = std::fs::read_to_string(&unit).unwrap();
     assert!(
@@ -165,6 +171,66 @@ fn install_and_uninstall_write_and_remove_the_user_unit() {
     let out = run(&["serve", "--install", "--listen", "0.0.0.0:9300"]);
     assert_eq!(out.status.code(), Some(2), "public address without token");
     let out = run(&["serve", "--uninstall"]);
-    assert!(out.status.success());
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "removed, but systemd was not reloaded"
+    );
     assert!(!unit.exists());
+}
+
+/// The token never has to be on the command line: `--print-url` (the owner's one-step login
+/// URL) takes it from `--token-file` (refused when others can read the file), from
+/// `HEADROOM_TOKEN`, or from the per-user secret file it creates (0600 in a 0700 directory).
+#[test]
+fn print_url_takes_the_token_from_a_private_file_the_environment_or_the_secret_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let print = |extra: &[&str], env_token: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--print-url", "--listen", "127.0.0.1:9400"])
+            .args(extra);
+        serve_env(&mut cmd, dir.path());
+        if let Some(t) = env_token {
+            cmd.env("HEADROOM_TOKEN", t);
+        }
+        cmd.output().unwrap()
+    };
+    let out = print(&[], None);
+    assert!(out.status.success(), "{out:?}");
+    let secret_file = dir.path().join("data/serve-token");
+    let secret = std::fs::read_to_string(&secret_file).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("http://127.0.0.1:9400/?token={}\n", secret.trim())
+    );
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&secret_file), 0o600);
+    assert_eq!(mode(&dir.path().join("data")), 0o700);
+    let out = print(&[], Some("env-token-0123456789"));
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("?token=env-token-0123456789\n"));
+    let file = dir.path().join("my-token");
+    std::fs::write(&file, "file-token-0123456789\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let f = file.to_str().unwrap();
+    let out = print(&["--token-file", f], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("readable by other users") && err.contains(f),
+        "{err}"
+    );
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = print(&["--token-file", f], None);
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("?token=file-token-0123456789\n"));
+    // `--help` says where a --token shows.
+    let help = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("`ps`") && help.contains("--token-file"),
+        "{help}"
+    );
 }

@@ -14,7 +14,11 @@
 //!   [`COMPRESSED_GROWTH_PER_HOUR`] while above [`COMPRESSED_HEALTHY`];
 //! - MLX cache: above [`MLX_CACHE_TARGET`] (seed 004 layer 2: 512 MB);
 //! - wired limit: an attached process's peak within 10 % of the recommended working set (seed
-//!   003 #3 and #7);
+//!   003 #3 and #7); raising the system limit helps only after the process restarts (MLX
+//!   reads its ceiling once per process, `mlx/backend/metal/device_info.cpp`);
+//! - wired limit changed: a running MLX process still uses the ceiling it read under an
+//!   earlier `iogpu.wired_limit_mb` ("restart to use the new limit"); on macOS 13 (only
+//!   `debug.iogpu.wired_limit`), changing the limit needs macOS 14;
 //! - other apps: an app holding at least [`APP_HEAVY`] (seed 003: browsers 2-4 GB, Slack /
 //!   Discord / VS Code 1-2 GB each) while memory is tight;
 //! - mlx_lm.server: its wired limit is above 0 (it sets it to the recommended working set at
@@ -85,7 +89,7 @@ fn number(name: &str, v: f64, unit: &str, shown: String) -> Evidence {
 #[ts(export)]
 pub struct Finding {
     /// Stable id: `pressure`, `swapping`, `compressed`, `mlx_cache_high`, `wired_limit_low`,
-    /// `other_apps`, `mlx_server_wired`.
+    /// `wired_limit_restart`, `wired_limit_macos13`, `other_apps`, `mlx_server_wired`.
     pub id: String,
     /// How bad.
     pub severity: Severity,
@@ -176,12 +180,13 @@ impl DoctorReport {
 type CheckFn = fn(&Snapshot, &DoctorContext) -> Result<Vec<Finding>, String>;
 
 /// The checks in the seeds' diagnostic order.
-const CHECKS: [(&str, CheckFn); 7] = [
+const CHECKS: [(&str, CheckFn); 8] = [
     ("pressure", check_pressure),
     ("swapping", check_swapping),
     ("compressed", check_compressed),
     ("mlx_cache_high", check_mlx_cache),
     ("wired_limit_low", check_wired_limit),
+    ("wired_limit_restart", check_wired_restart),
     ("other_apps", check_other_apps),
     ("mlx_server_wired", check_mlx_server),
 ];
@@ -395,12 +400,14 @@ fn check_mlx_cache(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, Stri
 }
 
 fn check_wired_limit(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, String> {
-    let ws = s
+    let any_ws = s
         .gpu
         .recommended_working_set
         .ok_or("no MLX agent on Metal reports the recommended working set")?;
     let mut out = Vec::new();
     for p in attached(s) {
+        // Each process is bound by the ceiling it read at its start.
+        let ws = p.working_set.unwrap_or(any_ws);
         let need = p.peak.unwrap_or(0).max(p.active.unwrap_or(0));
         if (need as f64) < ws as f64 * 0.9 {
             continue;
@@ -440,13 +447,72 @@ fn check_wired_limit(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, St
             evidence,
             action: format!(
                 "raise the system wired limit to {mb} MB (seed 003 #3/#7: the default is \
-                 conservative); it resets at reboot"
+                 conservative), then restart {} to use the new limit: MLX reads it once when \
+                 a process starts; it resets at reboot",
+                p.name
             ),
             command: Some(format!("headroom wired-limit set {mb}")),
             pid: Some(p.pid),
         });
     }
     Ok(out)
+}
+
+/// Running MLX processes that keep a ceiling read under an earlier system limit, and macOS 13,
+/// where Headroom shows but does not change the limit.
+fn check_wired_restart(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, String> {
+    let mut out = Vec::new();
+    if s.gpu.wired_limit_sysctl.as_deref() == Some(wired::MACOS13_SYSCTL_NAME) {
+        out.push(Finding {
+            id: "wired_limit_macos13".into(),
+            severity: Severity::Info,
+            title: "the GPU wired limit can be shown but not changed on macOS 13".into(),
+            evidence: s
+                .gpu
+                .wired_limit
+                .map(|w| vec![bytes("debug_iogpu_wired_limit", w)])
+                .unwrap_or_default(),
+            action: format!("{}; update macOS to change it", wired::NEEDS_MACOS_14),
+            command: None,
+            pid: None,
+        });
+    }
+    let limit = s
+        .gpu
+        .wired_limit
+        .ok_or("no GPU wired limit on this machine")?;
+    out.extend(
+        attached(s)
+            .filter(|p| p.restart_for_wired_limit)
+            .map(|p| restart_finding(p, limit)),
+    );
+    Ok(out)
+}
+
+fn restart_finding(p: &MlxProcess, limit: u64) -> Finding {
+    let ws = p.working_set.unwrap_or(0);
+    Finding {
+        id: "wired_limit_restart".into(),
+        severity: Severity::Info,
+        title: format!(
+            "{} ({}) still uses a GPU ceiling of {}; the system limit is now {}: {}",
+            p.name,
+            p.pid,
+            format_bytes(ws),
+            format_bytes(limit),
+            wired::RESTART_TO_USE
+        ),
+        evidence: vec![
+            number("pid", f64::from(p.pid), "pid", p.pid.to_string()),
+            bytes("working_set", ws),
+            bytes("iogpu_wired_limit", limit),
+        ],
+        action: "MLX reads the GPU ceiling once when a process starts, so this process keeps \
+                 the old one until it restarts; restart it when convenient"
+            .into(),
+        command: None,
+        pid: Some(p.pid),
+    }
 }
 
 fn tight(s: &Snapshot) -> bool {

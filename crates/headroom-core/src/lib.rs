@@ -14,6 +14,7 @@ pub mod history;
 pub mod ops;
 pub mod platform;
 pub mod rules;
+pub mod selftest;
 pub mod snapshot;
 pub mod top;
 pub mod units;

@@ -164,6 +164,11 @@ pub struct Gpu {
     /// Metal's `recommendedMaxWorkingSetSize` as an attached MLX agent reports it.
     #[ts(type = "number | null")]
     pub recommended_working_set: Option<u64>,
+    /// The wired-limit sysctl found on this machine (`iogpu.wired_limit_mb` on macOS 14 and
+    /// later), `null` where there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "string")]
+    pub wired_limit_sysctl: Option<String>,
 }
 
 /// A process that loaded MLX. Allocator fields are present only when `attached`.
@@ -199,10 +204,20 @@ pub struct MlxProcess {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional, type = "number")]
     pub memory_limit: Option<u64>,
-    /// MLX wired limit in bytes (0 when unset or on a backend without wiring).
+    /// MLX wired limit in bytes as last set in the process (0 = none); absent when unknown
+    /// (the agent never probes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional, type = "number")]
     pub wired_limit: Option<u64>,
+    /// This process's GPU working-set ceiling: MLX's `max_recommended_working_set_size`, read
+    /// once when MLX started in it (Metal only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub working_set: Option<u64>,
+    /// The system wired limit was changed after this process read its ceiling: it keeps the
+    /// old one until it restarts ("restart to use the new limit").
+    #[serde(default)]
+    pub restart_for_wired_limit: bool,
     /// MLX backend/device, for example `gpu` or `cpu`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]

@@ -14,7 +14,21 @@
 //!   shell string is built from input: [`CheckedMb`] can only be made by validation):
 //!   `/usr/bin/osascript -e 'do shell script "/usr/sbin/sysctl -w iogpu.wired_limit_mb=N"
 //!   with administrator privileges'`, then `/usr/sbin/sysctl -n iogpu.wired_limit_mb` reads
-//!   the value back ([`apply`]).
+//!   the value back ([`apply`]). Over SSH, where that dialog cannot appear, the same fixed
+//!   `sysctl` argv runs through `sudo` when standard input is a terminal, else the exact
+//!   command is printed ([`privilege_route`]).
+//! - **Which sysctl** ([`wired_limit_from_sysctls`]): `iogpu.wired_limit_mb` (MB), which MLX
+//!   documents as the way to raise the system wired limit (`python/src/memory.cpp`,
+//!   `set_wired_limit`'s docstring), is present from macOS 14. On macOS 13 several projects
+//!   report `debug.iogpu.wired_limit` (bytes) instead, but no primary source confirms it
+//!   (the IOGPU driver is not in xnu), so Headroom shows that value and never writes it:
+//!   changing the limit needs macOS 14 or later.
+//! - **Running processes keep their ceiling**: MLX computes `device_info()` (with
+//!   `max_recommended_working_set_size`) once per process, in a function-local static
+//!   (`mlx/backend/metal/device_info.cpp`), and checks `set_wired_limit` against it. After the
+//!   sysctl changes, the sysctl value is the limit for *new* processes and each running MLX
+//!   process whose ceiling differs is marked "restart to use the new limit"
+//!   ([`mark_restart_needed`]).
 
 use crate::config::WiredLimitConfig;
 use crate::snapshot::{Platform, Snapshot};
@@ -27,6 +41,13 @@ const GIB: u64 = 1024 * MIB;
 
 /// The sysctl's name.
 pub const SYSCTL_NAME: &str = "iogpu.wired_limit_mb";
+/// The name reported for macOS 13 (bytes); shown, never written.
+pub const MACOS13_SYSCTL_NAME: &str = "debug.iogpu.wired_limit";
+/// Said where only the macOS 13 sysctl exists.
+pub const NEEDS_MACOS_14: &str = "changing the GPU wired limit needs macOS 14 or later \
+    (iogpu.wired_limit_mb); on macOS 13 Headroom only shows debug.iogpu.wired_limit";
+/// What a running MLX process needs after the system limit changed.
+pub const RESTART_TO_USE: &str = "restart to use the new limit";
 /// The only program run with administrator rights is `sysctl`, at this absolute path.
 pub const SYSCTL: &str = "/usr/sbin/sysctl";
 /// The program that asks for the administrator password.
@@ -37,6 +58,168 @@ pub const FLOOR_MB: u64 = 1024;
 /// Said wherever the limit is shown or set.
 pub const RESETS_AT_REBOOT: &str =
     "iogpu.wired_limit_mb returns to the macOS default (0) at every reboot";
+
+/// The unit of a wired-limit sysctl.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SysctlUnit {
+    /// Mebibytes (`iogpu.wired_limit_mb`).
+    Megabytes,
+    /// Bytes (`debug.iogpu.wired_limit`).
+    Bytes,
+}
+
+impl SysctlUnit {
+    /// `value` in bytes.
+    pub fn to_bytes(self, value: u64) -> u64 {
+        match self {
+            Self::Megabytes => value.saturating_mul(MIB),
+            Self::Bytes => value,
+        }
+    }
+}
+
+/// A wired-limit sysctl found on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WiredSysctl {
+    /// Its name.
+    pub name: &'static str,
+    /// Its unit.
+    pub unit: SysctlUnit,
+    /// Whether Headroom may write it (only `iogpu.wired_limit_mb`, macOS 14 and later).
+    pub settable: bool,
+}
+
+/// `iogpu.wired_limit_mb`: MB, macOS 14 and later.
+pub const IOGPU_WIRED_LIMIT_MB: WiredSysctl = WiredSysctl {
+    name: SYSCTL_NAME,
+    unit: SysctlUnit::Megabytes,
+    settable: true,
+};
+/// `debug.iogpu.wired_limit`: bytes, reported for macOS 13; read only.
+pub const DEBUG_IOGPU_WIRED_LIMIT: WiredSysctl = WiredSysctl {
+    name: MACOS13_SYSCTL_NAME,
+    unit: SysctlUnit::Bytes,
+    settable: false,
+};
+
+/// The sysctl that holds the wired limit and its value in bytes, from the raw values of
+/// `iogpu.wired_limit_mb` (MB) and `debug.iogpu.wired_limit` (bytes) where readable:
+/// the first wins; `None` when neither exists (Intel Macs, Linux).
+pub fn wired_limit_from_sysctls(
+    iogpu_mb: Option<u64>,
+    debug_bytes: Option<u64>,
+) -> Option<(WiredSysctl, u64)> {
+    [
+        (IOGPU_WIRED_LIMIT_MB, iogpu_mb),
+        (DEBUG_IOGPU_WIRED_LIMIT, debug_bytes),
+    ]
+    .into_iter()
+    .find_map(|(sysctl, raw)| raw.map(|v| (sysctl, sysctl.unit.to_bytes(v))))
+}
+
+/// The sysctl of that name, if Headroom knows it.
+pub fn sysctl_named(name: &str) -> Option<WiredSysctl> {
+    [IOGPU_WIRED_LIMIT_MB, DEBUG_IOGPU_WIRED_LIMIT]
+        .into_iter()
+        .find(|s| s.name == name)
+}
+
+/// Why Headroom cannot change the limit here when a reason beyond "no such sysctl" applies:
+/// only macOS 13's `debug.iogpu.wired_limit` was found.
+pub fn why_unsupported(info: &WiredLimitInfo) -> Option<&'static str> {
+    (info.sysctl.as_deref() == Some(MACOS13_SYSCTL_NAME)).then_some(NEEDS_MACOS_14)
+}
+
+/// Whether a process whose ceiling is `working_set` (MLX's `max_recommended_working_set_size`,
+/// read when it started) must restart to use the system wired limit `system_limit` (bytes;
+/// 0 = the macOS default). Metal's recommended working set follows `iogpu.wired_limit_mb`
+/// when it is set, so a ceiling more than max(64 MiB, 1 %) away from it was read under
+/// another value. Under the default (0) the value a new process would get is unknown, and
+/// nothing is marked.
+pub fn restart_needed(working_set: Option<u64>, system_limit: Option<u64>) -> bool {
+    match (working_set, system_limit) {
+        (Some(ws), Some(limit)) if limit > 0 => ws.abs_diff(limit) > (64 * MIB).max(limit / 100),
+        _ => false,
+    }
+}
+
+/// Marks each MLX process of `snapshot` that keeps an old ceiling ([`restart_needed`]).
+pub fn mark_restart_needed(snapshot: &mut Snapshot) {
+    let limit = snapshot.gpu.wired_limit;
+    for p in &mut snapshot.mlx {
+        p.restart_for_wired_limit = restart_needed(p.working_set, limit);
+    }
+}
+
+/// How the privileged `sysctl` is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrivilegeRoute {
+    /// macOS's administrator dialog (`osascript … with administrator privileges`): needs a
+    /// GUI login session.
+    AdminDialog,
+    /// `sudo` on the terminal (over SSH, with a terminal on standard input).
+    Sudo,
+    /// Nothing can ask for the password here: print the exact command to run.
+    PrintCommand,
+}
+
+/// Chooses how to ask for administrator rights. Over SSH (or anywhere without a GUI session)
+/// `do shell script … with administrator privileges` cannot show its dialog: with a terminal
+/// on standard input `sudo` asks instead; without one the command is printed.
+pub fn privilege_route(gui_session: bool, stdin_is_terminal: bool) -> PrivilegeRoute {
+    match (gui_session, stdin_is_terminal) {
+        (true, _) => PrivilegeRoute::AdminDialog,
+        (false, true) => PrivilegeRoute::Sudo,
+        (false, false) => PrivilegeRoute::PrintCommand,
+    }
+}
+
+/// Whether this process can show macOS's GUI dialogs, judged from its environment: not in an
+/// SSH session (`SSH_CONNECTION`, `SSH_CLIENT` or `SSH_TTY` set by sshd).
+pub fn gui_session_from_env(var: impl Fn(&str) -> Option<String>) -> bool {
+    ["SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY"]
+        .iter()
+        .all(|k| !matches!(var(k), Some(v) if !v.is_empty()))
+}
+
+/// The `sysctl` argv that sets the limit (run as root by `sudo` or the dialog).
+pub fn sysctl_set_argv(mb: CheckedMb) -> Vec<String> {
+    vec![
+        SYSCTL.into(),
+        "-w".into(),
+        format!("{SYSCTL_NAME}={}", mb.get()),
+    ]
+}
+
+/// The argv for `route`: the dialog wraps [`sysctl_set_argv`] in osascript, `sudo` prefixes
+/// it; `None` for [`PrivilegeRoute::PrintCommand`].
+pub fn privileged_argv(route: PrivilegeRoute, mb: CheckedMb) -> Option<Vec<String>> {
+    match route {
+        PrivilegeRoute::AdminDialog => Some(set_argv(mb)),
+        PrivilegeRoute::Sudo => {
+            let mut argv = vec![SUDO.to_string()];
+            argv.extend(sysctl_set_argv(mb));
+            Some(argv)
+        }
+        PrivilegeRoute::PrintCommand => None,
+    }
+}
+
+/// Who asks for the password on `route`, for the confirmation question.
+pub fn who_asks_for_the_password(route: PrivilegeRoute) -> &'static str {
+    match route {
+        PrivilegeRoute::Sudo => "sudo will ask for your password on this terminal",
+        _ => "macOS will ask for an administrator password",
+    }
+}
+
+/// The command a person runs by hand (printed when nothing can ask for the password).
+pub fn manual_command(mb: CheckedMb) -> String {
+    format!("sudo {}", sysctl_set_argv(mb).join(" "))
+}
+
+/// `sudo`, at its absolute path.
+pub const SUDO: &str = "/usr/bin/sudo";
 
 /// A wired-limit value that failed validation; the message names the value and what is allowed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -152,8 +335,8 @@ pub fn check(input: &str, physical: Option<u64>) -> Result<CheckedMb, WiredLimit
 /// The exact argv that sets the limit with administrator rights (macOS asks for the password).
 pub fn set_argv(mb: CheckedMb) -> Vec<String> {
     let script = format!(
-        "do shell script \"{SYSCTL} -w {SYSCTL_NAME}={}\" with administrator privileges",
-        mb.get()
+        "do shell script \"{}\" with administrator privileges",
+        sysctl_set_argv(mb).join(" ")
     );
     vec![OSASCRIPT.into(), "-e".into(), script]
 }
@@ -178,6 +361,12 @@ pub struct RunOutput {
 pub trait Runner {
     /// Runs `argv[0]` with `argv[1..]` and waits for it.
     fn run(&mut self, argv: &[String]) -> std::io::Result<RunOutput>;
+
+    /// Runs it on this terminal (standard input, output and error inherited, so `sudo` can
+    /// ask for the password); only the exit status is kept.
+    fn run_on_terminal(&mut self, argv: &[String]) -> std::io::Result<RunOutput> {
+        self.run(argv)
+    }
 }
 
 /// Runs programs for real with [`std::process::Command`].
@@ -197,6 +386,17 @@ impl Runner for SystemRunner {
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    fn run_on_terminal(&mut self, argv: &[String]) -> std::io::Result<RunOutput> {
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty argv"))?;
+        let status = std::process::Command::new(program).args(args).status()?;
+        Ok(RunOutput {
+            code: status.code(),
+            ..RunOutput::default()
         })
     }
 }
@@ -281,24 +481,42 @@ pub fn parse_read_back(stdout: &str) -> Result<u64, String> {
         .map_err(|_| format!("sysctl printed {t:?}, expected a whole number of MB"))
 }
 
-/// Sets the limit to `mb` through `runner` and reads it back.
+/// Sets the limit to `mb` through `runner` with the administrator dialog and reads it back.
 pub fn apply(runner: &mut dyn Runner, mb: CheckedMb) -> ApplyOutcome {
-    let out = match runner.run(&set_argv(mb)) {
+    apply_via(runner, mb, PrivilegeRoute::AdminDialog)
+}
+
+/// Sets the limit to `mb` the way `route` says and reads it back.
+pub fn apply_via(runner: &mut dyn Runner, mb: CheckedMb, route: PrivilegeRoute) -> ApplyOutcome {
+    let Some(argv) = privileged_argv(route, mb) else {
+        return ApplyOutcome::Failed {
+            message: format!(
+                "no administrator dialog or terminal here: run `{}`",
+                manual_command(mb)
+            ),
+        };
+    };
+    let program = argv[0].clone();
+    let ran = match route {
+        PrivilegeRoute::Sudo => runner.run_on_terminal(&argv),
+        _ => runner.run(&argv),
+    };
+    let out = match ran {
         Ok(o) => o,
         Err(e) => {
             return ApplyOutcome::Failed {
-                message: format!("cannot run {OSASCRIPT}: {e}"),
+                message: format!("cannot run {program}: {e}"),
             }
         }
     };
-    if is_cancel(&out) {
+    if route == PrivilegeRoute::AdminDialog && is_cancel(&out) {
         return ApplyOutcome::Cancelled;
     }
     if out.code != Some(0) {
         let why = out.stderr.trim();
         return ApplyOutcome::Failed {
             message: format!(
-                "{OSASCRIPT} exited with {} ({})",
+                "{program} exited with {} ({})",
                 out.code.map_or("a signal".to_string(), |c| c.to_string()),
                 if why.is_empty() { "no message" } else { why }
             ),
@@ -390,17 +608,38 @@ pub fn suggest(physical: u64, effective: Option<u64>, default_in_force: bool) ->
     }
 }
 
+/// One running MLX process and the wired-limit ceiling it uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct RunningCeiling {
+    /// Process id.
+    pub pid: u32,
+    /// Process name.
+    pub name: String,
+    /// Its ceiling, read when MLX started in it (`max_recommended_working_set_size`).
+    #[ts(type = "number | null")]
+    pub working_set: Option<u64>,
+    /// It keeps an old ceiling: [`RESTART_TO_USE`].
+    pub restart_needed: bool,
+}
+
 /// Everything shown about the system wired limit (CLI, HTTP, the UI's "Wired limit" panel).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct WiredLimitInfo {
-    /// Whether this platform has the sysctl (macOS on Apple Silicon).
+    /// Whether Headroom can change the limit here (macOS 14 or later on Apple Silicon, where
+    /// `iogpu.wired_limit_mb` exists).
     pub supported: bool,
-    /// `iogpu.wired_limit_mb` now; `0` means the macOS default.
+    /// The sysctl found (`iogpu.wired_limit_mb`, or `debug.iogpu.wired_limit` on macOS 13).
+    #[ts(type = "string | null")]
+    pub sysctl: Option<String>,
+    /// The sysctl's value now in MB; `0` means the macOS default.
     #[ts(type = "number | null")]
     pub current_mb: Option<u64>,
-    /// The limit in force, bytes: MLX's `max_recommended_working_set_size` from an attached
-    /// agent, else the sysctl's value when not 0; `null` when unknown.
+    /// The limit a process started now gets, bytes: the sysctl's value when not 0, else the
+    /// ceiling an attached MLX agent on Metal read (`max_recommended_working_set_size`);
+    /// `null` when unknown. Running processes keep the ceiling they read at their start:
+    /// see `running`.
     #[ts(type = "number | null")]
     pub effective: Option<u64>,
     /// Where `effective` comes from.
@@ -423,30 +662,29 @@ pub struct WiredLimitInfo {
     /// `wired_limit.value_mb` from the configuration.
     #[ts(type = "number | null")]
     pub configured_mb: Option<u64>,
+    /// Attached MLX processes on Metal with their ceiling, marked when they must restart to
+    /// use the system limit.
+    pub running: Vec<RunningCeiling>,
 }
 
 /// Builds the info from a snapshot (`gpu`, `memory.total`) and the configuration.
 pub fn info(snapshot: &Snapshot, config: &WiredLimitConfig) -> WiredLimitInfo {
     let current_mb = snapshot.gpu.wired_limit.map(|b| b / MIB);
     let physical = snapshot.memory.total;
-    let (effective, effective_source) = match (snapshot.gpu.recommended_working_set, current_mb) {
-        (Some(ws), _) => (
-            Some(ws),
-            "max_recommended_working_set_size of an attached MLX agent".to_string(),
-        ),
-        (None, Some(mb)) if mb > 0 => (Some(mb * MIB), "iogpu.wired_limit_mb".to_string()),
-        (None, Some(_)) => (
-            None,
-            "unknown: the macOS default is in force and no MLX agent on Metal reports it".into(),
-        ),
-        (None, None) => (
-            None,
-            "unknown: no iogpu.wired_limit_mb on this machine".into(),
-        ),
-    };
+    let sysctl = snapshot
+        .gpu
+        .wired_limit_sysctl
+        .as_deref()
+        .and_then(sysctl_named);
+    let name = sysctl.map_or(SYSCTL_NAME, |s| s.name);
+    let (effective, effective_source) = effective_for_new_processes(snapshot, name);
     let default_in_force = current_mb == Some(0);
     WiredLimitInfo {
-        supported: snapshot.platform == Platform::Macos && current_mb.is_some(),
+        supported: snapshot.platform == Platform::Macos
+            && current_mb.is_some()
+            // An old capture without the sysctl's name counts as iogpu.wired_limit_mb.
+            && sysctl.map_or(true, |s| s.settable),
+        sysctl: sysctl.map(|s| s.name.to_string()),
         current_mb,
         effective,
         effective_source,
@@ -457,7 +695,45 @@ pub fn info(snapshot: &Snapshot, config: &WiredLimitConfig) -> WiredLimitInfo {
         resets_at_reboot: RESETS_AT_REBOOT.into(),
         reapply_on_start: config.reapply_on_start,
         configured_mb: config.value_mb,
+        running: running_ceilings(snapshot),
     }
+}
+
+/// The limit a new process gets and where that figure comes from.
+fn effective_for_new_processes(snapshot: &Snapshot, name: &str) -> (Option<u64>, String) {
+    match (
+        snapshot.gpu.wired_limit,
+        snapshot.gpu.recommended_working_set,
+    ) {
+        (Some(limit), _) if limit > 0 => (
+            Some(limit),
+            format!("{name}: what a process started now gets; running ones keep theirs"),
+        ),
+        (_, Some(ws)) => (
+            Some(ws),
+            "max_recommended_working_set_size of an attached MLX agent (the macOS default)".into(),
+        ),
+        (Some(_), None) => (
+            None,
+            "unknown: the macOS default is in force and no MLX agent on Metal reports it".into(),
+        ),
+        (None, None) => (None, format!("unknown: no {name} on this machine")),
+    }
+}
+
+/// The attached MLX processes that report a ceiling (Metal), with it.
+fn running_ceilings(snapshot: &Snapshot) -> Vec<RunningCeiling> {
+    snapshot
+        .mlx
+        .iter()
+        .filter(|p| p.attached && p.working_set.is_some())
+        .map(|p| RunningCeiling {
+            pid: p.pid,
+            name: p.name.clone(),
+            working_set: p.working_set,
+            restart_needed: p.restart_for_wired_limit,
+        })
+        .collect()
 }
 
 /// The value to set when the app starts: configured, opted in, valid, and different from the

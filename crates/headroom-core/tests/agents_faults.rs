@@ -3,6 +3,7 @@
 //! pace: it never takes longer than the stats timeout plus a margin.
 
 mod agents_common;
+mod headroom_bin;
 
 use agents_common::{fake_agent, runtime_dir, Fake, PidHolder};
 use headroom_core::agents::{AgentChange, LimitKind, MlxMonitor};
@@ -328,27 +329,7 @@ use std::os::unix::process::CommandExt;
 
 /// The uid of `headroom-test` (created with useradd when missing), else `nobody` (65534).
 fn test_user_uid() -> u32 {
-    let id = |name: &str| {
-        std::process::Command::new("id")
-            .args(["-u", name])
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-    };
-    if let Some(uid) = id("headroom-test") {
-        return uid;
-    }
-    let _ = std::process::Command::new("useradd")
-        .args([
-            "--system",
-            "--no-create-home",
-            "--shell",
-            "/usr/sbin/nologin",
-            "headroom-test",
-        ])
-        .status();
-    id("headroom-test").unwrap_or(65534)
+    headroom_bin::other_user("another user's agent").map_or(65534, |(uid, _)| uid)
 }
 
 /// A Python another user can run (`/usr/bin/python3`; a pyenv shim under /root is not).

@@ -58,6 +58,7 @@ fn from_stats(answer: Value) -> (MlxProcess, Vec<String>) {
         cache_limit: st.cache_limit,
         memory_limit: st.memory_limit,
         wired_limit: st.wired_limit,
+        working_set: st.recommended_working_set(),
         backend: st.backend.clone(),
         ..MlxProcess::default()
     };
@@ -104,7 +105,7 @@ fn healthy_machine_has_no_findings() {
     let r = doctor::report(&s, &ctx);
     assert_eq!(r.status, "healthy", "{:?}", r.findings);
     assert_eq!(r.exit_code(), 0);
-    assert_eq!(r.checks.len(), 7);
+    assert_eq!(r.checks.len(), 8);
     assert!(r.checks.iter().all(|c| c.status == "ok"), "{:?}", r.checks);
     assert!(doctor::top_finding(&s, &ctx).is_none());
 }
@@ -289,6 +290,47 @@ fn wired_limit_lower_than_mlx_needs() {
     assert_eq!(
         doctor::diagnose(&s, &DoctorContext::default())[0].severity,
         Severity::Warning
+    );
+}
+
+#[test]
+fn a_process_started_before_the_limit_was_raised_must_restart() {
+    // It read 48 GiB at start; iogpu.wired_limit_mb is now 57344 (56 GiB).
+    let (p, _) = from_stats(stats(42, &["python", "big.py"], 10 * GIB, 0, 12 * GIB, 0));
+    let mut s = healthy_mac();
+    s.gpu.wired_limit = Some(57_344 * MIB);
+    s.mlx.push(p);
+    headroom_core::wired::mark_restart_needed(&mut s);
+    let f = doctor::diagnose(&s, &DoctorContext::default());
+    let restart: Vec<_> = f.iter().filter(|f| f.id == "wired_limit_restart").collect();
+    assert_eq!(restart.len(), 1, "{f:?}");
+    assert!(
+        restart[0].title.contains("restart to use the new limit"),
+        "{}",
+        restart[0].title
+    );
+    assert!(restart[0].title.contains("48.0 GB") && restart[0].title.contains("56.0 GB"));
+    assert_eq!(restart[0].pid, Some(42));
+    // Started after: its ceiling is the new limit, nothing to say.
+    let mut fresh = stats(43, &["python", "big.py"], 10 * GIB, 0, 12 * GIB, 0);
+    fresh["device_info"]["max_recommended_working_set_size"] = (57_344 * MIB).into();
+    let (p, _) = from_stats(fresh);
+    s.mlx = vec![p];
+    headroom_core::wired::mark_restart_needed(&mut s);
+    assert!(!ids(&s, &DoctorContext::default()).contains(&"wired_limit_restart".to_string()));
+}
+
+#[test]
+fn raising_the_limit_for_a_running_process_says_to_restart_it() {
+    let (p, _) = from_stats(stats(42, &["python", "big.py"], 46 * GIB, 0, 50 * GIB, 0));
+    let mut s = healthy_mac();
+    s.mlx.push(p);
+    let f = doctor::diagnose(&s, &DoctorContext::default());
+    assert!(
+        f[0].action
+            .contains("then restart python3.12 to use the new limit"),
+        "{}",
+        f[0].action
     );
 }
 

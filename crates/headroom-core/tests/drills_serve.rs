@@ -1,7 +1,8 @@
-//! Fault drills on the real `headroom serve` process (issue 8): `kill -9` during history
-//! writes, a long stop (SIGSTOP/SIGCONT: no burst of catch-up samples), the configuration
-//! directory deleted while running, a full disk and a read-only data directory (tiny tmpfs
-//! mounts: root only, skipped loudly otherwise).
+//! Fault drills on the real `headroom serve` process: `kill -9` during history writes, a long
+//! stop (SIGSTOP/SIGCONT: no burst of catch-up samples), the configuration directory deleted
+//! while running, a full disk and a read-only data directory (tiny tmpfs mounts: root only,
+//! skipped loudly otherwise), and another local user on loopback (a real second user: root
+//! only).
 //!
 //! The binary is the workspace's `target/{debug,release}/headroom` (built by
 //! `cargo test --workspace`); when it is missing the drills say so and skip.
@@ -9,10 +10,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a test failure
 
 mod headroom_bin;
-use headroom_bin::binary;
+use headroom_bin::{binary, other_user};
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,13 +26,17 @@ fn free_addr() -> SocketAddr {
         .unwrap()
 }
 
-/// One HTTP/1.1 request over loopback; returns (status, body).
+/// The token the drills' `serve` processes are started with (`HEADROOM_TOKEN`).
+const DRILL_TOKEN: &str = "drill-token-0123456789abcdef";
+
+/// One HTTP/1.1 request over loopback with [`DRILL_TOKEN`]; returns (status, body).
 fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     let body = body.unwrap_or("");
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Authorization: Bearer {DRILL_TOKEN}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
@@ -88,6 +94,7 @@ impl Serve {
             .env("HEADROOM_CONFIG", config)
             .env("HEADROOM_DATA_DIR", data)
             .env("HEADROOM_RUNTIME_DIR", runtime)
+            .env("HEADROOM_TOKEN", DRILL_TOKEN)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -406,4 +413,206 @@ fn read_only_data_directory_then_writable() {
         s.storage()["ok"] == true
     });
     assert!(tmp.path().join("data/history.db").exists());
+}
+
+/// `curl` run as `uid`/`gid` (another local user): (HTTP status, body).
+fn curl_as(uid: u32, gid: u32, args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-q", "-s", "-m", "10", "-w", "\n%{http_code}"])
+        .args(args)
+        .uid(uid)
+        .gid(gid)
+        .env("HOME", "/nonexistent")
+        .current_dir("/")
+        .output()
+        .expect("run curl (apt-get install curl)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+/// Another local user (a real second account) reaches `serve` on loopback: it can neither act
+/// (clear caches, set limits), nor read or change the configuration, nor read the snapshot,
+/// history or journal, nor learn the secret (file 0600 in a 0700 directory, not in the
+/// command line); it may scrape `/metrics`. The owner, reading the secret file, can do all of
+/// it, and `GET /api/config` never shows `server.token`.
+#[test]
+fn another_local_user_can_neither_act_nor_read_config_nor_learn_the_secret() {
+    let Some(bin) = binary("other-user drill") else {
+        return;
+    };
+    let Some((uid, gid)) = other_user("other-user drill") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    // Like a home directory: others may traverse it; what is private must make itself so.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = tmp.path().join("config.toml");
+    let config_text = "# mine\n[server]\ntoken = \"config-secret-0123456789\"\n";
+    std::fs::write(&config, config_text).unwrap();
+    let addr = free_addr();
+    let mut child = Command::new(&bin)
+        .args(["serve", "--listen", &addr.to_string()])
+        .env("HEADROOM_CONFIG", &config)
+        .env("HEADROOM_DATA_DIR", tmp.path().join("data"))
+        .env("HEADROOM_RUNTIME_DIR", tmp.path().join("run"))
+        .env_remove("HEADROOM_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let secret_file = tmp.path().join("data/serve-token");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !secret_file.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // (No file at all: the refusals below say what another user could do.)
+    let secret = std::fs::read_to_string(&secret_file)
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let url = |path: &str| format!("http://{addr}{path}");
+    let bearer = format!("Authorization: Bearer {secret}");
+    let json = "Content-Type: application/json";
+    let owner = |args: &[&str]| curl_as(0, 0, args);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while owner(&["-H", &bearer, &url("/api/health")]).0 != 200 {
+        assert!(Instant::now() < deadline, "serve never answered its owner");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let other = |args: &[&str]| curl_as(uid, gid, args);
+    let refused: [(&str, Vec<&str>); 8] = [
+        ("clear caches", vec!["-X", "POST", "-H", json, "-d", "{}"]),
+        (
+            "set a limit",
+            vec![
+                "-X",
+                "POST",
+                "-H",
+                json,
+                "-d",
+                r#"{"kind":"cache","bytes":1}"#,
+            ],
+        ),
+        (
+            "rewrite the rules",
+            vec!["-X", "PUT", "-H", json, "-d", "{}"],
+        ),
+        ("read the configuration", vec![]),
+        ("read the snapshot", vec![]),
+        ("read the journal", vec![]),
+        ("read the health report", vec![]),
+        ("open the web UI", vec!["-H", "Accept: text/html"]),
+    ];
+    let paths = [
+        "/api/actions/clear-cache",
+        "/api/actions/limit",
+        "/api/config",
+        "/api/config",
+        "/api/snapshot",
+        "/api/events",
+        "/api/health",
+        "/",
+    ];
+    for ((what, args), path) in refused.iter().zip(paths) {
+        let mut a = args.clone();
+        let u = url(path);
+        a.push(&u);
+        let (status, body) = other(&a);
+        assert_eq!(status, 401, "another user could {what} ({path}): {body}");
+        assert!(
+            !body.contains(&secret) && !body.contains("config-secret"),
+            "{body}"
+        );
+    }
+    // A wrong guess, and the cookie route, fail the same way.
+    let (status, _) = other(&[
+        "-H",
+        "Cookie: headroom_token=guess-0123456789",
+        &url("/api/config"),
+    ]);
+    assert_eq!(status, 401);
+    // A guessed `?token=` on the one public path earns no cookie (it would carry the secret).
+    let (status, head) = other(&["-i", &url("/metrics?token=guess-0123456789")]);
+    assert_eq!(status, 200);
+    assert!(!head.to_ascii_lowercase().contains("set-cookie"), "{head}");
+    // Prometheus on the same machine needs no credentials.
+    let (status, body) = other(&[&url("/metrics")]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("headroom_memory_total_bytes"), "{body}");
+    // The secret cannot be read: not the file, not the command line, not the environment.
+    let cat = Command::new("cat")
+        .arg(&secret_file)
+        .uid(uid)
+        .gid(gid)
+        .output()
+        .unwrap();
+    assert!(!cat.status.success(), "another user read the secret file");
+    let pid = child.id();
+    let cmdline = Command::new("cat")
+        .arg(format!("/proc/{pid}/cmdline"))
+        .uid(uid)
+        .gid(gid)
+        .output()
+        .unwrap();
+    assert!(cmdline.status.success(), "cmdline is public on Linux");
+    assert!(!String::from_utf8_lossy(&cmdline.stdout).contains(&secret));
+    let environ = Command::new("cat")
+        .arg(format!("/proc/{pid}/environ"))
+        .uid(uid)
+        .gid(gid)
+        .output()
+        .unwrap();
+    assert!(
+        !environ.status.success(),
+        "another user read serve's environment"
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), config_text);
+    // The owner acts and reads, and the configuration's token is never shown.
+    let (status, body) = owner(&["-H", &bearer, &url("/api/config")]);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        !body.contains("config-secret"),
+        "GET /api/config showed the token: {body}"
+    );
+    assert!(body.contains("(hidden)"), "{body}");
+    let (status, body) = owner(&[
+        "-X",
+        "POST",
+        "-H",
+        &bearer,
+        "-H",
+        json,
+        "-d",
+        "{}",
+        &url("/api/actions/clear-cache"),
+    ]);
+    assert_eq!(status, 200, "{body}");
+    // Saving the configuration as shown keeps the real token.
+    let shown: serde_json::Value =
+        serde_json::from_str(&body_of(owner(&["-H", &bearer, &url("/api/config")]))).unwrap();
+    let doc = serde_json::to_string(&shown["config"]).unwrap();
+    let (status, body) = owner(&[
+        "-X",
+        "PUT",
+        "-H",
+        &bearer,
+        "-H",
+        json,
+        "-d",
+        &doc,
+        &url("/api/config"),
+    ]);
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("config-secret"), "{body}");
+    let saved = std::fs::read_to_string(&config).unwrap();
+    assert!(saved.contains("config-secret-0123456789"), "{saved}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn body_of((status, body): (u16, String)) -> String {
+    assert_eq!(status, 200, "{body}");
+    body
 }

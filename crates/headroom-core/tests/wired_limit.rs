@@ -291,3 +291,182 @@ fn reapply_only_when_opted_in_and_different() {
     };
     assert_eq!(wired::reapply_plan(&too_big, Some(0), p), None);
 }
+
+#[test]
+fn the_sysctl_found_decides_name_and_unit() {
+    // macOS 14+: iogpu.wired_limit_mb in MB; it wins when both answer.
+    let (s, bytes) = wired::wired_limit_from_sysctls(Some(57_344), Some(1)).unwrap();
+    assert_eq!(
+        (s.name, bytes, s.settable),
+        ("iogpu.wired_limit_mb", 57_344 * MIB, true)
+    );
+    assert_eq!(s.unit, wired::SysctlUnit::Megabytes);
+    // macOS 13 (as reported): debug.iogpu.wired_limit in bytes, shown but never written.
+    let (s, bytes) = wired::wired_limit_from_sysctls(None, Some(60_129_542_144)).unwrap();
+    assert_eq!(
+        (s.name, bytes, s.settable),
+        ("debug.iogpu.wired_limit", 60_129_542_144, false)
+    );
+    assert_eq!(s.unit.to_bytes(5), 5);
+    assert_eq!(wired::SysctlUnit::Megabytes.to_bytes(3), 3 * MIB);
+    assert_eq!(wired::wired_limit_from_sysctls(None, None), None);
+    assert_eq!(
+        wired::sysctl_named("iogpu.wired_limit_mb"),
+        Some(wired::IOGPU_WIRED_LIMIT_MB)
+    );
+    assert_eq!(wired::sysctl_named("kern.hostname"), None);
+}
+
+#[test]
+fn on_macos_13_the_limit_is_shown_but_cannot_be_set() {
+    let mut s = mac_snapshot(0, None);
+    s.gpu.wired_limit = Some(60_129_542_144);
+    s.gpu.wired_limit_sysctl = Some(wired::MACOS13_SYSCTL_NAME.into());
+    let i = wired::info(&s, &WiredLimitConfig::default());
+    assert!(!i.supported);
+    assert_eq!(i.sysctl.as_deref(), Some("debug.iogpu.wired_limit"));
+    assert_eq!(i.current_mb, Some(57_344));
+    s.gpu.wired_limit_sysctl = Some(wired::SYSCTL_NAME.into());
+    assert!(wired::info(&s, &WiredLimitConfig::default()).supported);
+}
+
+/// An attached Metal process that read `ws` bytes as its ceiling when it started.
+fn metal_process(pid: u32, ws: u64) -> headroom_core::snapshot::MlxProcess {
+    headroom_core::snapshot::MlxProcess {
+        pid,
+        name: format!("python{pid}"),
+        attached: true,
+        working_set: Some(ws),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn running_processes_are_marked_to_restart_after_the_limit_changes() {
+    // A 64 GiB Mac: a process read a 48 GiB ceiling at start; then iogpu.wired_limit_mb is
+    // raised to 57344 MB (56 GiB = 60129542144 bytes). It keeps 48 GiB; one started after
+    // reads 56 GiB.
+    assert!(wired::restart_needed(Some(48 * GIB), Some(57_344 * MIB)));
+    assert!(!wired::restart_needed(
+        Some(57_344 * MIB),
+        Some(57_344 * MIB)
+    ));
+    assert!(!wired::restart_needed(
+        Some(57_344 * MIB - 10 * MIB),
+        Some(57_344 * MIB)
+    ));
+    assert!(
+        wired::restart_needed(Some(60 * GIB), Some(57_344 * MIB)),
+        "lowered too"
+    );
+    // Under the macOS default (0) the new ceiling is unknown: nothing is marked.
+    assert!(!wired::restart_needed(Some(48 * GIB), Some(0)));
+    assert!(!wired::restart_needed(None, Some(57_344 * MIB)));
+    assert!(!wired::restart_needed(Some(48 * GIB), None));
+
+    let mut s = mac_snapshot(57_344, Some(57_344 * MIB));
+    s.mlx = vec![metal_process(10, 48 * GIB), metal_process(11, 57_344 * MIB)];
+    wired::mark_restart_needed(&mut s);
+    assert!(s.mlx[0].restart_for_wired_limit && !s.mlx[1].restart_for_wired_limit);
+    let i = wired::info(&s, &WiredLimitConfig::default());
+    // The limit for new processes is the sysctl's, not the stale ceiling of process 10.
+    assert_eq!(i.effective, Some(57_344 * MIB));
+    assert!(
+        i.effective_source.contains("started now"),
+        "{}",
+        i.effective_source
+    );
+    assert_eq!(i.running.len(), 2);
+    assert!(i.running[0].restart_needed && !i.running[1].restart_needed);
+    assert_eq!(i.running[0].working_set, Some(48 * GIB));
+    let json = serde_json::to_value(&s.mlx[0]).unwrap();
+    assert_eq!(json["restart_for_wired_limit"], true);
+    assert_eq!(json["working_set"], 48 * GIB);
+}
+
+#[test]
+fn sudo_over_ssh_with_a_terminal_else_the_command_is_printed() {
+    use wired::PrivilegeRoute::*;
+    assert_eq!(wired::privilege_route(true, true), AdminDialog);
+    assert_eq!(wired::privilege_route(true, false), AdminDialog);
+    assert_eq!(wired::privilege_route(false, true), Sudo);
+    assert_eq!(wired::privilege_route(false, false), PrintCommand);
+    let env = |set: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            set.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_string())
+        }
+    };
+    assert!(wired::gui_session_from_env(env(&[("HOME", "/Users/me")])));
+    assert!(wired::gui_session_from_env(env(&[("SSH_TTY", "")])));
+    for var in ["SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY"] {
+        let set: &'static [(&'static str, &'static str)] = match var {
+            "SSH_CONNECTION" => &[("SSH_CONNECTION", "10.0.0.2 5000 10.0.0.1 22")],
+            "SSH_CLIENT" => &[("SSH_CLIENT", "10.0.0.2 5000 22")],
+            _ => &[("SSH_TTY", "/dev/ttys003")],
+        };
+        assert!(!wired::gui_session_from_env(env(set)), "{var}");
+    }
+}
+
+#[test]
+fn every_route_runs_the_same_fixed_sysctl_argv() {
+    let mb = wired::validate(49152, 64 * GIB).unwrap();
+    let sysctl = vec![
+        "/usr/sbin/sysctl".to_string(),
+        "-w".into(),
+        "iogpu.wired_limit_mb=49152".into(),
+    ];
+    assert_eq!(wired::sysctl_set_argv(mb), sysctl);
+    let sudo = wired::privileged_argv(wired::PrivilegeRoute::Sudo, mb).unwrap();
+    assert_eq!(sudo[0], "/usr/bin/sudo");
+    assert_eq!(sudo[1..], sysctl[..]);
+    let dialog = wired::privileged_argv(wired::PrivilegeRoute::AdminDialog, mb).unwrap();
+    assert_eq!(dialog, wired::set_argv(mb));
+    assert!(dialog[2].contains(&sysctl.join(" ")), "{dialog:?}");
+    assert_eq!(
+        wired::privileged_argv(wired::PrivilegeRoute::PrintCommand, mb),
+        None
+    );
+    assert_eq!(
+        wired::manual_command(mb),
+        "sudo /usr/sbin/sysctl -w iogpu.wired_limit_mb=49152"
+    );
+
+    // Through sudo: run on the terminal, then read back.
+    struct Terminal(Vec<(bool, Vec<String>)>);
+    impl Runner for Terminal {
+        fn run(&mut self, argv: &[String]) -> std::io::Result<RunOutput> {
+            self.0.push((false, argv.to_vec()));
+            out(0, "49152\n", "")
+        }
+        fn run_on_terminal(&mut self, argv: &[String]) -> std::io::Result<RunOutput> {
+            self.0.push((true, argv.to_vec()));
+            out(0, "", "")
+        }
+    }
+    let mut t = Terminal(Vec::new());
+    let o = wired::apply_via(&mut t, mb, wired::PrivilegeRoute::Sudo);
+    assert_eq!(o, ApplyOutcome::Applied { mb: 49152 });
+    assert_eq!(t.0, vec![(true, sudo), (false, wired::read_argv())]);
+    // A wrong sudo password: sudo exits 1, nothing is read back.
+    struct Refused;
+    impl Runner for Refused {
+        fn run(&mut self, _: &[String]) -> std::io::Result<RunOutput> {
+            panic!("nothing to read back after a refusal")
+        }
+        fn run_on_terminal(&mut self, _: &[String]) -> std::io::Result<RunOutput> {
+            out(1, "", "")
+        }
+    }
+    let o = wired::apply_via(&mut Refused, mb, wired::PrivilegeRoute::Sudo);
+    assert!(
+        matches!(o, ApplyOutcome::Failed { ref message } if message.contains("/usr/bin/sudo exited with 1")),
+        "{o:?}"
+    );
+    let o = wired::apply_via(&mut Refused, mb, wired::PrivilegeRoute::PrintCommand);
+    assert!(o
+        .describe()
+        .contains("sudo /usr/sbin/sysctl -w iogpu.wired_limit_mb=49152"));
+}

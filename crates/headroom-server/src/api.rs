@@ -20,6 +20,7 @@ use headroom_core::ops::{
 use headroom_core::units::parse_duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -61,6 +62,16 @@ type Answer = Result<Response, ApiError>;
 
 fn json<T: Serialize>(value: &T) -> Answer {
     Ok(Json(value).into_response())
+}
+
+/// An answer as JSON, to edit before it is sent (hiding secrets).
+fn to_value<T: Serialize>(value: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(value).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode the answer: {e}"),
+        )
+    })
 }
 
 /// Refuses query parameters other than `allowed` (and `token`), naming them.
@@ -133,6 +144,18 @@ pub fn json_body<T: DeserializeOwned>(
             ApiError::new(status, format!("cannot read request body: {r}"))
         }
     })?;
+    if let Ok(doc) = serde_json::from_slice::<Value>(&bytes) {
+        if !doc.is_object() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "request body must be a JSON object {{...}}, not {}; see the endpoint list \
+                     for its fields",
+                    json_kind(&doc)
+                ),
+            ));
+        }
+    }
     let mut de = serde_json::Deserializer::from_slice(&bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().iter().next().map(|s| s.to_string());
@@ -144,6 +167,18 @@ pub fn json_body<T: DeserializeOwned>(
         err.param = param;
         ApiError::from(err)
     })
+}
+
+/// "an array", "a string", … for error messages.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// `GET /api/snapshot`.
@@ -173,9 +208,11 @@ pub async fn events<B: Backend>(State(s): State<AppState<B>>, Query(p): Params) 
     json(&ops::events(&*s.backend, q).await?)
 }
 
-/// `GET /api/config`: the configuration in force, its file and its problem.
+/// `GET /api/config`: the configuration in force, its file and its problem; secrets hidden.
 pub async fn get_config<B: Backend>(State(s): State<AppState<B>>) -> Answer {
-    json(&ops::config(&*s.backend))
+    let mut view = to_value(&ops::config(&*s.backend))?;
+    crate::security::redact_config(&mut view["config"]);
+    json(&view)
 }
 
 /// `PUT /api/config[?dry_run=1]`: validates (and unless dry-run, saves and applies).
@@ -197,8 +234,13 @@ pub async fn put_config<B: Backend>(
             .into())
         }
     };
-    let config = json_body(&headers, body, s.body_limit)?;
-    json(&ops::config_save(&*s.backend, ConfigSaveRequest { config, dry_run }).await?)
+    let mut config = json_body(&headers, body, s.body_limit)?;
+    let current = to_value(&ops::config(&*s.backend).config)?;
+    crate::security::restore_secrets(&mut config, &current);
+    let saved = ops::config_save(&*s.backend, ConfigSaveRequest { config, dry_run }).await?;
+    let mut answer = to_value(&saved)?;
+    crate::security::redact_config(&mut answer["config"]);
+    json(&answer)
 }
 
 /// `POST /api/actions/clear-cache` with `{"pids": [...]}` (empty or absent: every agent).

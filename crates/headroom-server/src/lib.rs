@@ -2,8 +2,11 @@
 //!
 //! - JSON API under `/api` ([`api`]), live Server-Sent Events at `/api/stream` ([`stream`]),
 //!   Prometheus text at `/metrics` ([`metrics`]) and the embedded web UI at `/` ([`ui`]).
-//! - Every request passes [`security::guard`]: `Host` check, optional bearer token, `Origin`
-//!   check on writes; bodies are limited to [`ServeOptions::body_limit`].
+//! - Every request passes [`security::guard`]: method, `Host` check, the per-user secret
+//!   ([`secret`]) unless the request is a loopback `GET /metrics`, `Origin` check on writes;
+//!   bodies are limited to [`ServeOptions::body_limit`].
+//! - Connections are accepted by [`transport`]: timeouts, a connection cap below the
+//!   open-file limit, and writes that cannot raise SIGPIPE.
 //! - The server is written against [`Backend`]; `headroom_core`'s engine implements it.
 #![deny(missing_docs)]
 
@@ -11,13 +14,15 @@ pub mod api;
 pub mod backend;
 pub mod metrics;
 pub mod options;
+pub mod secret;
 pub mod security;
 pub mod service;
 pub mod stream;
+pub mod transport;
 pub mod ui;
 
 pub use backend::{Backend, Feed, RuleGauge};
-pub use options::{OptionsError, ServeOptions, DEFAULT_LISTEN, DEFAULT_PORT};
+pub use options::{ConnLimits, OptionsError, ServeOptions, DEFAULT_LISTEN, DEFAULT_PORT};
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header;
@@ -30,6 +35,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+/// How long open requests may take to finish once the server stops.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// What every handler sees.
 pub struct AppState<B> {
@@ -125,17 +133,30 @@ pub struct Server {
 }
 
 impl Server {
-    /// Validates the options and binds the address (port 0 picks a free one).
+    /// Validates the options, raises the soft open-file limit where allowed, lowers the
+    /// connection cap below it, and binds the address (port 0 picks a free one).
     pub async fn bind(opts: ServeOptions) -> Result<Self, ServeError> {
         opts.validate().map_err(ServeError::Options)?;
+        let mut limits = opts.limits;
+        limits.max_connections =
+            transport::connection_cap(limits.max_connections, transport::raise_open_file_limit());
         let listener = TcpListener::bind(opts.listen)
             .await
             .map_err(|e| ServeError::Bind(opts.listen, e))?;
         let listen = listener.local_addr().map_err(ServeError::Io)?;
         Ok(Self {
             listener,
-            opts: ServeOptions { listen, ..opts },
+            opts: ServeOptions {
+                listen,
+                limits,
+                ..opts
+            },
         })
+    }
+
+    /// The connection limits in force (the cap as lowered for the open-file limit).
+    pub fn limits(&self) -> ConnLimits {
+        self.opts.limits
     }
 
     /// The address actually bound.
@@ -166,15 +187,13 @@ impl Server {
                 .count_journal(backend::feed(&*backend)),
         );
         let app = router(state, &self.opts);
-        let graceful = async move {
+        let stop = stop_tx.subscribe();
+        tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
-        };
-        let result = axum::serve(self.listener, app)
-            .with_graceful_shutdown(graceful)
-            .await
-            .map_err(ServeError::Io);
+        });
+        transport::serve(self.listener, app, self.opts.limits, stop, SHUTDOWN_GRACE).await;
         counter.abort();
-        result
+        Ok(())
     }
 }

@@ -16,12 +16,44 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 /// Shortest token accepted, in characters.
 pub const MIN_TOKEN_LEN: usize = 16;
 
+/// Limits on each HTTP connection, so that slow or idle clients cannot hold the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// Longest time from the end of one response (or from connecting) to the complete
+    /// header of the next request, for a client that sent part of it.
+    pub header_timeout: Duration,
+    /// Longest time a request body may take to arrive, from its header.
+    pub body_timeout: Duration,
+    /// Longest time a connection may sit between requests without sending a byte.
+    pub idle_timeout: Duration,
+    /// Longest time a response write may stay blocked on a client that does not read.
+    pub send_timeout: Duration,
+    /// Most connections open at once; lowered at start to stay below the open-file limit.
+    /// When full, a new connection replaces the connection idle for the longest time.
+    pub max_connections: usize,
+}
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(30),
+            max_connections: 256,
+        }
+    }
+}
+
 /// How `headroom serve` listens and whom it lets in.
 #[derive(Clone)]
 pub struct ServeOptions {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// Bearer token every request must carry; required for a non-loopback address.
+    /// Bearer token (the per-user secret, see [`crate::secret`]). With a token, every request
+    /// needs it except `GET /metrics` from a loopback peer. `headroom serve` and the app always
+    /// set one; `None` (library use in tests) lets every local user in, and is refused on a
+    /// non-loopback address.
     pub token: Option<String>,
     /// Extra names accepted in the `Host` and `Origin` headers (e.g. `studio.local`).
     pub allowed_hosts: Vec<String>,
@@ -29,6 +61,8 @@ pub struct ServeOptions {
     pub body_limit: usize,
     /// Interval of Server-Sent Events keep-alive comments.
     pub keep_alive: Duration,
+    /// Timeouts and the connection cap.
+    pub limits: ConnLimits,
 }
 
 impl fmt::Debug for ServeOptions {
@@ -39,6 +73,7 @@ impl fmt::Debug for ServeOptions {
             .field("allowed_hosts", &self.allowed_hosts)
             .field("body_limit", &self.body_limit)
             .field("keep_alive", &self.keep_alive)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -51,6 +86,7 @@ impl Default for ServeOptions {
             allowed_hosts: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
             keep_alive: Duration::from_secs(15),
+            limits: ConnLimits::default(),
         }
     }
 }
@@ -78,10 +114,15 @@ impl ServeOptions {
                 "refusing to listen on {} without a token: anyone who can reach that address \
                  could read your memory data, clear MLX caches and change the configuration. \
                  Either listen on loopback only (--listen 127.0.0.1:{}) or set a token of at \
-                 least {MIN_TOKEN_LEN} characters (--token <secret> or HEADROOM_TOKEN)",
+                 least {MIN_TOKEN_LEN} characters (--token-file PATH or HEADROOM_TOKEN)",
                 self.listen,
                 self.listen.port()
             )));
+        }
+        if self.limits.max_connections == 0 {
+            return Err(OptionsError(
+                "max connections 0: allow at least 1 connection".into(),
+            ));
         }
         for h in &self.allowed_hosts {
             if h.is_empty() || h.contains(['/', ' ', '@', '?', '#']) {

@@ -3,11 +3,19 @@
 //! - Linux: a systemd user unit `~/.config/systemd/user/headroom.service` (respects
 //!   `XDG_CONFIG_HOME`), then `systemctl --user daemon-reload` and `enable --now`.
 //! - macOS: a launchd agent `~/Library/LaunchAgents/<LAUNCHD_LABEL>.plist`, then
-//!   `launchctl bootstrap gui/<uid> <plist>`; logs go to `~/Library/Logs/Headroom/serve.log`.
+//!   [`launchd_install_steps`]: `launchctl bootout` of a job already loaded, a wait until
+//!   `launchctl print` no longer finds it, then `launchctl bootstrap gui/<uid> <plist>`
+//!   (bootstrapping a label that is still loaded fails with "Bootstrap failed: 5", and
+//!   bootout returns before the job is gone: `man launchctl`). Logs go to
+//!   `~/Library/Logs/Headroom/serve.log`. The job has `ProcessType` `Interactive`: launchd
+//!   throttles `Background` jobs' CPU and I/O, and a job without `ProcessType` still gets light
+//!   limits (`man launchd.plist`, key `ProcessType`), while a sampler must run on time.
 //!
-//! When the service manager cannot be run (no `systemctl`, no user session), the file is
-//! still written and the report says which command to run. A token, if any, is written into
-//! the file's environment, and the file is then readable by its owner only.
+//! Both are repeatable: installing again replaces the file and restarts the service with it.
+//! When the service manager cannot be run or fails, the file is still written, the report
+//! says which command to run, and [`ServiceReport::ok`] is false (the CLI exits 1). A token,
+//! if any, is written into the file's environment, and the file is then readable by its
+//! owner only.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -55,12 +63,99 @@ pub struct ServiceSpec {
     pub uid: u32,
 }
 
-/// Runs a command; `Ok(Some(true))` on success, `Ok(Some(false))` when it exited non-zero.
-pub type Runner<'a> = &'a dyn Fn(&str, &[String]) -> io::Result<bool>;
+/// Runs a command (`program`, its arguments, whether its output is shown); `Ok(true)` on
+/// success, `Ok(false)` when it exited non-zero.
+pub type Runner<'a> = &'a dyn Fn(&str, &[String], Output) -> io::Result<bool>;
 
-/// Runs a real command, inheriting stderr.
-pub fn run_command(program: &str, args: &[String]) -> io::Result<bool> {
-    Ok(Command::new(program).args(args).status()?.success())
+/// Whether a step's output reaches the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Standard error is shown (standard output is not: these tools say nothing useful there).
+    Errors,
+    /// Nothing is shown: a probe whose failure is the expected answer.
+    Silent,
+}
+
+/// Runs a real command.
+pub fn run_command(program: &str, args: &[String], output: Output) -> io::Result<bool> {
+    use std::process::Stdio;
+    let stderr = match output {
+        Output::Errors => Stdio::inherit(),
+        Output::Silent => Stdio::null(),
+    };
+    let status = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .status()?;
+    Ok(status.success())
+}
+
+/// What installing or removing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceReport {
+    /// What happened, line by line.
+    pub lines: Vec<String>,
+    /// Whether every service-manager step succeeded.
+    pub ok: bool,
+}
+
+/// One service-manager command and how its result is judged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Must succeed; a failure stops the sequence.
+    Run(Vec<String>),
+    /// May fail (for example stopping a job that is not loaded).
+    Try(Vec<String>),
+    /// Repeated until it fails (the job is gone), at most `tries` times `interval_ms` apart;
+    /// still succeeding after that is a failure.
+    UntilFails {
+        /// The probe.
+        argv: Vec<String>,
+        /// How many probes at most.
+        tries: u32,
+        /// Milliseconds between probes.
+        interval_ms: u64,
+    },
+}
+
+/// How long [`launchd_install_steps`] waits for a booted-out job to be gone: 50 × 100 ms.
+pub const LAUNCHD_GONE_TRIES: u32 = 50;
+const LAUNCHD_GONE_INTERVAL_MS: u64 = 100;
+
+/// The launchctl commands that (re)install the agent: stop a loaded job (it may not be
+/// loaded), wait until launchd no longer knows it, then bootstrap the plist.
+pub fn launchd_install_steps(uid: u32, plist: &Path) -> Vec<Step> {
+    let service = format!("gui/{uid}/{LAUNCHD_LABEL}");
+    vec![
+        Step::Try(argv(&["launchctl", "bootout", &service])),
+        Step::UntilFails {
+            argv: argv(&["launchctl", "print", &service]),
+            tries: LAUNCHD_GONE_TRIES,
+            interval_ms: LAUNCHD_GONE_INTERVAL_MS,
+        },
+        Step::Run(argv(&[
+            "launchctl",
+            "bootstrap",
+            &format!("gui/{uid}"),
+            &plist.to_string_lossy(),
+        ])),
+    ]
+}
+
+/// The systemctl commands that (re)install the unit: reload unit files, enable it, and
+/// restart it so a changed unit takes effect.
+pub fn systemd_install_steps() -> Vec<Step> {
+    vec![
+        Step::Run(argv(&["systemctl", "--user", "daemon-reload"])),
+        Step::Run(argv(&["systemctl", "--user", "enable", SYSTEMD_UNIT])),
+        Step::Run(argv(&["systemctl", "--user", "restart", SYSTEMD_UNIT])),
+    ]
+}
+
+fn argv(w: &[&str]) -> Vec<String> {
+    w.iter().map(|s| (*s).to_owned()).collect()
 }
 
 /// Where the service file goes.
@@ -161,7 +256,7 @@ pub fn launchd_plist(spec: &ServiceSpec) -> String {
          {env}\
          \x20 <key>RunAtLoad</key>\n  <true/>\n\
          \x20 <key>KeepAlive</key>\n  <dict>\n    <key>SuccessfulExit</key>\n    <false/>\n  </dict>\n\
-         \x20 <key>ProcessType</key>\n  <string>Background</string>\n\
+         \x20 <key>ProcessType</key>\n  <string>Interactive</string>\n\
          \x20 <key>StandardErrorPath</key>\n  <string>{log}</string>\n\
          </dict>\n</plist>\n"
     )
@@ -184,82 +279,125 @@ fn write_private(path: &Path, text: &str, private: bool) -> io::Result<()> {
 }
 
 /// Runs each step; stops at the first failure and says what to run by hand.
-fn run_steps(run: Runner<'_>, steps: &[(&str, Vec<String>)], report: &mut Vec<String>) -> bool {
-    for (program, args) in steps {
-        let line = format!("{program} {}", args.join(" "));
-        match run(program, args) {
-            Ok(true) => report.push(format!("ran: {line}")),
-            Ok(false) => {
-                report.push(format!("failed: {line}; run it yourself to see why"));
-                return false;
-            }
-            Err(e) => {
-                report.push(format!(
-                    "could not run {program} ({e}); run yourself: {line}"
-                ));
-                return false;
-            }
+pub fn run_steps(run: Runner<'_>, steps: &[Step], report: &mut Vec<String>) -> bool {
+    steps.iter().all(|step| run_step(run, step, report))
+}
+
+fn run_step(run: Runner<'_>, step: &Step, report: &mut Vec<String>) -> bool {
+    match step {
+        Step::Run(argv) => run_reported(run, argv, report, true),
+        Step::Try(argv) => {
+            run_reported(run, argv, report, false);
+            true
+        }
+        Step::UntilFails {
+            argv,
+            tries,
+            interval_ms,
+        } => wait_until_fails(run, argv, *tries, *interval_ms, report),
+    }
+}
+
+fn run_reported(run: Runner<'_>, argv: &[String], report: &mut Vec<String>, must: bool) -> bool {
+    let Some((program, args)) = argv.split_first() else {
+        return false;
+    };
+    let line = argv.join(" ");
+    match run(program, args, Output::Errors) {
+        Ok(true) => report.push(format!("ran: {line}")),
+        Ok(false) if !must => report.push(format!("ran: {line} (nothing to stop)")),
+        Ok(false) => {
+            report.push(format!("failed: {line}; run it yourself to see why"));
+            return false;
+        }
+        Err(e) => {
+            report.push(format!(
+                "could not run {program} ({e}); run yourself: {line}"
+            ));
+            return false;
         }
     }
     true
 }
 
-/// Writes the service file and starts it; returns what happened, line by line.
-pub fn install(kind: ServiceKind, spec: &ServiceSpec, run: Runner<'_>) -> io::Result<Vec<String>> {
+fn wait_until_fails(
+    run: Runner<'_>,
+    argv: &[String],
+    tries: u32,
+    interval_ms: u64,
+    report: &mut Vec<String>,
+) -> bool {
+    let Some((program, args)) = argv.split_first() else {
+        return false;
+    };
+    for n in 0..tries {
+        match run(program, args, Output::Silent) {
+            Ok(true) => std::thread::sleep(std::time::Duration::from_millis(interval_ms)),
+            Ok(false) => {
+                report.push(format!("gone after {} check(s): {}", n + 1, argv.join(" ")));
+                return true;
+            }
+            Err(e) => {
+                report.push(format!("could not run {program} ({e})"));
+                return false;
+            }
+        }
+    }
+    report.push(format!(
+        "still loaded after {} ms: {}; stop it with `launchctl bootout` and install again",
+        u64::from(tries) * interval_ms,
+        argv.join(" ")
+    ));
+    false
+}
+
+/// Writes the service file and (re)starts it; returns what happened.
+pub fn install(
+    kind: ServiceKind,
+    spec: &ServiceSpec,
+    run: Runner<'_>,
+) -> io::Result<ServiceReport> {
     let path = service_path(kind, spec);
     let text = match kind {
         ServiceKind::Systemd => systemd_unit(spec),
         ServiceKind::Launchd => launchd_plist(spec),
     };
     write_private(&path, &text, spec.token.is_some())?;
-    let mut report = vec![format!("wrote {}", path.display())];
-    let p = path.to_string_lossy().into_owned();
-    let steps: Vec<(&str, Vec<String>)> = match kind {
-        ServiceKind::Systemd => vec![
-            ("systemctl", words(&["--user", "daemon-reload"])),
-            (
-                "systemctl",
-                words(&["--user", "enable", "--now", SYSTEMD_UNIT]),
-            ),
-        ],
+    let mut lines = vec![format!("wrote {}", path.display())];
+    let steps = match kind {
+        ServiceKind::Systemd => systemd_install_steps(),
         ServiceKind::Launchd => {
             if let Err(e) = std::fs::create_dir_all(spec.home.join("Library/Logs/Headroom")) {
-                report.push(format!("cannot create the log folder: {e}"));
+                lines.push(format!("cannot create the log folder: {e}"));
             }
-            vec![(
-                "launchctl",
-                vec!["bootstrap".into(), format!("gui/{}", spec.uid), p],
-            )]
+            launchd_install_steps(spec.uid, &path)
         }
     };
-    if run_steps(run, &steps, &mut report) {
-        report.push("headroom serve is installed and running; it starts at login".into());
+    let ok = run_steps(run, &steps, &mut lines);
+    if ok {
+        lines.push("headroom serve is installed and running; it starts at login".into());
     }
-    Ok(report)
+    Ok(ServiceReport { lines, ok })
 }
 
-/// Stops the service and removes its file; returns what happened, line by line.
+/// Stops the service and removes its file; returns what happened.
 pub fn uninstall(
     kind: ServiceKind,
     spec: &ServiceSpec,
     run: Runner<'_>,
-) -> io::Result<Vec<String>> {
+) -> io::Result<ServiceReport> {
     let path = service_path(kind, spec);
     let mut report = Vec::new();
-    let stop: (&str, Vec<String>) = match kind {
-        ServiceKind::Systemd => (
-            "systemctl",
-            words(&["--user", "disable", "--now", SYSTEMD_UNIT]),
-        ),
-        ServiceKind::Launchd => (
+    let stop = match kind {
+        ServiceKind::Systemd => argv(&["systemctl", "--user", "disable", "--now", SYSTEMD_UNIT]),
+        ServiceKind::Launchd => argv(&[
             "launchctl",
-            vec![
-                "bootout".into(),
-                format!("gui/{}/{LAUNCHD_LABEL}", spec.uid),
-            ],
-        ),
+            "bootout",
+            &format!("gui/{}/{LAUNCHD_LABEL}", spec.uid),
+        ]),
     };
-    run_steps(run, &[stop], &mut report);
+    // Stopping may find nothing loaded: the file is what uninstalling removes for sure.
+    let mut ok = run_steps(run, &[Step::Try(stop)], &mut report);
     match std::fs::remove_file(&path) {
         Ok(()) => report.push(format!("removed {}", path.display())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -268,15 +406,8 @@ pub fn uninstall(
         Err(e) => return Err(e),
     }
     if kind == ServiceKind::Systemd {
-        run_steps(
-            run,
-            &[("systemctl", words(&["--user", "daemon-reload"]))],
-            &mut report,
-        );
+        let reload = Step::Run(argv(&["systemctl", "--user", "daemon-reload"]));
+        ok &= run_steps(run, &[reload], &mut report);
     }
-    Ok(report)
-}
-
-fn words(w: &[&str]) -> Vec<String> {
-    w.iter().map(|s| (*s).to_owned()).collect()
+    Ok(ServiceReport { lines: report, ok })
 }

@@ -1,6 +1,6 @@
 //! The web UI, embedded at compile time from `ui/dist` (see `build.rs`).
 
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 mod assets {
@@ -33,7 +33,19 @@ fn content_type(path: &str) -> &'static str {
 }
 
 /// Serves an embedded file; a path without an extension gets `index.html` (client routing).
-pub async fn serve_asset(uri: Uri) -> Response {
+/// Only `GET` and `HEAD` read files; other methods get 405.
+pub async fn serve_asset(method: Method, uri: Uri) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET, HEAD")],
+            format!(
+                "{method} {}: the web UI's files are read with GET\n",
+                uri.path()
+            ),
+        )
+            .into_response();
+    }
     let path = uri.path().trim_start_matches('/');
     let path = if path.is_empty() { "index.html" } else { path };
     let (path, bytes) = match asset(path) {

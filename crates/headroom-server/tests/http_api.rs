@@ -261,14 +261,14 @@ async fn host_and_origin_are_checked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn token_is_required_everywhere_when_set() {
+async fn token_is_required_everywhere_but_a_loopback_metrics_read() {
     let s = start(Some(TOKEN)).await;
     for path in [
         "/api/snapshot",
-        "/metrics",
         "/",
         "/api/stream",
         "/api/health",
+        "/api/config",
     ] {
         let r = get(s.addr, path).await;
         assert_eq!(r.status, 401, "{path}");
@@ -278,10 +278,14 @@ async fn token_is_required_everywhere_when_set() {
             .contains("missing token"));
         assert_eq!(r.header("www-authenticate"), "Bearer realm=\"headroom\"");
     }
+    // A local Prometheus scrapes without credentials.
+    let r = get(s.addr, "/metrics").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("headroom_build_info"));
     let wrong = call(
         s.addr,
         "GET",
-        "/metrics",
+        "/api/snapshot",
         &[("authorization", "Bearer nope")],
         None,
     )
@@ -292,7 +296,7 @@ async fn token_is_required_everywhere_when_set() {
     let r = call(
         s.addr,
         "GET",
-        "/metrics",
+        "/api/health",
         &[("authorization", &bearer)],
         None,
     )

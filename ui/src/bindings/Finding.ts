@@ -8,7 +8,7 @@ import type { Severity } from "./Severity";
 export type Finding = { 
 /**
  * Stable id: `pressure`, `swapping`, `compressed`, `mlx_cache_high`, `wired_limit_low`,
- * `other_apps`, `mlx_server_wired`.
+ * `wired_limit_restart`, `wired_limit_macos13`, `other_apps`, `mlx_server_wired`.
  */
 id: string, 
 /**

@@ -11,4 +11,9 @@ wired_limit: number | null,
 /**
  * Metal's `recommendedMaxWorkingSetSize` as an attached MLX agent reports it.
  */
-recommended_working_set: number | null, };
+recommended_working_set: number | null, 
+/**
+ * The wired-limit sysctl found on this machine (`iogpu.wired_limit_mb` on macOS 14 and
+ * later), `null` where there is none.
+ */
+wired_limit_sysctl?: string, };

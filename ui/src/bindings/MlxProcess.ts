@@ -41,9 +41,20 @@ cache_limit?: number,
  */
 memory_limit?: number, 
 /**
- * MLX wired limit in bytes (0 when unset or on a backend without wiring).
+ * MLX wired limit in bytes as last set in the process (0 = none); absent when unknown
+ * (the agent never probes it).
  */
 wired_limit?: number, 
+/**
+ * This process's GPU working-set ceiling: MLX's `max_recommended_working_set_size`, read
+ * once when MLX started in it (Metal only).
+ */
+working_set?: number, 
+/**
+ * The system wired limit was changed after this process read its ceiling: it keeps the
+ * old one until it restarts ("restart to use the new limit").
+ */
+restart_for_wired_limit: boolean, 
 /**
  * MLX backend/device, for example `gpu` or `cpu`.
  */

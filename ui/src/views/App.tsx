@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { Store } from '../store';
-import { staleSeconds, useNow, useStore } from '../store';
+import type { State, Store } from '../store';
+import { shallowEqual, useIsStale, useSelected, useStale } from '../store';
 import { ago, percent } from '../format';
 import { PRESSURE_WORD, PressureBadge } from './common';
 import { Overview } from './Overview';
@@ -23,8 +23,23 @@ const fromHash = (): TabId => {
   return (TABS.find((t) => t.id === h)?.id ?? 'overview') as TabId;
 };
 
+/** What the shell shows of the state: a few values that rarely change. */
+function shellView(s: State) {
+  const snap = s.snapshot;
+  const used = snap && snap.memory.used != null && snap.memory.total ? `${percent(snap.memory.used / snap.memory.total)} used · ` : '';
+  return {
+    level: snap?.pressure.level ?? null,
+    mlxCount: snap?.mlx.length ?? 0,
+    hasSnapshot: snap != null,
+    loadError: s.loadError,
+    title: snap ? `${used}${snap.pressure.level ? PRESSURE_WORD[snap.pressure.level] : 'Unknown'} — Headroom` : null,
+  };
+}
+
 export function App({ store }: { store: Store }) {
-  const state = useStore(store);
+  // Re-renders when what the shell shows changes, not on every sample: each view follows
+  // the store itself.
+  const shell = useSelected(store, shellView, shallowEqual);
   const [tab, setTab] = useState<TabId>(fromHash);
   const tabRefs = useRef<Record<string, HTMLButtonElement | null>>({});
 
@@ -50,24 +65,21 @@ export function App({ store }: { store: Store }) {
     select(TABS[to % n]!.id, true);
   };
 
-  const s = state.snapshot;
-  const now = useNow(1000);
-  const stale = staleSeconds(state, now) != null;
+  const stale = useIsStale(store);
   useEffect(() => {
-    if (s && !performance.getEntriesByName('headroom:first-render').length) {
+    if (shell.hasSnapshot && !performance.getEntriesByName('headroom:first-render').length) {
       performance.mark('headroom:first-render');
     }
-    if (s) {
-      const used = s.memory.used != null && s.memory.total ? `${percent(s.memory.used / s.memory.total)} used · ` : '';
-      document.title = `${used}${s.pressure.level ? PRESSURE_WORD[s.pressure.level] : 'Unknown'} — Headroom`;
-    }
-  }, [s]);
+  }, [shell.hasSnapshot]);
+  useEffect(() => {
+    if (shell.title != null) document.title = shell.title;
+  }, [shell.title]);
 
   return (
     <div class={`shell${stale ? ' is-stale' : ''}`}>
       <header class="top">
         <h1>Headroom</h1>
-        <PressureBadge level={s?.pressure.level ?? null} />
+        <PressureBadge level={shell.level} />
         <StreamBanner store={store} />
       </header>
       <nav aria-label="Views">
@@ -84,10 +96,10 @@ export function App({ store }: { store: Store }) {
             onClick={() => select(t.id)}
           >
             {t.label}
-            {t.id === 'mlx' && s && s.mlx.length > 0 ? (
+            {t.id === 'mlx' && shell.mlxCount > 0 ? (
               <>
-                {' '}<span class="count">{s.mlx.length}</span>
-                <span class="sr-only"> process{s.mlx.length === 1 ? '' : 'es'}</span>
+                {' '}<span class="count">{shell.mlxCount}</span>
+                <span class="sr-only"> process{shell.mlxCount === 1 ? '' : 'es'}</span>
               </>
             ) : null}
           </button>
@@ -96,8 +108,8 @@ export function App({ store }: { store: Store }) {
       </nav>
       <main>
       <div id={`panel-${tab}`} role="tabpanel" aria-labelledby={`tab-${tab}`} class="panel" tabIndex={-1}>
-        {state.loadError && !s ? (
-          <p class="error" role="alert">Cannot reach Headroom: {state.loadError}</p>
+        {shell.loadError && !shell.hasSnapshot ? (
+          <p class="error" role="alert">Cannot reach Headroom: {shell.loadError}</p>
         ) : null}
         {tab === 'overview' ? <Overview store={store} /> : null}
         {tab === 'mlx' ? <Mlx store={store} /> : null}
@@ -112,14 +124,13 @@ export function App({ store }: { store: Store }) {
 
 /** "Live", or "stale — last update N s ago" with the reconnection state. */
 function StreamBanner({ store }: { store: Store }) {
-  const state = useStore(store);
-  const now = useNow(1000);
-  const stale = staleSeconds(state, now);
-  const st = state.stream;
+  const view = useSelected(store, (s) => ({ stream: s.stream, received: s.receivedAt != null }), shallowEqual);
+  const stale = useStale(store);
+  const st = view.stream;
   if (stale == null && st.state === 'open') {
     return <span class="live" role="status" aria-live="polite"><span class="dot" aria-hidden="true" />Live</span>;
   }
-  if (stale == null && state.receivedAt == null) {
+  if (stale == null && !view.received) {
     return <span class="live wait" role="status" aria-live="polite">Connecting…</span>;
   }
   if (stale == null) return <span class="live" role="status" aria-live="polite"><span class="dot" aria-hidden="true" />Live</span>;

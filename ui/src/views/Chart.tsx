@@ -2,9 +2,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { size } from '../format';
-
-/** uPlot columns: seconds since epoch, then used, compressed, swap, MLX cache (bytes). */
-export type ChartData = (number | null)[][];
+import { newestValues, redrawDue, type ChartWindow, type Drawn } from '../chart-data';
 
 const LINES = [
   { label: 'Used', css: '--c-used' },
@@ -43,8 +41,25 @@ function useDark(): boolean {
   return dark;
 }
 
-/** A time-series chart (uPlot) sized to its container, following light/dark. */
-export function Chart({ data, range }: { data: ChartData; range: number }) {
+/**
+ * Redraws `u` from `win` (the same arrays every time) with the time axis ending now, when
+ * that changes what is seen (see `redrawDue`) or `force`; returns what was drawn.
+ */
+function draw(u: uPlot, win: ChartWindow, range: number, drawn: Drawn | null, force: boolean): Drawn | null {
+  const next: Drawn = { xMax: Date.now() / 1000, ys: newestValues(win.data) };
+  const { min, max } = u.scales.y ?? {};
+  const span = max != null && min != null && max > min ? max - min : GIB;
+  if (!force && !redrawDue(drawn, next, u.bbox.width / range, u.bbox.height / span)) return drawn;
+  u.batch(() => {
+    u.setData(win.data as uPlot.AlignedData, false);
+    u.setScale('x', { min: next.xMax - range, max: next.xMax });
+  });
+  return next;
+}
+
+/** A time-series chart (uPlot) sized to its container, following light/dark, drawing the
+ * columns of `win` as they grow. */
+export function Chart({ win, range }: { win: ChartWindow; range: number }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const dark = useDark();
@@ -73,21 +88,31 @@ export function Chart({ data, range }: { data: ChartData; range: number }) {
         })),
       ],
     };
-    const u = new uPlot(opts, data as uPlot.AlignedData, el);
+    const u = new uPlot(opts, win.data as uPlot.AlignedData, el);
     plot.current = u;
-    const ro = new ResizeObserver(() => u.setSize({ width: Math.max(200, el.clientWidth), height: 140 }));
+    let width = el.clientWidth;
+    const ro = new ResizeObserver(() => {
+      // Only a real change of width: observing reports the first size too.
+      if (el.clientWidth === width) return;
+      width = el.clientWidth;
+      u.setSize({ width: Math.max(200, width), height: 140 });
+    });
     ro.observe(el);
     return () => { ro.disconnect(); u.destroy(); plot.current = null; };
-    // Recreated on theme change only; data updates go through setData below.
+    // Recreated on theme change only; data updates go through `draw` below.
   }, [dark]);
 
   useEffect(() => {
     const u = plot.current;
     if (!u) return;
-    u.setData(data as uPlot.AlignedData, false);
-    const now = Date.now() / 1000;
-    u.setScale('x', { min: now - range, max: now });
-  }, [data, range]);
+    let drawn = draw(u, win, range, null, true);
+    let generation = win.generation;
+    return win.subscribe(() => {
+      const replaced = win.generation !== generation;
+      generation = win.generation;
+      drawn = draw(u, win, range, drawn, replaced);
+    });
+  }, [win, range, dark]);
 
   return (
     <figure class="chart">

@@ -1,7 +1,9 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { HistoryPoint } from '../api-types';
+import { ChartWindow, type ChartData } from '../chart-data';
+import { memo } from './common';
 import type { Store } from '../store';
-import type { ChartData } from './Chart';
+import { watchSelected } from '../store';
 
 // uPlot (half of the JavaScript) loads after the first render, as its own chunk.
 type ChartView = (typeof import('./Chart'))['Chart'];
@@ -15,13 +17,44 @@ const RANGES = [
 ] as const;
 type RangeId = (typeof RANGES)[number]['id'];
 
-/** Charts of the last 10 minutes, 1 hour and 24 hours. */
-export function History({ store }: { store: Store }) {
+/**
+ * Keeps `win` showing the last `secs` seconds: `history` (from the backend, or null) up to
+ * where the page's own live series starts, then the live series. With `follow`, each new
+ * sample is appended to the same arrays (the whole window is rebuilt only after a gap, e.g.
+ * samples that arrived while the page was hidden). Returns the function that stops it.
+ */
+export function followLive(store: Store, win: ChartWindow, secs: number, history: ChartData | null, follow: boolean): () => void {
+  let seen = store.live.pushed;
+  const fill = () => {
+    seen = store.live.pushed;
+    const live = store.live.columns(Date.now() / 1000 - secs);
+    win.replace(history ? mergeColumns(history, live) : live);
+  };
+  fill();
+  if (!follow) return () => {};
+  return watchSelected(store, () => (s) => s.snapshot, Object.is, () => {
+    const pushed = store.live.pushed;
+    if (pushed === seen) return;
+    const last = store.live.last();
+    if (pushed === seen + 1 && last) {
+      seen = pushed;
+      win.append(last, Date.now() / 1000 - secs);
+    } else {
+      fill();
+    }
+  });
+}
+
+/** Charts of the last 10 minutes, 1 hour and 24 hours. Memoised: it follows the store
+ * itself, so the Overview's per-sample render does not reach it. */
+export const History = memo(function History({ store }: { store: Store }) {
   const [range, setRange] = useState<RangeId>('10m');
-  const [data, setData] = useState<ChartData | null>(null);
+  const [ready, setReady] = useState(false);
   const [note, setNote] = useState<string | null>(null);
   const secs = RANGES.find((r) => r.id === range)!.secs;
   const [Chart, setChart] = useState<ChartView | null>(null);
+  // One set of arrays for the chart's life: uPlot is handed the same columns on every update.
+  const win = useMemo(() => new ChartWindow(), []);
   useEffect(() => {
     let alive = true;
     void loadChart().then((c) => { if (alive) setChart(() => c); });
@@ -30,26 +63,22 @@ export function History({ store }: { store: Store }) {
 
   useEffect(() => {
     let alive = true;
-    let hist: ChartData | null = null;
-    const show = () => {
-      const since = Date.now() / 1000 - secs;
-      const live = store.live.columns(since);
-      setData(hist ? mergeColumns(hist, live) : live);
-    };
+    let stop = () => {};
     const load = async () => {
       const fromHistory = await store.transport.history(secs).then(historyColumns, () => null);
       if (!alive) return;
-      hist = fromHistory && fromHistory[0]!.length > 0 ? fromHistory : null;
+      const hist = fromHistory && fromHistory[0]!.length > 0 ? fromHistory : null;
       // Without history from the backend: what this page has seen since it opened.
       setNote(hist || range === '10m' ? null : 'History is not available; showing what this page has seen.');
-      show();
+      stop();
+      // 10 min follows the stream; longer ranges refresh once a minute.
+      stop = followLive(store, win, secs, hist, range === '10m');
+      setReady(true);
     };
     void load();
-    // 10 min follows the stream; longer ranges refresh once a minute.
-    const unsub = range === '10m' ? store.subscribe(() => { if (alive) show(); }) : null;
     const timer = range === '10m' ? null : setInterval(load, 60_000);
-    return () => { alive = false; unsub?.(); if (timer) clearInterval(timer); };
-  }, [range, store, secs]);
+    return () => { alive = false; stop(); if (timer) clearInterval(timer); };
+  }, [range, store, secs, win]);
 
   return (
     <section class="history" aria-label="History">
@@ -60,11 +89,11 @@ export function History({ store }: { store: Store }) {
           </button>
         ))}
       </div>
-      {data && Chart ? <Chart data={data} range={secs} /> : <div class="chart-placeholder" />}
+      {ready && Chart ? <Chart win={win} range={secs} /> : <div class="chart-placeholder" />}
       {note ? <p class="muted small">{note}</p> : null}
     </section>
   );
-}
+});
 
 /** Turns `/api/history` points (`t` in ms since the epoch) into chart columns. */
 export function historyColumns(points: HistoryPoint[] | { points: HistoryPoint[] }): ChartData | null {

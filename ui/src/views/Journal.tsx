@@ -1,6 +1,6 @@
 import type { Event } from '../api-types';
 import type { Store } from '../store';
-import { useStore } from '../store';
+import { useSelected } from '../store';
 
 const SEVERITY_WORD = { info: 'Info', warning: 'Warning', critical: 'Critical' } as const;
 
@@ -25,7 +25,7 @@ function local(d: Date, part: 'time' | 'date', opts: Intl.DateTimeFormatOptions)
 
 /** The event journal, newest first. */
 export function Journal({ store, limit = 50 }: { store: Store; limit?: number }) {
-  const { journal } = useStore(store);
+  const journal = useSelected(store, (s) => s.journal);
   return (
     <section class="journal" aria-label="Event journal">
       <h2>Journal</h2>

@@ -1,8 +1,9 @@
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import type { ActionOutcome, LimitKind, MlxProcess } from '../api-types';
 import { formatBytes, parseSize, size, sizeField } from '../format';
+import { memo } from './common';
 import type { Store } from '../store';
-import { useStore } from '../store';
+import { shallowEqual, useSelected } from '../store';
 
 /** What an action did, for a person: "Freed 1.2 GB" / "Freed 1.2 GB in 2 processes", failures named. */
 export function outcomeText(outcomes: ActionOutcome[] | null | undefined, kind?: LimitKind): string {
@@ -29,14 +30,35 @@ export function outcomeText(outcomes: ActionOutcome[] | null | undefined, kind?:
 
 type Flash = { text: string; error?: boolean };
 
+/** The MLX processes of the latest sample; re-renders only when one of them changed. */
+function mlxList(st: { snapshot: { mlx: MlxProcess[] } | null }): MlxProcess[] | null {
+  return st.snapshot?.mlx ?? null;
+}
+
+/** Same processes with the same figures (each compared field by field). */
+export function sameProcesses(a: MlxProcess[] | null, b: MlxProcess[] | null): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return false;
+  return a.every((p, i) => shallowEqual(p, b[i]));
+}
+
+/** What a process row needs to act: clear its cache, set a limit (one stable function). */
+type Act = (pid: number, kind?: LimitKind, bytes?: number) => void;
+
 export function Mlx({ store }: { store: Store }) {
-  const { snapshot: s } = useStore(store);
+  const procs = useSelected(store, mlxList, sameProcesses);
   const [busy, setBusy] = useState<string | null>(null);
   const [flash, setFlash] = useState<Record<string, Flash>>({});
-  if (!s) return <p class="muted">Waiting for the first sample…</p>;
-  const attached = s.mlx.filter((p) => p.attached);
+  // Stable across renders, so an unchanged row is not re-rendered.
+  const act = useRef<Act>((pid, kind, bytes) => {
+    const key = `p${pid}`;
+    if (kind && bytes != null) void run(key, () => store.transport.setLimit(kind, bytes, [pid]), kind);
+    else void run(key, () => store.transport.clearCache([pid]));
+  }).current;
+  if (!procs) return <p class="muted">Waiting for the first sample…</p>;
+  const attached = procs.filter((p) => p.attached);
 
-  const run = async (key: string, f: () => Promise<ActionOutcome[]>, kind?: LimitKind) => {
+  async function run(key: string, f: () => Promise<ActionOutcome[]>, kind?: LimitKind) {
     setBusy(key);
     try {
       const o = await f();
@@ -47,13 +69,13 @@ export function Mlx({ store }: { store: Store }) {
     } finally {
       setBusy(null);
     }
-  };
+  }
 
   return (
     <section aria-label="MLX processes" class="mlx">
       <div class="row-between">
         <p class="muted">
-          {s.mlx.length === 0 ? 'No MLX processes running.' : `${s.mlx.length} MLX process${s.mlx.length === 1 ? '' : 'es'}, ${attached.length} with the agent`}
+          {procs.length === 0 ? 'No MLX processes running.' : `${procs.length} MLX process${procs.length === 1 ? '' : 'es'}, ${attached.length} with the agent`}
         </p>
         <button
           class="primary"
@@ -66,18 +88,11 @@ export function Mlx({ store }: { store: Store }) {
       </div>
       <FlashLine f={flash.all} testid="flash-all" />
       <ul class="procs">
-        {s.mlx.map((p) => (
-          <Proc
-            key={p.pid}
-            p={p}
-            busy={busy !== null}
-            flash={flash[`p${p.pid}`]}
-            onClear={() => run(`p${p.pid}`, () => store.transport.clearCache([p.pid]))}
-            onLimit={(kind, bytes) => run(`p${p.pid}`, () => store.transport.setLimit(kind, bytes, [p.pid]), kind)}
-          />
+        {procs.map((p) => (
+          <Proc key={p.pid} p={p} busy={busy !== null} flash={flash[`p${p.pid}`]} act={act} />
         ))}
       </ul>
-      {s.mlx.length === 0 ? (
+      {procs.length === 0 ? (
         <p class="muted small">
           Start your MLX program with the agent to see its cache here:{' '}
           <code>python -m headroom_agent run your_script.py</code>
@@ -95,16 +110,27 @@ function FlashLine({ f, testid }: { f: Flash | undefined; testid: string }) {
   );
 }
 
-function Proc({ p, busy, flash, onClear, onLimit }: {
-  p: MlxProcess; busy: boolean; flash: Flash | undefined;
-  onClear: () => void; onLimit: (kind: LimitKind, bytes: number) => void;
-}) {
+type ProcProps = { p: MlxProcess; busy: boolean; flash: Flash | undefined; act: Act };
+
+/** Whether a row would show the same: same figures, same busy state, same message. */
+export function sameProcRow(a: ProcProps, b: ProcProps): boolean {
+  return a.busy === b.busy && a.flash === b.flash && a.act === b.act && shallowEqual(a.p, b.p);
+}
+
+const Proc = memo(function Proc({ p, busy, flash, act }: ProcProps) {
+  const onClear = () => act(p.pid);
+  const onLimit = (kind: LimitKind, bytes: number) => act(p.pid, kind, bytes);
   return (
     <li class="proc" data-testid={`proc-${p.pid}`} aria-label={`${p.name}, pid ${p.pid}`}>
       <div class="row-between">
         <strong class="pname" title={p.name}>{p.name}</strong>
         <span class="muted num">pid {p.pid}</span>
       </div>
+      {p.restart_for_wired_limit ? (
+        <p class="small warn" data-testid={`restart-${p.pid}`} title="MLX reads the GPU wired limit once when a process starts">
+          GPU wired limit changed: restart to use the new limit
+        </p>
+      ) : null}
       <dl class="grid4">
         <div><dt>Footprint</dt><dd class="num">{size(p.footprint)}</dd></div>
         <div><dt>Active</dt><dd class="num">{p.attached ? size(p.active) : '—'}</dd></div>
@@ -131,7 +157,7 @@ function Proc({ p, busy, flash, onClear, onLimit }: {
       )}
     </li>
   );
-}
+}, sameProcRow);
 
 /** A size field validated as you type (same rules and messages as the engine's parse_size). */
 function LimitField({ label, kind, pid, current, disabled, onSet }: {

@@ -1,8 +1,8 @@
 import type { Snapshot } from '../api-types';
 import { percent, rate, size } from '../format';
 import type { Store } from '../store';
-import { useStore } from '../store';
-import { Stat } from './common';
+import { shallowEqual, useSelected } from '../store';
+import { memo, Stat } from './common';
 import { History } from './History';
 
 const PARTS = [
@@ -14,7 +14,7 @@ const PARTS = [
 ] as const;
 
 export function Overview({ store }: { store: Store }) {
-  const { snapshot: s } = useStore(store);
+  const s = useSelected(store, (st) => st.snapshot);
   if (!s) return <p class="muted">Waiting for the first sample…</p>;
   const m = s.memory;
   const frac = m.used != null && m.total ? m.used / m.total : null;
@@ -31,47 +31,71 @@ export function Overview({ store }: { store: Store }) {
           <span class="muted num" data-testid="free-percent"> · {Math.round(s.pressure.free_percent)}% free</span>
         ) : null}
       </p>
-      <MemoryBar s={s} />
+      <MemoryBar {...barView(m)} />
       <dl class="stats">
         <Stat label="Swap used" testid="swap" bytes={s.swap.used}
           value={size(s.swap.used)}
-          sub={<>of {size(s.swap.total)} · out {rate(s.rates.swapouts)}</>} />
+          sub={`of ${size(s.swap.total)} · out ${rate(s.rates.swapouts)}`} />
         <Stat label="Compressed" testid="compressed" bytes={m.compressed}
           value={size(m.compressed)}
-          sub={<>compress {rate(s.rates.compressions)}</>} />
+          sub={`compress ${rate(s.rates.compressions)}`} />
         <Stat label="Available" testid="available" bytes={m.available} value={size(m.available)} />
         <Stat label="MLX cache" testid="mlx-cache" bytes={mlxCache}
           value={attached ? size(mlxCache) : '—'}
-          sub={<>{attached} of {s.mlx.length} attached</>} />
+          sub={`${attached} of ${s.mlx.length} attached`} />
         {s.gpu.wired_limit != null ? (
           <Stat label="GPU wired limit" testid="gpu-wired"
             value={s.gpu.wired_limit === 0 ? 'macOS default' : size(s.gpu.wired_limit)} />
         ) : null}
         {s.pressure.psi_some_avg10 != null ? (
           <Stat label="Stalled (PSI 10 s)" value={`${s.pressure.psi_some_avg10.toFixed(1)}%`}
-            sub={s.pressure.psi_full_avg10 != null ? <>full {s.pressure.psi_full_avg10.toFixed(1)}%</> : undefined} />
+            sub={s.pressure.psi_full_avg10 != null ? `full ${s.pressure.psi_full_avg10.toFixed(1)}%` : undefined} />
         ) : null}
       </dl>
       <History store={store} />
-      <Help s={s} />
+      <Help unavailable={s.unavailable.join('\n')} />
     </section>
   );
 }
 
-function MemoryBar({ s }: { s: Snapshot }) {
-  const m = s.memory;
+type PartKey = (typeof PARTS)[number]['key'];
+/** What the memory bar shows: each part's text and its width in steps of a quarter percent. */
+type BarView = Record<PartKey, string> & Record<`w_${PartKey}`, number>;
+
+/** Widths finer than a quarter percent (under a pixel of the bar) are not shown: a sample
+ * that moves a part by less does not repaint the bar. */
+const WIDTH_STEP = 0.25;
+
+/** The bar's view of `m`: flat strings and numbers, so an unchanged bar is not re-rendered. */
+export function barView(m: Snapshot['memory']): BarView {
   const total = m.total ?? 0;
+  const view = {} as Record<string, string | number>;
   let left = 100;
+  for (const p of PARTS) {
+    const v = m[p.key];
+    view[p.key] = size(v);
+    let w = 0;
+    if (total > 0 && v != null && v > 0) {
+      w = Math.min(left, Math.round(((v / total) * 100) / WIDTH_STEP) * WIDTH_STEP);
+      left -= w;
+    }
+    view[`w_${p.key}`] = w;
+  }
+  return view as BarView;
+}
+
+const BAR_LABEL = `Memory by kind, sizes in the legend: ${PARTS.map((p) => p.label).join(', ')}`;
+
+const MemoryBar = memo(function MemoryBar(v: BarView) {
   return (
     <figure class="membar" aria-label="Memory breakdown">
-      <div class="bar" role="img" aria-label={PARTS.map((p) => `${p.label} ${size(m[p.key])}`).join(', ')}>
-        {total > 0 ? PARTS.map((p) => {
-          const v = m[p.key];
-          if (v == null || v <= 0) return null;
-          const w = Math.min(left, (v / total) * 100);
-          left -= w;
-          return <span key={p.key} class={`seg ${p.key}`} style={{ width: `${w}%` }} />;
-        }) : null}
+      {/* The sizes are in the legend below: a label that changed with every sample would be
+          announced to assistive technology each second. */}
+      <div class="bar" role="img" aria-label={BAR_LABEL}>
+        {PARTS.map((p) => {
+          const w = v[`w_${p.key}`];
+          return w > 0 ? <span key={p.key} class={`seg ${p.key}`} style={{ width: `${w}%` }} /> : null;
+        })}
       </div>
       <figcaption>
         <ul class="legend">
@@ -79,16 +103,17 @@ function MemoryBar({ s }: { s: Snapshot }) {
             <li key={p.key}>
               <span class={`swatch ${p.key}`} aria-hidden="true" />
               <span class="lbl">{p.label}</span>
-              <span class="num" data-testid={`part-${p.key}`}>{size(m[p.key])}</span>
+              <span class="num" data-testid={`part-${p.key}`}>{v[p.key]}</span>
             </li>
           ))}
         </ul>
       </figcaption>
     </figure>
   );
-}
+}, shallowEqual);
 
-function Help({ s }: { s: Snapshot }) {
+const Help = memo(function Help({ unavailable }: { unavailable: string }) {
+  const list = unavailable ? unavailable.split('\n') : [];
   return (
     <details class="help">
       <summary>Numbers look wrong?</summary>
@@ -102,12 +127,12 @@ function Help({ s }: { s: Snapshot }) {
         sample, so we can replay exactly what you see. For MLX figures, add{' '}
         <code>--with-mlx</code>.
       </p>
-      {s.unavailable.length ? (
+      {list.length ? (
         <>
           <p>Not available on this machine:</p>
-          <ul class="unavailable">{s.unavailable.map((u) => <li key={u}>{u}</li>)}</ul>
+          <ul class="unavailable">{list.map((u) => <li key={u}>{u}</li>)}</ul>
         </>
       ) : null}
     </details>
   );
-}
+});

@@ -55,11 +55,20 @@ function WiredLimit({ t }: { t: MachineTransport }) {
           ) : null}
           <dl class="kv">
             {i.current_mb != null ? (
-              <div><dt>iogpu.wired_limit_mb</dt><dd class="num" data-testid="wired-current">{wiredCurrent(i)}</dd></div>
+              <div><dt>{i.sysctl ?? 'iogpu.wired_limit_mb'}</dt><dd class="num" data-testid="wired-current">{wiredCurrent(i)}</dd></div>
             ) : null}
             {i.supported || i.effective != null ? (
-              <div><dt>In force</dt><dd><span class="num">{size(i.effective)}</span> <span class="muted small">({i.effective_source})</span></dd></div>
+              <div><dt>New processes</dt><dd><span class="num">{size(i.effective)}</span> <span class="muted small">({i.effective_source})</span></dd></div>
             ) : null}
+            {i.running.map((p) => (
+              <div key={p.pid} data-testid="wired-running">
+                <dt>{p.name} ({p.pid})</dt>
+                <dd>
+                  <span class="num">{size(p.working_set)}</span>
+                  {p.restart_needed ? <span class="warn small"> restart to use the new limit</span> : null}
+                </dd>
+              </div>
+            ))}
             <div><dt>Physical memory</dt><dd class="num" data-testid="wired-physical">{size(i.physical)}</dd></div>
             {i.max_mb != null ? (
               <div><dt>Accepted values</dt><dd class="num">{i.min_mb}–{i.max_mb} MB</dd></div>

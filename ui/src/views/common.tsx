@@ -1,5 +1,23 @@
-import type { ComponentChildren } from 'preact';
+import { Component, h, type FunctionComponent } from 'preact';
 import type { PressureLevel } from '../api-types';
+import { shallowEqual } from '../store';
+
+/**
+ * `render`, re-rendered only when `equal(old props, new props)` is false (a parent's render
+ * with the same values does not reach it). Like `preact/compat`'s `memo`, without compat.
+ */
+export function memo<P extends object>(render: FunctionComponent<P>, equal: (a: P, b: P) => boolean = shallowEqual): FunctionComponent<P> {
+  class Memo extends Component<P> {
+    override shouldComponentUpdate(next: P): boolean {
+      return !equal(this.props as P, next);
+    }
+    override render(props: P) {
+      return h(render, props);
+    }
+  }
+  (Memo as unknown as { displayName: string }).displayName = `Memo(${render.name})`;
+  return Memo as unknown as FunctionComponent<P>;
+}
 
 export const PRESSURE_WORD: Record<PressureLevel, string> = {
   normal: 'Normal',
@@ -17,9 +35,10 @@ export function PressureBadge({ level }: { level: PressureLevel | null }) {
   );
 }
 
-/** A labelled figure in a definition list: fixed-width, tabular digits. */
-export function Stat({ label, value, sub, testid, bytes }: {
-  label: string; value: string; sub?: ComponentChildren; testid?: string; bytes?: number | null;
+/** A labelled figure in a definition list: fixed-width, tabular digits. Flat props, so a
+ * figure whose text did not change is not re-rendered. */
+export const Stat = memo(function Stat({ label, value, sub, testid, bytes }: {
+  label: string; value: string; sub?: string; testid?: string; bytes?: number | null;
 }) {
   return (
     <div class="stat">
@@ -30,4 +49,4 @@ export function Stat({ label, value, sub, testid, bytes }: {
       </dd>
     </div>
   );
-}
+}, shallowEqual);

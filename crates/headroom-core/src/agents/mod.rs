@@ -132,10 +132,12 @@ pub struct ActionOutcome {
     pub error: Option<AgentError>,
 }
 
-/// Fills `snapshot.mlx` and `snapshot.gpu.recommended_working_set` from a poll, and lists its
+/// Fills `snapshot.mlx` and `snapshot.gpu.recommended_working_set` from a poll, marks the
+/// processes that need a restart to use the system wired limit, and lists the poll's
 /// problems in `snapshot.unavailable`.
 pub fn attach_mlx(snapshot: &mut Snapshot, poll: &MlxPoll) {
     snapshot.mlx = poll.processes.clone();
+    crate::wired::mark_restart_needed(snapshot);
     if poll.recommended_working_set.is_some() {
         snapshot.gpu.recommended_working_set = poll.recommended_working_set;
     }

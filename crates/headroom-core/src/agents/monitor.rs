@@ -413,6 +413,8 @@ fn attached_entry(pid: u32, slot: &mut Slot, stats: &Stats, poll: &mut MlxPoll) 
         cache_limit: stats.cache_limit,
         memory_limit: stats.memory_limit,
         wired_limit: stats.wired_limit,
+        working_set: stats.recommended_working_set(),
+        restart_for_wired_limit: false,
         backend: stats.backend.clone(),
         mlx_version: stats.mlx_version.clone(),
         hint: None,

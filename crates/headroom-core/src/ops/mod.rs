@@ -11,7 +11,7 @@
 //! | [`doctor`] | — | [`DoctorReport`] |
 //! | [`fit`] | [`FitRequest`] | [`FitReport`] |
 //! | [`top`] | [`TopRequest`] | [`TopRow`]s |
-//! | [`wired_limit`], [`wired_limit_check`], [`wired_limit_set`], [`wired_limit_remember`] | [`WiredCheckRequest`], [`WiredSetRequest`] | [`WiredLimitInfo`], MB, [`ApplyOutcome`], [`Remembered`] |
+//! | [`wired_limit`], [`wired_limit_check`], [`wired_limit_set`] ([`wired_limit_set_via`] for `sudo` over SSH), [`wired_limit_remember`] | [`WiredCheckRequest`], [`WiredSetRequest`] | [`WiredLimitInfo`], MB, [`ApplyOutcome`], [`Remembered`] |
 //! | [`history`] | [`HistoryQuery`] | [`HistoryPoint`]s |
 //! | [`events`] | [`EventQuery`] | [`Event`]s |
 //! | [`clear_cache`], [`set_limit`] | [`ClearCacheRequest`], [`LimitRequest`] | [`ActionSummary`] |
@@ -259,9 +259,20 @@ pub async fn wired_limit_set(
     b: &dyn Backend,
     req: WiredSetRequest,
 ) -> Result<ApplyOutcome, OpError> {
+    wired_limit_set_via(b, req, wired::PrivilegeRoute::AdminDialog).await
+}
+
+/// [`wired_limit_set`] with the way to ask for administrator rights chosen by the caller
+/// (`sudo` on a terminal over SSH, or only the command to print: [`wired::privilege_route`]).
+pub async fn wired_limit_set_via(
+    b: &dyn Backend,
+    req: WiredSetRequest,
+    route: wired::PrivilegeRoute,
+) -> Result<ApplyOutcome, OpError> {
     let info = wired_limit(b).await?;
     if !info.supported {
-        return Err(OpError::not_supported(NOT_AVAILABLE));
+        let why = wired::why_unsupported(&info).unwrap_or(NOT_AVAILABLE);
+        return Err(OpError::not_supported(why));
     }
     let mb = if req.mb == 0 {
         CheckedMb::RESET
@@ -274,16 +285,22 @@ pub async fn wired_limit_set(
         })?;
         wired::validate(req.mb, physical).map_err(|e| OpError::bad_param(Param::Mb, e.0))?
     };
-    apply_wired_limit(mb).await
+    apply_wired_limit(mb, route).await
 }
 
 #[cfg(target_os = "macos")]
-async fn apply_wired_limit(mb: CheckedMb) -> Result<ApplyOutcome, OpError> {
-    blocking(move || wired::apply(&mut wired::SystemRunner, mb)).await
+async fn apply_wired_limit(
+    mb: CheckedMb,
+    route: wired::PrivilegeRoute,
+) -> Result<ApplyOutcome, OpError> {
+    blocking(move || wired::apply_via(&mut wired::SystemRunner, mb, route)).await
 }
 
 #[cfg(not(target_os = "macos"))]
-async fn apply_wired_limit(_mb: CheckedMb) -> Result<ApplyOutcome, OpError> {
+async fn apply_wired_limit(
+    _mb: CheckedMb,
+    _route: wired::PrivilegeRoute,
+) -> Result<ApplyOutcome, OpError> {
     Err(OpError::not_supported(NOT_AVAILABLE))
 }
 

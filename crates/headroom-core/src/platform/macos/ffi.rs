@@ -8,7 +8,7 @@
 //! so that one, `host_statistics64`, `HOST_VM_INFO64` and `sysctlbyname` come from libc.
 
 use super::vm_info::{self, KERN_INVALID_ARGUMENT};
-use super::{parse_sysctl_uint, parse_xsw_usage, MacRaw};
+use super::{choose_page_size, parse_sysctl_uint, parse_xsw_usage, MacRaw};
 use crate::platform::RawSample;
 use mach2::kern_return::kern_return_t;
 use mach2::mach_types::host_t;
@@ -48,12 +48,18 @@ impl MacReader {
                 self.vm_count = info.count;
                 raw.vm = Some(Box::new(info.stats));
                 raw.vm_count = Some(info.count);
+                raw.vm_calls = u32::try_from(info.attempts.len()).ok();
             }
             Err(e) => errors.push(format!("host_statistics64: {e}")),
         }
-        raw.page_size = sysctl_uint("hw.pagesize")
-            .map_err(|e| errors.push(e))
-            .unwrap_or(FALLBACK_PAGE_SIZE);
+        raw.hw_pagesize = sysctl_uint("hw.pagesize").map_err(|e| errors.push(e)).ok();
+        let (page_size, source) = choose_page_size(
+            self.host_page_size(),
+            Some(kernel_page_size()),
+            raw.hw_pagesize,
+            FALLBACK_PAGE_SIZE,
+        );
+        (raw.page_size, raw.page_size_source) = (page_size, Some(source));
         raw.memsize = sysctl_uint("hw.memsize").map_err(|e| errors.push(e)).ok();
         raw.swap = sysctl_bytes("vm.swapusage")
             .and_then(|b| parse_xsw_usage(&b).map_err(|e| format!("vm.swapusage: {e}")))
@@ -61,13 +67,28 @@ impl MacReader {
             .ok();
         raw.pressure_level = sysctl_int("kern.memorystatus_vm_pressure_level", &mut errors);
         raw.memorystatus_level = sysctl_int("kern.memorystatus_level", &mut errors);
-        raw.wired_limit_mb = sysctl_uint("iogpu.wired_limit_mb")
-            .map_err(|e| errors.push(e))
-            .ok();
+        match sysctl_uint(crate::wired::SYSCTL_NAME) {
+            Ok(mb) => raw.wired_limit_mb = Some(mb),
+            // macOS 13 (reported, see wired.rs) has the byte-valued name instead.
+            Err(e) => match sysctl_uint(crate::wired::MACOS13_SYSCTL_NAME) {
+                Ok(bytes) => raw.debug_wired_limit = Some(bytes),
+                Err(_) => errors.push(e),
+            },
+        }
         raw.os_version = sysctl_string("kern.osproductversion", &mut errors);
         raw.chip = sysctl_string("machdep.cpu.brand_string", &mut errors);
         raw.read_errors = errors;
         RawSample::Macos(raw)
+    }
+
+    /// `host_page_size()`: the kernel's page size, the unit of `vm_statistics64` counts
+    /// (xnu `osfmk/mach/mach_host.defs`); `None` when the call fails.
+    fn host_page_size(&self) -> Option<u64> {
+        let mut size: libc::vm_size_t = 0;
+        // SAFETY: `self.host` is a valid host port for this reader's lifetime and `size` is a
+        // valid, exclusive vm_size_t the call writes once.
+        let kr = unsafe { host_page_size(self.host, &mut size) };
+        (kr == 0).then_some(size as u64)
     }
 
     /// One call of `host_statistics64(HOST_VM_INFO64)` into `buf` with `count` words.
@@ -102,7 +123,45 @@ impl Drop for MacReader {
     }
 }
 
-/// 16 KiB on Apple Silicon, 4 KiB on Intel: used only when `hw.pagesize` cannot be read.
+extern "C" {
+    /// `host_page_size(host, &size)` (xnu `osfmk/mach/mach_host.defs`, exported by libSystem;
+    /// not in the libc crate).
+    fn host_page_size(host: host_t, out_page_size: *mut libc::vm_size_t) -> kern_return_t;
+    /// The kernel's page size, set by libSystem at start (xnu `osfmk/mach/vm_page_size.h`).
+    static vm_kernel_page_size: libc::vm_size_t;
+}
+
+/// `vm_kernel_page_size`.
+fn kernel_page_size() -> u64 {
+    // SAFETY: a plain integer global that libSystem initialises before main and never
+    // changes afterwards; reading it copies the value.
+    unsafe { vm_kernel_page_size as u64 }
+}
+
+/// `TASK_EVENTS_INFO` (xnu `osfmk/mach/task_info.h`): not in the libc crate.
+const TASK_EVENTS_INFO: libc::task_flavor_t = 2;
+
+/// The system calls this process has made so far (Mach and Unix; `task_info`
+/// `TASK_EVENTS_INFO` on itself), or `None` when the call fails.
+#[allow(deprecated)] // libc points at mach2 for task_info, which its 0.4 line lacks
+pub fn self_syscalls() -> Option<u64> {
+    let mut words = [0 as libc::integer_t; super::TASK_EVENTS_INFO_WORDS];
+    let mut count = super::TASK_EVENTS_INFO_WORDS as libc::mach_msg_type_number_t;
+    // SAFETY: `words` is valid for writes of `count` integer_t, the size of
+    // `struct task_events_info`; the kernel writes at most `count` words and updates it.
+    // `mach_task_self` has no preconditions.
+    let kr = unsafe {
+        libc::task_info(
+            mach2::traps::mach_task_self(),
+            TASK_EVENTS_INFO,
+            words.as_mut_ptr(),
+            &mut count,
+        )
+    };
+    (kr == 0).then(|| super::syscalls_from_task_events(&words))
+}
+
+/// 16 KiB on Apple Silicon, 4 KiB on Intel: used only when no page size can be read.
 const FALLBACK_PAGE_SIZE: u64 = if cfg!(target_arch = "aarch64") {
     16_384
 } else {

@@ -22,7 +22,17 @@ pub mod vm_info;
 #[cfg(target_os = "macos")]
 mod ffi;
 #[cfg(target_os = "macos")]
-pub use ffi::MacReader;
+pub use ffi::{self_syscalls, MacReader};
+
+/// Words of `struct task_events_info` (xnu `osfmk/mach/task_info.h`): faults, pageins,
+/// cow_faults, messages_sent, messages_received, syscalls_mach, syscalls_unix, csw.
+pub const TASK_EVENTS_INFO_WORDS: usize = 8;
+
+/// Mach plus Unix system calls from the words of `struct task_events_info`.
+pub fn syscalls_from_task_events(words: &[i32; TASK_EVENTS_INFO_WORDS]) -> u64 {
+    let word = |i: usize| u64::from(words[i].max(0).unsigned_abs());
+    word(5) + word(6)
+}
 
 /// The `vm_statistics64` fields (xnu `osfmk/mach/vm_statistics.h`), widened to `u64`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,8 +116,20 @@ pub struct MacRaw {
     pub vm: Option<Box<VmStatistics64>>,
     /// The `HOST_VM_INFO64` count (in `integer_t`s) the kernel accepted.
     pub vm_count: Option<u32>,
-    /// `vm_kernel_page_size` / `hw.pagesize` in bytes (16384 on Apple Silicon).
+    /// How many `host_statistics64` calls that took (more than one when the kernel asked for
+    /// another count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_calls: Option<u32>,
+    /// The kernel's page size in bytes (16384 on Apple Silicon), the unit of every
+    /// `vm_statistics64` count: from `host_page_size()` (see [`choose_page_size`]).
     pub page_size: u64,
+    /// `hw.pagesize`: the calling task's map page size, kept for comparison (4096 for an
+    /// x86_64 build under Rosetta on Apple Silicon, where the kernel counts 16 KiB pages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hw_pagesize: Option<u64>,
+    /// Where `page_size` came from (`host_page_size`, `vm_kernel_page_size`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_size_source: Option<PageSizeSource>,
     /// `hw.memsize` in bytes.
     pub memsize: Option<u64>,
     /// `vm.swapusage`.
@@ -116,8 +138,12 @@ pub struct MacRaw {
     pub pressure_level: Option<i32>,
     /// `kern.memorystatus_level`: free percentage.
     pub memorystatus_level: Option<i32>,
-    /// `iogpu.wired_limit_mb` (0 = macOS default); absent on Intel Macs.
+    /// `iogpu.wired_limit_mb` (0 = macOS default); absent on Intel Macs and macOS 13.
     pub wired_limit_mb: Option<u64>,
+    /// `debug.iogpu.wired_limit` in bytes, read only where `iogpu.wired_limit_mb` is missing
+    /// (reported for macOS 13; see `wired::wired_limit_from_sysctls`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debug_wired_limit: Option<u64>,
     /// `kern.osproductversion`, e.g. `15.3.1`.
     #[serde(default)]
     pub os_version: Option<String>,
@@ -127,6 +153,50 @@ pub struct MacRaw {
     /// Why a value above is missing: `"<source>: <reason>"`.
     #[serde(default)]
     pub read_errors: Vec<String>,
+}
+
+/// Where the page size that multiplies `vm_statistics64` counts came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageSizeSource {
+    /// `host_page_size(mach_host_self())`: the kernel's page size.
+    HostPageSize,
+    /// The `vm_kernel_page_size` global of libSystem (`mach/vm_page_size.h`).
+    VmKernelPageSize,
+    /// `hw.pagesize`, used only when neither kernel figure could be read: it is the calling
+    /// task's map page size (xnu `bsd/kern/kern_mib.c`), wrong for an x86_64 build on Apple
+    /// Silicon.
+    HwPagesize,
+    /// The architecture's usual kernel page size (nothing could be read).
+    Fallback,
+}
+
+/// Whether `size` can be a page size: a power of two from 4 KiB to 64 KiB.
+fn plausible_page_size(size: u64) -> bool {
+    size.is_power_of_two() && (4096..=65_536).contains(&size)
+}
+
+/// The page size that multiplies `vm_statistics64` counts. `vm_statistics64` counts kernel
+/// pages, so the kernel's page size wins: `host_page_size()` first, then
+/// `vm_kernel_page_size` (both 16384 on Apple Silicon whatever the caller's architecture).
+/// `hw.pagesize` is the calling task's map page size (xnu `bsd/kern/kern_mib.c`): 4096 for an
+/// x86_64 process under Rosetta, which would make every figure 4× too small, so it is used
+/// only when neither kernel figure is readable. Implausible values (not a power of two from
+/// 4 KiB to 64 KiB) are skipped; `fallback` is the last resort.
+pub fn choose_page_size(
+    host_page_size: Option<u64>,
+    vm_kernel_page_size: Option<u64>,
+    hw_pagesize: Option<u64>,
+    fallback: u64,
+) -> (u64, PageSizeSource) {
+    [
+        (host_page_size, PageSizeSource::HostPageSize),
+        (vm_kernel_page_size, PageSizeSource::VmKernelPageSize),
+        (hw_pagesize, PageSizeSource::HwPagesize),
+    ]
+    .into_iter()
+    .find_map(|(v, src)| v.filter(|&v| plausible_page_size(v)).map(|v| (v, src)))
+    .unwrap_or((fallback, PageSizeSource::Fallback))
 }
 
 /// Maps `kern.memorystatus_vm_pressure_level` (1, 2, 4) to a level.
@@ -272,8 +342,10 @@ fn derive_swap_pressure_gpu(s: &mut Snapshot, raw: &MacRaw) {
             "kern.memorystatus_level unreadable",
         );
     }
-    s.gpu.wired_limit = raw.wired_limit_mb.map(|mb| mb.saturating_mul(1024 * 1024));
-    if s.gpu.wired_limit.is_none() {
+    let found = crate::wired::wired_limit_from_sysctls(raw.wired_limit_mb, raw.debug_wired_limit);
+    s.gpu.wired_limit = found.map(|(_, bytes)| bytes);
+    s.gpu.wired_limit_sysctl = found.map(|(sysctl, _)| sysctl.name.to_string());
+    if found.is_none() {
         s.mark_unavailable(
             "gpu.wired_limit",
             "no iogpu.wired_limit_mb sysctl (Intel Mac?)",
@@ -375,6 +447,77 @@ mod tests {
         };
         let d = derive(&zero_page, DateTime::<Utc>::UNIX_EPOCH);
         assert!(d.snapshot.unavailable.join(" ").contains("page size is 0"));
+    }
+
+    #[test]
+    fn the_kernel_page_size_wins_over_the_callers_map_page_size() {
+        // An x86_64 build under Rosetta on Apple Silicon: hw.pagesize answers the task's map
+        // page size (4096) while the kernel, and vm_statistics64, count 16 KiB pages.
+        let rosetta = choose_page_size(Some(16_384), Some(16_384), Some(4_096), 4_096);
+        assert_eq!(rosetta, (16_384, PageSizeSource::HostPageSize));
+        let no_host_call = choose_page_size(None, Some(16_384), Some(4_096), 4_096);
+        assert_eq!(no_host_call, (16_384, PageSizeSource::VmKernelPageSize));
+        // An Intel Mac: every source says 4096.
+        let intel = choose_page_size(Some(4_096), Some(4_096), Some(4_096), 4_096);
+        assert_eq!(intel, (4_096, PageSizeSource::HostPageSize));
+        // hw.pagesize only when the kernel figures are missing or implausible.
+        let only_hw = choose_page_size(Some(0), Some(12_345), Some(16_384), 4_096);
+        assert_eq!(only_hw, (16_384, PageSizeSource::HwPagesize));
+        assert_eq!(
+            choose_page_size(None, None, None, 16_384),
+            (16_384, PageSizeSource::Fallback)
+        );
+    }
+
+    #[test]
+    fn a_rosetta_sample_is_not_four_times_too_small() {
+        // The same counters derived with the chosen size and with hw.pagesize: 4x apart.
+        let (page, _) = choose_page_size(Some(16_384), Some(16_384), Some(4_096), 4_096);
+        let right = breakdown(&vm(), page, 16 * GIB);
+        let wrong = breakdown(&vm(), 4_096, 16 * GIB);
+        assert_eq!(right.wired, 150_000 * 16_384);
+        assert_eq!(right.wired, 4 * wrong.wired);
+    }
+
+    #[test]
+    fn the_wired_limit_comes_from_the_sysctl_found_in_its_unit() {
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        let sonoma = MacRaw {
+            wired_limit_mb: Some(57_344),
+            ..MacRaw::default()
+        };
+        let g = derive(&sonoma, at).snapshot.gpu;
+        assert_eq!(g.wired_limit, Some(57_344 << 20));
+        assert_eq!(
+            g.wired_limit_sysctl.as_deref(),
+            Some("iogpu.wired_limit_mb")
+        );
+        let ventura = MacRaw {
+            debug_wired_limit: Some(60_129_542_144),
+            ..MacRaw::default()
+        };
+        let g = derive(&ventura, at).snapshot.gpu;
+        assert_eq!(g.wired_limit, Some(60_129_542_144), "bytes stay bytes");
+        assert_eq!(
+            g.wired_limit_sysctl.as_deref(),
+            Some("debug.iogpu.wired_limit")
+        );
+        let intel = derive(&MacRaw::default(), at).snapshot;
+        assert_eq!(intel.gpu.wired_limit_sysctl, None);
+        assert!(intel.unavailable.join(" ").contains("gpu.wired_limit"));
+    }
+
+    #[test]
+    fn system_calls_are_mach_plus_unix() {
+        // faults, pageins, cow, sent, received, syscalls_mach, syscalls_unix, csw
+        let words = [9_000, 10, 300, 4_000, 3_900, 1_234, 5_678, 777];
+        assert_eq!(syscalls_from_task_events(&words), 6_912);
+        let wrapped = [0, 0, 0, 0, 0, -5, 7, 0];
+        assert_eq!(
+            syscalls_from_task_events(&wrapped),
+            7,
+            "a negative count is no count"
+        );
     }
 
     #[test]
