@@ -9,7 +9,7 @@ if [[ ! -x .venv/bin/python ]]; then
     exit 1
 fi
 if .venv/bin/python -m mypy --version >/dev/null 2>&1; then
-    (cd agent && ../.venv/bin/python -m mypy --strict headroom_agent tests)
+    (cd agent && ../.venv/bin/python -m mypy --strict headroom_agent _headroom_hook.py tests)
 else
     echo "20-agent: mypy not installed in .venv: type check SKIPPED (pip install mypy)"
 fi

@@ -5,6 +5,7 @@
 
 use crate::backend::OpError;
 use crate::state::AppState;
+use headroom_core::agents::install::EnabledEnvironment;
 use headroom_core::agents::LimitKind;
 use headroom_core::config::LoadedConfig;
 use headroom_core::doctor::DoctorReport;
@@ -12,8 +13,8 @@ use headroom_core::events::Event;
 use headroom_core::fit::FitReport;
 use headroom_core::history::{EventQuery, HistoryPoint, HistoryQuery};
 use headroom_core::ops::{
-    self, ActionSummary, ClearCacheRequest, ConfigSaveRequest, ConfigSaved, FitRequest,
-    LimitRequest, Param, TopRequest, WiredCheckRequest, WiredSetRequest,
+    self, ActionSummary, ClearCacheRequest, ConfigSaveRequest, ConfigSaved, EnableAgentRequest,
+    FitRequest, LimitRequest, Param, TopRequest, WiredCheckRequest, WiredSetRequest,
 };
 use headroom_core::top::TopRow;
 use headroom_core::wired::{ApplyOutcome, WiredLimitInfo};
@@ -101,6 +102,15 @@ pub async fn clear_cache(
         pids: pids.unwrap_or_default(),
     };
     ops::clear_cache(&*state.backend, req).await
+}
+
+/// "Enable for this Python": the agent for the Python environment of MLX process `pid`.
+#[tauri::command]
+pub async fn enable_agent(
+    state: State<'_, AppState>,
+    pid: u32,
+) -> Result<EnabledEnvironment, OpError> {
+    ops::enable_agent(&*state.backend, EnableAgentRequest { pid }).await
 }
 
 /// Sets the MLX `kind` limit (`cache`, `memory` or `wired`) to `bytes` in `pids`.

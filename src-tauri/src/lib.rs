@@ -49,6 +49,7 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::put_config,
         commands::clear_cache,
         commands::set_limit,
+        commands::enable_agent,
         commands::get_wired_limit,
         commands::get_fit,
         commands::get_doctor,

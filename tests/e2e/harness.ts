@@ -212,3 +212,90 @@ export function loud(why: string): string {
   const bar = '!'.repeat(78);
   return `\n${bar}\n!! UI end-to-end tests SKIPPED: ${why}\n${bar}\n`;
 }
+
+/**
+ * A scratch Python environment holding real MLX as pip would have installed it: a fresh venv
+ * (`python -m venv --without-pip` from the base of the repo's .venv) with .venv's `mlx*`
+ * directories hard-linked in, and the `plain_mlx.py` workload (a program that knows nothing
+ * of Headroom) in its site-packages.
+ */
+export class ScratchVenv {
+  readonly dir = mkdtempSync('/tmp/hr-venv-');
+  readonly python = join(this.dir, 'bin/python');
+  site = '';
+
+  create(): void {
+    const cfg = readFileSync(join(REPO, '.venv/pyvenv.cfg'), 'utf8');
+    const home = /^home\s*=\s*(.+)$/m.exec(cfg)?.[1]?.trim();
+    if (!home) throw new Error('.venv/pyvenv.cfg has no home');
+    const mk = spawnSync(join(home, 'python3'), ['-m', 'venv', '--without-pip', this.dir], { encoding: 'utf8' });
+    if (mk.status !== 0) throw new Error(`venv: ${mk.stderr}`);
+    const purelib = (py: string) =>
+      spawnSync(py, ['-c', "import sysconfig; print(sysconfig.get_paths()['purelib'])"], { encoding: 'utf8' }).stdout.trim();
+    this.site = purelib(this.python);
+    const src = purelib(PYTHON);
+    const names = spawnSync('ls', [src], { encoding: 'utf8' }).stdout.split('\n')
+      .filter((n) => n === 'mlx' || n.startsWith('mlx-') || n.startsWith('mlx_cpu') || n.startsWith('mlx_metal'));
+    for (const n of names) {
+      if (spawnSync('cp', ['-al', join(src, n), this.site]).status !== 0) {
+        spawnSync('cp', ['-R', join(src, n), this.site]);
+      }
+    }
+    spawnSync('cp', [join(REPO, 'agent/tests/workloads/plain_mlx.py'), this.site]);
+  }
+
+  /** Starts `python plain_mlx.py SIZE` plainly (only the runtime directory set). */
+  async start(env: Env, size = '64MiB'): Promise<PlainMlx> {
+    const vars: NodeJS.ProcessEnv = { ...env.vars };
+    delete vars.PYTHONPATH;
+    const proc = spawn(this.python, [join(this.site, 'plain_mlx.py'), size], { env: vars, stdio: ['pipe', 'pipe', 'inherit'] });
+    const p = new PlainMlx(proc);
+    await p.ready();
+    return p;
+  }
+
+  cleanup(): void { rmSync(this.dir, { recursive: true, force: true }); }
+}
+
+/** A running `plain_mlx.py` (see agent/tests/workloads/plain_mlx.py). */
+export class PlainMlx {
+  pid = 0;
+  private lines: string[] = [];
+  private waiters: ((l: string) => void)[] = [];
+  constructor(readonly proc: ChildProcess) {
+    createInterface({ input: proc.stdout! }).on('line', (l) => {
+      const w = this.waiters.shift();
+      if (w) w(l); else this.lines.push(l);
+    });
+  }
+  private next(timeoutMs = 60_000): Promise<string> {
+    const l = this.lines.shift();
+    if (l !== undefined) return Promise.resolve(l);
+    return new Promise((res, rej) => {
+      const t = setTimeout(() => rej(new Error('plain_mlx did not answer')), timeoutMs);
+      this.waiters.push((x) => { clearTimeout(t); res(x); });
+    });
+  }
+  async ready(): Promise<void> {
+    for (;;) {
+      const l = await this.next();
+      const m = /^READY (\d+)$/.exec(l);
+      if (m) { this.pid = Number(m[1]); return; }
+    }
+  }
+  async ask(cmd: string, word: string): Promise<number> {
+    this.proc.stdin!.write(`${cmd}\n`);
+    for (;;) {
+      const l = await this.next();
+      if (l.startsWith(`${word} `)) return Number(l.split(' ')[1]);
+    }
+  }
+  async stop(): Promise<void> {
+    if (this.proc.exitCode !== null) return;
+    const exited = new Promise((r) => this.proc.once('exit', r));
+    this.proc.stdin!.end();
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(t);
+  }
+}

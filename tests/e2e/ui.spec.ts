@@ -113,7 +113,7 @@ test('a process without the agent is shown with the command that attaches it', a
     }, { timeout: 30_000 }).not.toBeNull();
     await open(page, 'mlx');
     const row = page.getByTestId(`proc-${pid}`);
-    await expect(row).toContainText('No agent attached');
+    await expect(row).toContainText('No agent');
     await expect(row.locator('code')).toHaveText(hint!);
     await expect(row.getByRole('button', { name: /Clear cache/ })).toHaveCount(0);
   } finally {

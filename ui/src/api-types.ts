@@ -11,6 +11,7 @@ export type { Severity } from './bindings/Severity';
 export type { ActionOutcome } from './bindings/ActionOutcome';
 export type { AgentError } from './bindings/AgentError';
 export type { LimitKind } from './bindings/LimitKind';
+export type { EnabledEnvironment } from './bindings/EnabledEnvironment';
 
 export type { HistoryPoint } from './bindings/HistoryPoint';
 export type { LoadedConfig } from './bindings/LoadedConfig';
@@ -24,6 +25,11 @@ export type { TitleFormat } from './bindings/TitleFormat';
 export type { IconStyle } from './bindings/IconStyle';
 
 export type { Action } from './bindings/Action';
+export type { Policy } from './bindings/Policy';
+export type { Policies } from './bindings/Policies';
+export type { PolicySuggestion } from './bindings/PolicySuggestion';
+export type { PolicyStatus } from './bindings/PolicyStatus';
+export type { LimitOrigin } from './bindings/LimitOrigin';
 
 export type { ActionSummary } from './bindings/ActionSummary';
 export type { ConfigSaved } from './bindings/ConfigSaved';

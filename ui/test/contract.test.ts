@@ -18,7 +18,7 @@ const generated = readFileSync(join(__dirname, '../src/bindings/operations.ts'),
 async function everyOperation(t: Transport) {
   const calls: Promise<unknown>[] = [
     t.snapshot(), t.history(60), t.events(), t.config(), t.putConfig({} as Config, true),
-    t.clearCache([1]), t.setLimit('cache', 1, [1]),
+    t.clearCache([1]), t.setLimit('cache', 1, [1]), t.enableAgent(1),
     t.machine!.wiredLimit(), t.machine!.fit({ params: '7B' }), t.machine!.doctor(), t.machine!.top(3),
     t.machine!.checkWiredLimit('8GB'), t.machine!.setWiredLimit(0),
   ];

@@ -4,12 +4,14 @@
 //! Exit status: 0 success, 1 partial failure or findings, 2 bad input or nothing could be done.
 
 mod actions;
+mod agent_cmd;
 mod capture;
 mod config_cmd;
 mod doctor_cmd;
 mod fit_cmd;
 mod history_cmd;
 mod output;
+mod policy_cmd;
 mod selftest_cmd;
 mod serve_cmd;
 mod status;
@@ -56,8 +58,12 @@ enum Command {
     Fit(fit_cmd::FitArgs),
     /// Check memory pressure, swap, compression, MLX caches, wired limits and other apps.
     Doctor(doctor_cmd::DoctorArgs),
+    /// The agent in every MLX process of a Python environment: enable, disable, status, attach.
+    Agent(agent_cmd::AgentArgs),
     /// Exercise every platform read once and compare Headroom with the system's own tools.
     Selftest(selftest_cmd::SelftestArgs),
+    /// MLX policies: limits and idle trims every matching MLX process gets, set once.
+    Policy(policy_cmd::PolicyArgs),
 }
 
 /// Restores the default SIGPIPE action for a one-shot command, as Unix command-line tools
@@ -110,7 +116,9 @@ impl Command {
             Self::Top(args) => top_cmd::run(&args).await,
             Self::Fit(args) => fit_cmd::run(&args).await,
             Self::Doctor(args) => doctor_cmd::run(&args).await,
+            Self::Agent(args) => agent_cmd::run(&args),
             Self::Selftest(args) => selftest_cmd::run(&args).await,
+            Self::Policy(args) => policy_cmd::run(&args).await,
         }
     }
 }

@@ -209,6 +209,13 @@ pub struct MlxProcess {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional, type = "number")]
     pub wired_limit: Option<u64>,
+    /// Memory MLX's allocator does not count: footprint − (active + cache), 0 when MLX counts
+    /// more than the footprint (Linux: pages not yet touched). On macOS the footprint holds
+    /// Metal buffers and libraries MLX does not see (ml-explore/mlx #3896: 110 GB footprint,
+    /// 46 GB MLX peak). Attached processes with a known footprint only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub outside_mlx: Option<u64>,
     /// This process's GPU working-set ceiling: MLX's `max_recommended_working_set_size`, read
     /// once when MLX started in it (Metal only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -230,6 +237,11 @@ pub struct MlxProcess {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub hint: Option<String>,
+    /// Its MLX policy: which one matches, where each limit comes from, its last idle trim
+    /// (set by the engine; absent elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub policy: Option<crate::policies::tracker::PolicyStatus>,
 }
 
 impl Snapshot {
@@ -263,7 +275,7 @@ impl Snapshot {
 
     /// Sum of the MLX allocator caches of attached processes.
     pub fn mlx_cache_total(&self) -> u64 {
-        self.mlx.iter().filter_map(|p| p.cache).sum()
+        crate::units::saturating_sum(self.mlx.iter().filter_map(|p| p.cache))
     }
 }
 

@@ -91,6 +91,10 @@ fn healthy_machine_has_no_findings() {
         0,
     ));
     let mut s = healthy_mac();
+    let mut p = p;
+    // A footprint MLX accounts for but 300 MiB (libraries, interpreter): not a finding.
+    p.footprint = Some(12 * GIB + 50 * MIB + 300 * MIB);
+    p.outside_mlx = Some(300 * MIB);
     s.mlx.push(p);
     let ctx = DoctorContext {
         top: Some(vec![TopRow {
@@ -100,12 +104,24 @@ fn healthy_machine_has_no_findings() {
             pids: None,
         }]),
         cmdlines: HashMap::from([(7, cmd)]),
+        // One day of steady readings: no drift.
+        process_history: HashMap::from([(
+            7,
+            (0..24)
+                .map(|h| headroom_core::restart::ProcessPoint {
+                    t: h * 3_600_000,
+                    active: Some(8 * GIB),
+                    cache: Some(100 * MIB),
+                    footprint: Some(9 * GIB),
+                })
+                .collect(),
+        )]),
         ..DoctorContext::default()
     };
     let r = doctor::report(&s, &ctx);
     assert_eq!(r.status, "healthy", "{:?}", r.findings);
     assert_eq!(r.exit_code(), 0);
-    assert_eq!(r.checks.len(), 8);
+    assert_eq!(r.checks.len(), 10);
     assert!(r.checks.iter().all(|c| c.status == "ok"), "{:?}", r.checks);
     assert!(doctor::top_finding(&s, &ctx).is_none());
 }
@@ -521,4 +537,76 @@ async fn compressed_trend_from_the_history_database() {
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound);
+}
+
+/// ml-explore/mlx #3896: a 110 GB footprint against MLX's own counters (46 GB peak).
+#[test]
+fn memory_outside_mlx_is_a_finding_when_large_and_growing() {
+    let (mut p, _) = from_stats(stats(
+        3896,
+        &["mlx_lm.server"],
+        40 * GIB,
+        6 * GIB,
+        46 * GIB,
+        0,
+    ));
+    p.footprint = Some(110 * GIB);
+    p.outside_mlx = Some(110 * GIB - 46 * GIB);
+    let mut s = healthy_mac();
+    s.memory.total = Some(128 * GIB);
+    s.mlx.push(p);
+    let grew = DoctorContext {
+        outside_mlx_before: HashMap::from([(3896, (60 * GIB, 60.0))]),
+        ..DoctorContext::default()
+    };
+    let f = doctor::diagnose(&s, &grew);
+    let o = f
+        .iter()
+        .find(|f| f.id == "outside_mlx_high")
+        .expect("finding");
+    assert_eq!(o.pid, Some(3896));
+    assert!(
+        o.title.contains("64.0 GB outside MLX") && o.title.contains("and growing (240.0 GB/h)"),
+        "{}",
+        o.title
+    );
+    assert!(o
+        .evidence
+        .iter()
+        .any(|e| e.name == "counted_by_mlx" && e.value == (46 * GIB) as f64));
+    // Shrinking since the earlier reading: not a finding.
+    let shrank = DoctorContext {
+        outside_mlx_before: HashMap::from([(3896, (70 * GIB, 60.0))]),
+        ..DoctorContext::default()
+    };
+    assert!(!ids(&s, &shrank).contains(&"outside_mlx_high".to_string()));
+    // No earlier reading: the finding says growth was not measured.
+    let f = doctor::diagnose(&s, &DoctorContext::default());
+    let o = f
+        .iter()
+        .find(|f| f.id == "outside_mlx_high")
+        .expect("finding");
+    assert!(o.title.contains("(growth not measured)"), "{}", o.title);
+    // Small next to what MLX counts: nothing.
+    s.mlx[0].outside_mlx = Some(GIB);
+    assert!(!ids(&s, &grew).contains(&"outside_mlx_high".to_string()));
+}
+
+#[test]
+fn an_mlx_process_without_the_agent_gets_the_enable_command() {
+    let mut s = healthy_mac();
+    s.mlx.push(MlxProcess {
+        pid: 4242,
+        name: "mlx_lm.server".into(),
+        footprint: Some(9 * GIB),
+        ..MlxProcess::default()
+    });
+    let f = doctor::diagnose(&s, &DoctorContext::default());
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].id, "mlx_without_agent");
+    assert_eq!(
+        f[0].command.as_deref(),
+        Some("headroom agent enable --pid 4242")
+    );
+    assert_eq!(f[0].severity, doctor::Severity::Info);
 }

@@ -14,8 +14,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use headroom_core::history::{EventQuery, HistoryQuery};
 use headroom_core::ops::{
-    self, ClearCacheRequest, ConfigSaveRequest, FitRequest, LimitRequest, Op, OpError, Param,
-    TopRequest,
+    self, ClearCacheRequest, ConfigSaveRequest, EnableAgentRequest, FitRequest, LimitRequest, Op,
+    OpError, Param, TopRequest,
 };
 use headroom_core::units::parse_duration;
 use serde::de::DeserializeOwned;
@@ -253,6 +253,16 @@ pub async fn clear_cache<B: Backend>(
     json(&ops::clear_cache(&*s.backend, req).await?)
 }
 
+/// `POST /api/agent/enable` with `{"pid": N}`: "Enable for this Python" for MLX process N.
+pub async fn enable_agent<B: Backend>(
+    State(s): State<AppState<B>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let req: EnableAgentRequest = json_body(&headers, body, s.body_limit)?;
+    json(&ops::enable_agent(&*s.backend, req).await?)
+}
+
 /// `POST /api/actions/limit` with `{"kind": "cache", "bytes": n | "size": "512MiB", "pids": [...]}`.
 pub async fn set_limit<B: Backend>(
     State(s): State<AppState<B>>,
@@ -332,6 +342,10 @@ pub fn routes<B: Backend>() -> Router<AppState<B>> {
         .route(Op::Fit.api_path(), get(fit::<B>))
         .route(Op::Doctor.api_path(), get(doctor::<B>))
         .route(Op::Top.api_path(), get(top))
+        .route(
+            Op::EnableAgent.api_path(),
+            axum::routing::post(enable_agent::<B>),
+        )
 }
 
 /// Any other `/api/…` path.

@@ -96,6 +96,8 @@ fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::ConfigError { .. } => "config_error",
         EventKind::StorageError { .. } => "storage_error",
         EventKind::StorageRecovered => "storage_recovered",
+        EventKind::PolicyApplied { .. } => "policy_applied",
+        EventKind::IdleTrimmed { .. } => "idle_trimmed",
     }
 }
 
@@ -241,7 +243,7 @@ fn register_mlx(reg: &mut Registry, procs: &[MlxProcess]) {
         Some(attached as f64),
     );
     type Field = fn(&MlxProcess) -> Option<u64>;
-    let fields: [(&str, &str, Field); 6] = [
+    let fields: [(&str, &str, Field); 7] = [
         ("footprint", "Physical footprint of the process", |p| {
             p.footprint
         }),
@@ -250,6 +252,11 @@ fn register_mlx(reg: &mut Registry, procs: &[MlxProcess]) {
         ("peak", "MLX peak memory", |p| p.peak),
         ("cache_limit", "MLX cache limit", |p| p.cache_limit),
         ("memory_limit", "MLX memory limit", |p| p.memory_limit),
+        (
+            "outside",
+            "Footprint MLX's allocator does not count: footprint - (active + cache)",
+            |p| p.outside_mlx,
+        ),
     ];
     for (name, help, get) in fields {
         let family = Family::<Labels, FloatGauge>::default();
@@ -318,6 +325,7 @@ mod tests {
             name: "python3".into(),
             attached: true,
             cache: Some(1 << 20),
+            outside_mlx: Some(3 << 20),
             ..MlxProcess::default()
         });
         s
@@ -343,6 +351,10 @@ mod tests {
         );
         assert!(!text.contains("headroom_memory_used_bytes"), "{text}");
         assert!(text.contains("headroom_mlx_cache_bytes{pid=\"42\",name=\"python3\"} 1048576"));
+        assert!(
+            text.contains("headroom_mlx_outside_bytes{pid=\"42\",name=\"python3\"} 3145728"),
+            "{text}"
+        );
         assert!(text.contains("headroom_rule_firing{rule=\"swap\"} 1"));
         assert!(text.contains(
             "headroom_journal_events_total{kind=\"storage_recovered\",severity=\"warning\"} 1"

@@ -8,7 +8,8 @@ import type { Severity } from "./Severity";
 export type Finding = { 
 /**
  * Stable id: `pressure`, `swapping`, `compressed`, `mlx_cache_high`, `wired_limit_low`,
- * `wired_limit_restart`, `wired_limit_macos13`, `other_apps`, `mlx_server_wired`.
+ * `wired_limit_restart`, `wired_limit_macos13`, `other_apps`, `mlx_server_wired`,
+ * `outside_mlx_high`, `mlx_without_agent`.
  */
 id: string, 
 /**
@@ -34,4 +35,8 @@ command: string | null,
 /**
  * The MLX process concerned, if any.
  */
-pid: number | null, };
+pid: number | null, 
+/**
+ * Exact lines to use when the fix is outside Headroom (e.g. a supervisor's files).
+ */
+detail?: string, };

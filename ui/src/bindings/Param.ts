@@ -4,4 +4,4 @@
  * A parameter of an operation's request, under its wire name (HTTP query parameter, JSON
  * field, app command argument in snake_case).
  */
-export type Param = "params" | "bits" | "context" | "kv_bits" | "layers" | "kv_heads" | "head_dim" | "path" | "n" | "since" | "until" | "max_points" | "limit" | "kind" | "size" | "bytes" | "pids" | "mb" | "dry_run" | "config" | "unknown";
+export type Param = "params" | "bits" | "context" | "kv_bits" | "layers" | "kv_heads" | "head_dim" | "path" | "n" | "since" | "until" | "max_points" | "limit" | "kind" | "size" | "bytes" | "pids" | "pid" | "mb" | "dry_run" | "config" | "unknown";

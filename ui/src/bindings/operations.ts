@@ -15,6 +15,7 @@ export const COMMANDS = {
   fit: 'get_fit',
   doctor: 'get_doctor',
   top: 'get_top',
+  enableAgent: 'enable_agent',
 } as const;
 
 /** `headroom serve`'s paths. */
@@ -32,6 +33,7 @@ export const PATHS = {
   top: '/api/top',
   health: '/api/health',
   stream: '/api/stream',
+  enableAgent: '/api/agent/enable',
 } as const;
 
 /** `headroom serve`'s method of each path. */
@@ -49,6 +51,7 @@ export const METHODS = {
   top: 'GET',
   health: 'GET',
   stream: 'GET',
+  enableAgent: 'POST',
 } as const;
 
 /** The live feed's events (the app's events, the stream's `event:` field). */

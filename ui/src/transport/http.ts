@@ -1,5 +1,5 @@
 import type {
-  ActionOutcome, ActionSummary, Config, ConfigSaved, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot,
+  ActionOutcome, ActionSummary, Config, ConfigSaved, EnabledEnvironment, Event, HistoryPoint, LimitKind, LoadedConfig, Snapshot,
 } from '../api-types';
 import { EVENTS, METHODS, PATHS } from './names';
 import { openStream, type StreamOptions } from './sse';
@@ -54,7 +54,7 @@ export class HttpTransport implements Transport {
     return h;
   }
 
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async request<T>(method: string, path: string, body?: object): Promise<T> {
     let res: Response;
     try {
       res = await this.doFetch(this.base + path, {
@@ -95,6 +95,7 @@ export class HttpTransport implements Transport {
   async setLimit(kind: LimitKind, bytes: number, pids: number[] = []): Promise<ActionOutcome[]> {
     return (await this.request<ActionSummary>(METHODS.setLimit, PATHS.setLimit, { kind, bytes, pids })).outcomes;
   }
+  enableAgent(pid: number) { return this.request<EnabledEnvironment>(METHODS.enableAgent, PATHS.enableAgent, { pid }); }
 
   /** The stream URL; carries `?token=` too, for servers that check it there (EventSource). */
   streamUrl(): string {

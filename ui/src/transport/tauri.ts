@@ -1,5 +1,5 @@
 import type {
-  ActionSummary, Config, ConfigSaved, Event, HistoryPoint, LimitKind, LoadedConfig, OpError, Snapshot,
+  ActionSummary, Config, ConfigSaved, EnabledEnvironment, Event, HistoryPoint, LimitKind, LoadedConfig, OpError, Snapshot,
 } from '../api-types';
 import { COMMANDS, EVENTS } from './names';
 import { ApiError, type StreamHandlers, type Transport } from './types';
@@ -45,6 +45,7 @@ export class TauriTransport implements Transport {
   async setLimit(kind: LimitKind, bytes: number, pids: number[] = []) {
     return (await this.call<ActionSummary>(COMMANDS.setLimit, { kind, bytes, pids })).outcomes;
   }
+  enableAgent(pid: number) { return this.call<EnabledEnvironment>(COMMANDS.enableAgent, { pid }); }
 
   subscribe(h: StreamHandlers): () => void {
     let closed = false;

@@ -1,5 +1,5 @@
 import type {
-  ActionOutcome, Config, ConfigSaved, Event, HistoryPoint, LimitKind, LoadedConfig, OpError, Snapshot,
+  ActionOutcome, Config, ConfigSaved, EnabledEnvironment, Event, HistoryPoint, LimitKind, LoadedConfig, OpError, Snapshot,
 } from '../api-types';
 import type { StreamStatus } from './sse';
 import type { MachineTransport } from './machine';
@@ -51,6 +51,11 @@ export interface Transport {
   /** Clears the MLX cache of these processes (all attached ones when empty): one outcome each. */
   clearCache(pids?: number[]): Promise<ActionOutcome[]>;
   setLimit(kind: LimitKind, bytes: number, pids?: number[]): Promise<ActionOutcome[]>;
+  /**
+   * "Enable for this Python": turns the agent on for the Python environment of MLX process
+   * `pid` (one without an agent); its programs get the agent when they next start.
+   */
+  enableAgent(pid: number): Promise<EnabledEnvironment>;
   /** Subscribes to the live stream; the returned function unsubscribes (always call it). */
   subscribe(h: StreamHandlers): () => void;
   /** Wired limit, "will it fit?", doctor, top: `transport/machine.ts`. */

@@ -1,5 +1,5 @@
 import { useRef, useState } from 'preact/hooks';
-import type { ActionOutcome, LimitKind, MlxProcess } from '../api-types';
+import type { ActionOutcome, LimitKind, MlxProcess, PolicyStatus } from '../api-types';
 import { formatBytes, parseSize, size, sizeField } from '../format';
 import { memo } from './common';
 import type { Store } from '../store';
@@ -28,18 +28,26 @@ export function outcomeText(outcomes: ActionOutcome[] | null | undefined, kind?:
   return parts.join('; ');
 }
 
-type Flash = { text: string; error?: boolean };
+type Flash = { text: string; error?: boolean; done?: boolean };
 
 /** The MLX processes of the latest sample; re-renders only when one of them changed. */
 function mlxList(st: { snapshot: { mlx: MlxProcess[] } | null }): MlxProcess[] | null {
   return st.snapshot?.mlx ?? null;
 }
 
+/** The same figures, field by field; the policy state (a new object every sample) by value. */
+export function sameProc(a: MlxProcess, b: MlxProcess | undefined): boolean {
+  if (!b) return false;
+  const { policy: pa, ...ra } = a;
+  const { policy: pb, ...rb } = b;
+  return shallowEqual(ra, rb) && (pa === pb || JSON.stringify(pa) === JSON.stringify(pb));
+}
+
 /** Same processes with the same figures (each compared field by field). */
 export function sameProcesses(a: MlxProcess[] | null, b: MlxProcess[] | null): boolean {
   if (a === b) return true;
   if (!a || !b || a.length !== b.length) return false;
-  return a.every((p, i) => shallowEqual(p, b[i]));
+  return a.every((p, i) => sameProc(p, b[i]));
 }
 
 /** What a process row needs to act: clear its cache, set a limit (one stable function). */
@@ -55,6 +63,7 @@ export function Mlx({ store }: { store: Store }) {
     if (kind && bytes != null) void run(key, () => store.transport.setLimit(kind, bytes, [pid]), kind);
     else void run(key, () => store.transport.clearCache([pid]));
   }).current;
+  const enable = useRef((pid: number) => { void enableAgent(pid); }).current;
   if (!procs) return <p class="muted">Waiting for the first sample…</p>;
   const attached = procs.filter((p) => p.attached);
 
@@ -64,6 +73,20 @@ export function Mlx({ store }: { store: Store }) {
       const o = await f();
       const failed = Array.isArray(o) && o.length > 0 && o.every((x) => !x.ok);
       setFlash((m) => ({ ...m, [key]: { text: outcomeText(o, kind), error: failed } }));
+    } catch (e) {
+      setFlash((m) => ({ ...m, [key]: { text: e instanceof Error ? e.message : String(e), error: true } }));
+    } finally {
+      setBusy(null);
+    }
+  }
+
+  // "Enable for this Python": the agent for the process's whole environment, from its next start.
+  async function enableAgent(pid: number) {
+    const key = `p${pid}`;
+    setBusy(key);
+    try {
+      const env = await store.transport.enableAgent(pid);
+      setFlash((m) => ({ ...m, [key]: { text: `Enabled for ${env.python} (Python ${env.python_version}): restart it to see its cache`, done: true } }));
     } catch (e) {
       setFlash((m) => ({ ...m, [key]: { text: e instanceof Error ? e.message : String(e), error: true } }));
     } finally {
@@ -89,13 +112,13 @@ export function Mlx({ store }: { store: Store }) {
       <FlashLine f={flash.all} testid="flash-all" />
       <ul class="procs">
         {procs.map((p) => (
-          <Proc key={p.pid} p={p} busy={busy !== null} flash={flash[`p${p.pid}`]} act={act} />
+          <Proc key={p.pid} p={p} busy={busy !== null} flash={flash[`p${p.pid}`]} act={act} enable={enable} />
         ))}
       </ul>
       {procs.length === 0 ? (
         <p class="muted small">
-          Start your MLX program with the agent to see its cache here:{' '}
-          <code>python -m headroom_agent run your_script.py</code>
+          An MLX program shows here once it runs; turn the agent on for its Python with{' '}
+          <code>headroom agent enable</code> to see its cache.
         </p>
       ) : null}
     </section>
@@ -110,14 +133,15 @@ function FlashLine({ f, testid }: { f: Flash | undefined; testid: string }) {
   );
 }
 
-type ProcProps = { p: MlxProcess; busy: boolean; flash: Flash | undefined; act: Act };
+type ProcProps = { p: MlxProcess; busy: boolean; flash: Flash | undefined; act: Act; enable: (pid: number) => void };
 
 /** Whether a row would show the same: same figures, same busy state, same message. */
 export function sameProcRow(a: ProcProps, b: ProcProps): boolean {
-  return a.busy === b.busy && a.flash === b.flash && a.act === b.act && shallowEqual(a.p, b.p);
+  return a.busy === b.busy && a.flash === b.flash && a.act === b.act && a.enable === b.enable && sameProc(a.p, b.p);
 }
 
-const Proc = memo(function Proc({ p, busy, flash, act }: ProcProps) {
+const Proc = memo(function Proc({ p, busy, flash, act, enable }: ProcProps) {
+  const onEnable = () => enable(p.pid);
   const onClear = () => act(p.pid);
   const onLimit = (kind: LimitKind, bytes: number) => act(p.pid, kind, bytes);
   return (
@@ -136,6 +160,11 @@ const Proc = memo(function Proc({ p, busy, flash, act }: ProcProps) {
         <div><dt>Active</dt><dd class="num">{p.attached ? size(p.active) : '—'}</dd></div>
         <div><dt>Cache</dt><dd class="num" data-testid="cache" data-bytes={p.cache}>{p.attached ? size(p.cache) : '—'}</dd></div>
         <div><dt>Peak</dt><dd class="num">{p.attached ? size(p.peak) : '—'}</dd></div>
+        {p.outside_mlx != null ? (
+          <div title="Footprint MLX's allocator does not count: footprint − (active + cache), e.g. Metal buffers and libraries">
+            <dt>Outside MLX</dt><dd class="num" data-testid="outside-mlx" data-bytes={p.outside_mlx}>{size(p.outside_mlx)}</dd>
+          </div>
+        ) : null}
       </dl>
       {p.attached ? (
         <>
@@ -147,12 +176,21 @@ const Proc = memo(function Proc({ p, busy, flash, act }: ProcProps) {
             <span class="muted small">{[p.backend, p.mlx_version && `MLX ${p.mlx_version}`, p.wired_limit ? `wired limit ${size(p.wired_limit)}` : null].filter(Boolean).join(' · ')}</span>
             <button disabled={busy} onClick={onClear} aria-label={`Clear cache of ${p.name} (pid ${p.pid})`}>Clear cache</button>
           </div>
+          {p.policy ? <PolicyLine st={p.policy} /> : null}
           <FlashLine f={flash} testid="flash" />
         </>
       ) : (
         <div class="hint">
-          <span class="small">No agent attached. Attach it with:</span>
-          <code class="cmd">{p.hint ?? 'python -m headroom_agent run your_script.py'}</code>
+          {flash?.done ? null : (
+            <div class="row-between">
+              <span class="small">No agent: its cache cannot be seen or cleared.</span>
+              <button class="primary" disabled={busy} onClick={onEnable} aria-label={`Enable for this Python (${p.name}, pid ${p.pid})`}>
+                Enable for this Python
+              </button>
+            </div>
+          )}
+          <FlashLine f={flash} testid="flash" />
+          {flash?.done ? null : <code class="cmd">{p.hint ?? 'headroom agent enable'}</code>}
         </div>
       )}
     </li>
@@ -193,5 +231,32 @@ function LimitField({ label, kind, pid, current, disabled, onSet }: {
         {parsed && !parsed.ok ? parsed.error : ''}
       </span>
     </form>
+  );
+}
+
+const SOURCE_WORDS: Record<string, string> = {
+  default: 'MLX default',
+  pending: 'being applied',
+  policy: 'policy',
+  manual: 'set by hand',
+  process: 'set by the process',
+  refused: 'refused',
+  failed: 'failed',
+};
+
+/** Which policy applies to a process, where each limit comes from and why, and its last idle trim. */
+function PolicyLine({ st }: { st: PolicyStatus }) {
+  const trim = st.last_trim;
+  return (
+    <div class="policy-line small" data-testid="policy-line">
+      <span class="muted">{st.policy ? `Policy ${st.policy}` : 'No policy'}</span>
+      {st.limits_source.filter((l) => l.source !== 'default').map((l) => (
+        <span key={l.limit} class={l.source === 'refused' || l.source === 'failed' ? 'error' : 'muted'} title={l.why}
+          data-testid={`limit-source-${l.limit}`}>
+          {' · '}{l.limit}: {SOURCE_WORDS[l.source] ?? l.source}
+        </span>
+      ))}
+      {trim ? <span class="muted" data-testid="last-trim">{' · '}idle trim freed {formatBytes(trim.freed)} at {new Date(trim.at_ms).toLocaleTimeString()}</span> : null}
+    </div>
   );
 }

@@ -35,14 +35,23 @@ pub struct Found {
 
 /// The generic way to attach the agent.
 pub const GENERIC_HINT: &str =
-    "restart it as `python -m headroom_agent run SCRIPT.py ARGS…` (or `run -m MODULE ARGS…`), or call headroom_agent.start() in it";
+    "run `headroom agent enable` (every MLX program of that Python gets the agent), then restart it; or start it as `python -m headroom_agent run SCRIPT.py ARGS…`";
 
-/// The command that restarts a Python process with the agent, from its command line:
-/// `python script.py a b` → `python -m headroom_agent run script.py a b`, `python -m mod a` →
-/// `python -m headroom_agent run -m mod a`; anything else gets [`GENERIC_HINT`].
-pub fn attach_hint(cmdline: &[String]) -> String {
+/// `mlx_lm.server` was run as `python -m mlx_lm.server`, deprecated since mlx-lm 0.24.1: the
+/// console script `mlx_lm.server` (or `python -m mlx_lm server`) replaces it.
+pub const DEPRECATED_MODULE_RUN: &str =
+    "`python -m mlx_lm.server` is deprecated since mlx-lm 0.24.1";
+
+/// The hint for MLX process `pid` without an agent, from its command line: first the one
+/// command that gives every MLX program of its Python the agent
+/// (`headroom agent enable --pid PID`, then a restart); then, for `python script.py a b` /
+/// `python -m mod a`, the same command under `python -m headroom_agent run`; and for
+/// `python -m mlx_lm.server …`, the console script that replaces it.
+pub fn attach_hint(pid: u32, cmdline: &[String]) -> String {
+    let mut hint =
+        format!("run `headroom agent enable --pid {pid}` (every MLX program of that Python gets the agent), then restart it");
     let Some((exe, rest)) = cmdline.split_first() else {
-        return GENERIC_HINT.to_string();
+        return hint;
     };
     let is_python = file_name(exe).starts_with("python");
     let runs_target = match rest.first().map(String::as_str) {
@@ -51,12 +60,23 @@ pub fn attach_hint(cmdline: &[String]) -> String {
         None => false,
     };
     if !is_python || !runs_target || rest.iter().any(|a| a == "headroom_agent") {
-        return GENERIC_HINT.to_string();
+        return hint;
+    }
+    if rest.len() >= 2 && rest[0] == "-m" && rest[1] == "mlx_lm.server" {
+        let mut words = vec!["mlx_lm.server"];
+        words.extend(rest[2..].iter().map(String::as_str));
+        let line: Vec<String> = words.into_iter().map(shell_word).collect();
+        hint.push_str(&format!(
+            " as `{}` ({DEPRECATED_MODULE_RUN})",
+            line.join(" ")
+        ));
+        return hint;
     }
     let mut words = vec![exe.as_str(), "-m", "headroom_agent", "run"];
     words.extend(rest.iter().map(String::as_str));
     let line: Vec<String> = words.into_iter().map(shell_word).collect();
-    format!("restart it as `{}`", line.join(" "))
+    hint.push_str(&format!("; or restart it as `{}`", line.join(" ")));
+    hint
 }
 
 /// `word` quoted for a POSIX shell when it needs to be.
@@ -150,7 +170,7 @@ pub fn scan_linux(proc_root: &Path, uid: u32, except: u32) -> Vec<Found> {
         if maps_file_has_mlx(&dir.join("maps")) == Some(true) {
             let name = linux_name(&dir);
             let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
-            let hint = attach_hint(&split_cmdline(&cmdline));
+            let hint = attach_hint(pid, &split_cmdline(&cmdline));
             found.push(Found { pid, name, hint });
         }
     }
@@ -204,18 +224,73 @@ pub fn process_name(pid: u32) -> String {
     linux_name(&proc_root().join(pid.to_string()))
 }
 
+/// The executable `pid` runs (`/proc/<pid>/exe`, symlinks resolved by the kernel).
+#[cfg(target_os = "linux")]
+pub fn executable_of(pid: u32) -> Option<std::path::PathBuf> {
+    std::fs::read_link(proc_root().join(pid.to_string()).join("exe")).ok()
+}
+
+/// The MLX library `pid` mapped (`…/site-packages/mlx/lib/libmlx.so`), if any.
+#[cfg(target_os = "linux")]
+pub fn mlx_library_of(pid: u32) -> Option<std::path::PathBuf> {
+    mlx_library_in_maps(&proc_root().join(pid.to_string()).join("maps"))
+}
+
+/// The path of the first mapping of a file containing [`MLX_LIBRARY_MARK`] in a `maps` file.
+pub fn mlx_library_in_maps(path: &Path) -> Option<std::path::PathBuf> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).ok()?;
+    let reader = std::io::BufReader::with_capacity(64 * 1024, file);
+    reader
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| maps_line_is_mlx(l))
+        .and_then(|l| {
+            // The path is the sixth field and may contain spaces: everything from its start.
+            let mut rest = l.as_str();
+            for _ in 0..5 {
+                rest = rest.trim_start().split_once(char::is_whitespace)?.1;
+            }
+            Some(std::path::PathBuf::from(rest.trim()))
+        })
+}
+
+/// The executable `pid` runs (`proc_pidpath`).
+#[cfg(target_os = "macos")]
+pub fn executable_of(pid: u32) -> Option<std::path::PathBuf> {
+    super::sys::libproc::executable_of(pid).map(Into::into)
+}
+
+/// The MLX library `pid` mapped, if any (its regions walked with libproc).
+#[cfg(target_os = "macos")]
+pub fn mlx_library_of(pid: u32) -> Option<std::path::PathBuf> {
+    super::sys::libproc::mapped_file_containing(pid, MLX_LIBRARY_MARK, MAX_REGIONS).map(Into::into)
+}
+
+/// Neither Linux nor macOS: executables are unknown.
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+pub fn executable_of(_pid: u32) -> Option<std::path::PathBuf> {
+    None
+}
+
+/// Neither Linux nor macOS: no MLX library is known.
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+pub fn mlx_library_of(_pid: u32) -> Option<std::path::PathBuf> {
+    None
+}
+
 /// How to attach the agent to `pid`, from its command line.
 #[cfg(target_os = "linux")]
 pub fn hint_for(pid: u32) -> String {
     let raw = std::fs::read(proc_root().join(pid.to_string()).join("cmdline")).unwrap_or_default();
-    attach_hint(&split_cmdline(&raw))
+    attach_hint(pid, &split_cmdline(&raw))
 }
 
-/// How to attach the agent to `pid` (the generic hint: reading another process's arguments
-/// on macOS needs `KERN_PROCARGS2`, not worth it for a hint).
+/// How to attach the agent to `pid` (without its arguments: reading another process's
+/// arguments on macOS needs `KERN_PROCARGS2`, not worth it for a hint).
 #[cfg(not(target_os = "linux"))]
-pub fn hint_for(_pid: u32) -> String {
-    GENERIC_HINT.to_string()
+pub fn hint_for(pid: u32) -> String {
+    attach_hint(pid, &[])
 }
 
 /// Regions walked per process at most on macOS (a Python process with MLX has ~1–3 thousand).
@@ -301,7 +376,7 @@ pub fn scan() -> Vec<Found> {
         .map(|(&pid, s)| Found {
             pid,
             name: s.name.clone(),
-            hint: GENERIC_HINT.to_string(),
+            hint: attach_hint(pid, &[]),
         })
         .collect()
 }
@@ -383,29 +458,31 @@ mod tests {
     }
 
     #[test]
-    fn hints_restart_the_same_command_under_the_agent() {
+    fn hints_enable_the_environment_then_name_the_restart() {
         let v = |s: &[&str]| s.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        let enable = "run `headroom agent enable --pid 7` (every MLX program of that Python gets the agent), then restart it";
         assert_eq!(
-            attach_hint(&v(&[
-                "/venv/bin/python3",
-                "serve.py",
-                "--model",
-                "my model"
-            ])),
-            "restart it as `/venv/bin/python3 -m headroom_agent run serve.py --model 'my model'`"
+            attach_hint(7, &v(&["/venv/bin/python3", "serve.py", "--model", "my model"])),
+            format!("{enable}; or restart it as `/venv/bin/python3 -m headroom_agent run serve.py --model 'my model'`")
         );
         assert_eq!(
-            attach_hint(&v(&["python", "-m", "mlx_lm.server", "--port", "8080"])),
-            "restart it as `python -m headroom_agent run -m mlx_lm.server --port 8080`"
+            attach_hint(7, &v(&["python", "-m", "mlx_lm.generate", "--prompt", "hi"])),
+            format!("{enable}; or restart it as `python -m headroom_agent run -m mlx_lm.generate --prompt hi`")
         );
-        for generic in [
+        // The deprecated module run of mlx_lm.server gets the console script instead.
+        assert_eq!(
+            attach_hint(7, &v(&["python", "-m", "mlx_lm.server", "--port", "8080"])),
+            format!("{enable} as `mlx_lm.server --port 8080` (`python -m mlx_lm.server` is deprecated since mlx-lm 0.24.1)")
+        );
+        for plain in [
             v(&[]),
             v(&["python"]),
             v(&["python", "-c", "import mlx"]),
             v(&["python", "-m"]),
             v(&["/usr/bin/lmstudio", "x.py"]),
+            v(&["/venv/bin/mlx_lm.server", "--port", "1"]),
         ] {
-            assert_eq!(attach_hint(&generic), GENERIC_HINT, "{generic:?}");
+            assert_eq!(attach_hint(7, &plain), enable, "{plain:?}");
         }
         assert_eq!(split_cmdline(b"python\0a b\0\0"), v(&["python", "a b"]));
         assert_eq!(shell_word("it's"), "'it'\\''s'");
@@ -442,7 +519,7 @@ mod tests {
             vec![Found {
                 pid: 100,
                 name: "python3".into(),
-                hint: GENERIC_HINT.into(),
+                hint: attach_hint(100, &[]),
             }]
         );
         assert!(scan_linux(root.path(), uid + 1, 0).is_empty());

@@ -47,6 +47,8 @@ pub enum Param {
     Bytes,
     /// Actions: the processes.
     Pids,
+    /// Enable the agent: the MLX process whose Python it is for.
+    Pid,
     /// GPU wired limit: the value in MB.
     Mb,
     /// Configuration: validate only.
@@ -78,6 +80,7 @@ impl Param {
             Self::Size => "size",
             Self::Bytes => "bytes",
             Self::Pids => "pids",
+            Self::Pid => "pid",
             Self::Mb => "mb",
             Self::DryRun => "dry_run",
             Self::Config => "config",

@@ -36,6 +36,8 @@ pub enum Op {
     Health,
     /// The live feed (Server-Sent Events; the app emits events instead).
     Stream,
+    /// "Enable for this Python": the agent for an MLX process's Python environment.
+    EnableAgent,
 }
 
 /// The names of one operation.
@@ -66,7 +68,7 @@ const fn names(
 }
 
 /// Every operation with its names.
-pub const TABLE: [Names; 15] = [
+pub const TABLE: [Names; 16] = [
     names(
         Op::Snapshot,
         "snapshot",
@@ -137,6 +139,12 @@ pub const TABLE: [Names; 15] = [
     names(Op::Top, "top", Some("get_top"), Some(("GET", "/api/top"))),
     names(Op::Health, "health", None, Some(("GET", "/api/health"))),
     names(Op::Stream, "stream", None, Some(("GET", "/api/stream"))),
+    names(
+        Op::EnableAgent,
+        "enableAgent",
+        Some("enable_agent"),
+        Some(("POST", "/api/agent/enable")),
+    ),
 ];
 
 impl Op {
