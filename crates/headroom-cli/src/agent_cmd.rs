@@ -238,11 +238,16 @@ fn run_disable(t: &TargetArgs) -> u8 {
 
 fn run_attach(a: &AttachArgs) -> u8 {
     match attach::attach(a.pid, &config::data_dir(), &runtime_dir()) {
-        Ok(socket) => {
+        Ok(done) => {
             println!(
-                "attached: process {} serves its agent at {}",
+                "{}: process {} serves its agent at {}",
+                if done.already {
+                    "already attached"
+                } else {
+                    "attached"
+                },
                 a.pid,
-                socket.display()
+                done.socket.display()
             );
             0
         }
