@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs every Headroom benchmark in one go and prints one Markdown table (issue 8).
+"""Runs every Headroom benchmark in one go and prints one Markdown table.
 
 Each figure is measured next to its peer or floor in the same run (interleaved where the
 sub-bench allows it), repeated, and reported as the median with its spread (min–max over the

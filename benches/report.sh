@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command for every Headroom benchmark (issue 8): prints one Markdown table of each figure
+# One command for every Headroom benchmark: prints one Markdown table of each figure
 # next to its peer or floor measured in the same run, and writes it to benches/REPORT.md.
 #
 #   bash benches/report.sh                 # everything (~25 min on 2 busy cores)

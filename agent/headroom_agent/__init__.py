@@ -91,7 +91,7 @@ def _launch(options: _config.Options) -> _Agent:
     too_old = _requirements.mlx_version_problem(str(getattr(mx, "__version__", "")))
     if too_old is not None:
         raise RuntimeError(too_old)
-    runtime_dir = _paths.ensure_runtime_dir(_paths.default_runtime_dir(os.environ, sys.platform, os.getuid()))
+    runtime_dir = _paths.prepare_runtime_dir(os.environ, sys.platform, os.getuid())
     path = _paths.socket_path(runtime_dir, os.getpid())
     if len(path.encode()) > _paths.MAX_SOCKET_PATH:
         raise _paths.UnsafeRuntimeDir(

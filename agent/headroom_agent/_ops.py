@@ -124,6 +124,8 @@ class Ops:
         # unwire and rewire a loaded model on Metal: it is unknown until someone sets it.
         self.wired_limit: int | None = None
         self._memory_limit: int | None = None
+        # Limits the host's own code has set (through the wrapped setters), oldest first.
+        self.set_by_process: list[str] = []
         self.handlers: dict[str, Handler] = {
             "hello": self.hello,
             "stats": self.stats,
@@ -177,6 +179,9 @@ class Ops:
         return wrapper
 
     def _remember(self, name: str, value: int) -> None:
+        word = name.removeprefix("set_").removesuffix("_limit")
+        if word not in self.set_by_process:
+            self.set_by_process.append(word)
         if name == "set_cache_limit":
             self.cache_limit = value
         elif name == "set_wired_limit":
@@ -245,6 +250,7 @@ class Ops:
             "pid": os.getpid(),
             "name": process_name(),
             "cmdline": list(getattr(sys, "orig_argv", None) or sys.argv),
+            "prefix": sys.prefix,
             "target": self.target,
             "mlx_version": str(getattr(mx, "__version__", "unknown")),
             "backend": self.backend(),
@@ -258,6 +264,8 @@ class Ops:
             "cache_limit": self.cache_limit,
             "wired_limit": self.wired_limit,
             "wired_limit_applies": self.wired_limit_applies(),
+            "set_by_process": list(self.set_by_process),
+            "cpu_time": time.process_time(),
             "cooperative": self.cooperative,
             "pending": self._pending(),
             "agent_version": __version__,

@@ -8,6 +8,7 @@ import pwd
 import stat
 import subprocess
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -117,19 +118,47 @@ def test_run_mode_with_unsafe_directory_still_runs_the_target(runtime_dir: str, 
     assert "headroom_agent: not started" in result.stderr
 
 
-@pytest.mark.parametrize(
-    "env, platform, expected",
-    [
-        ({"HEADROOM_RUNTIME_DIR": "/x/y", "XDG_RUNTIME_DIR": "/run/user/5"}, "linux", "/x/y"),
-        ({"XDG_RUNTIME_DIR": "/run/user/5"}, "linux", "/run/user/5/headroom"),
-        ({}, "linux", "/tmp/headroom-5"),
-        ({"TMPDIR": "/var/folders/ab/T/"}, "darwin", "/var/folders/ab/T/headroom"),
-        ({"XDG_RUNTIME_DIR": "/run/user/5"}, "darwin", "/tmp/headroom-5"),
-        ({"TMPDIR": "/var/tmp"}, "linux", "/tmp/headroom-5"),
-    ],
-)
-def test_default_runtime_dir(env: dict[str, str], platform: str, expected: str) -> None:
-    assert _paths.default_runtime_dir(env, platform, 5) == expected
+RUNTIME_DIR_CASES = json.loads(
+    (Path(__file__).resolve().parents[2] / "tests" / "shared" / "runtime_dir_cases.json").read_text()
+)["cases"]
+
+
+@pytest.mark.parametrize("case", RUNTIME_DIR_CASES, ids=[c["name"] for c in RUNTIME_DIR_CASES])
+def test_runtime_dir_follows_the_table_shared_with_the_rust_client(case: dict[str, Any]) -> None:
+    f = case["fallback"]
+    fallback = None if f is None else _paths.DirState(f["is_dir"], f["uid"], int(f["mode"], 8))
+    args = (case["platform"], case["env"], case["user_dir"], case["uid"], fallback)
+    want = case["expect"]["dir"]
+    if want is not None:
+        assert _paths.choose_runtime_dir(*args) == want
+    else:
+        with pytest.raises(_paths.UnsafeRuntimeDir) as refused:
+            _paths.choose_runtime_dir(*args)
+        for part in case["expect"]["error_contains"]:
+            assert part in str(refused.value)
+
+
+def test_a_fallback_directory_someone_else_made_first_moves_agents_to_the_cache(tmp_path: Path) -> None:
+    # A uid that owns nothing: /tmp/headroom-<uid> made by this (other) user is "someone else's".
+    uid = 3_999_999_917
+    taken = _paths.fallback_dir(uid)
+    os.makedirs(taken, exist_ok=True)
+    try:
+        env = {"HOME": str(tmp_path)}
+        state = _paths.dir_state(taken)
+        assert state is not None and state.uid == os.getuid() != uid
+        assert _paths.default_runtime_dir(env, "linux", uid) == str(tmp_path / ".cache" / "headroom" / "run")
+        with pytest.raises(_paths.UnsafeRuntimeDir, match=f"{taken} is owned by uid"):
+            _paths.default_runtime_dir({}, "linux", uid)
+    finally:
+        os.rmdir(taken)
+
+
+def test_this_machine_resolves_to_a_directory_the_client_would_pick(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HEADROOM_RUNTIME_DIR", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/4242")
+    assert _paths.default_runtime_dir(os.environ, "linux", 4242) == "/run/user/4242/headroom"
+    assert _paths.darwin_user_dir() is None  # not macOS here
 
 
 # -- another user -------------------------------------------------------------------------------

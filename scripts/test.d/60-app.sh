@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The menu-bar app (src-tauri/, issue 6): unit tests (icon pixels, title, menu model,
+# The menu-bar app (src-tauri/): unit tests (icon pixels, title, menu model,
 # notifications), command tests through tauri::test on the mock runtime (a fake engine and the
 # real one), clippy on Linux, the macOS type-check, then the smoke test of the real app under
 # Xvfb (tests/app/smoke.sh: window screenshot, live samples, the tray's "Clear MLX cache"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzz suite (issue 8): runs every cargo-fuzz target in fuzz/ for a short fixed budget and fails
+# Fuzz suite: runs every cargo-fuzz target in fuzz/ for a short fixed budget and fails
 # on the first crash. Longer runs: fuzz/README.md.
 #
 #   scripts/test.d/80-fuzz.sh                 # FUZZ_SECS=20 per target (8 targets, < 3 min)

@@ -4,7 +4,7 @@
 //! text or enabled state of only the items whose [`MenuModel`] entry changed
 //! ([`MenuModel::changes_from`]).
 //!
-//! Two lines come from issue 7: the doctor's top finding ([`ItemId::Doctor`], "No problem
+//! Two lines come from the machine tools: the doctor's top finding ([`ItemId::Doctor`], "No problem
 //! found" otherwise; a click opens the Tools tab) and, only when the configuration asks to
 //! re-apply the GPU wired limit at start and the value in force differs, an offer to do it
 //! ([`MenuModel::reapply`], see [`reapply_offer`]); nothing privileged runs before a click.

@@ -5,7 +5,7 @@
 #   3. screenshot the screen (artifacts/app/window.png) and check it is not blank;
 #   4. check live samples: `/api/snapshot` of the app's HTTP server twice with a changing
 #      `at` (or, without the server, two different per-sample log lines);
-#   5. the desktop end to end (issue 6), with a real MLX process under the agent
+#   5. the desktop end to end, with a real MLX process under the agent
 #      (tests/app/mlx_holder.py, ≥ 64 MB of MLX cache) and a D-Bus peer playing the desktop
 #      (tests/app/desktop_peer.py: StatusNotifierWatcher + notification server): the tray
 #      registers with it; a rule on the MLX cache notifies once while it stays fired; the

@@ -1,4 +1,4 @@
-// The "Tools" view (issue 7) against a real `headroom serve`: "Will it fit?" shows the same
+// The "Tools" view against a real `headroom serve`: "Will it fit?" shows the same
 // figures as `headroom fit`, and the wired-limit panel says where the sysctl does not exist.
 import { expect, test, type Page } from '@playwright/test';
 import { spawnSync } from 'node:child_process';

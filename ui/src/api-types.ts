@@ -25,6 +25,11 @@ export type { TitleFormat } from './bindings/TitleFormat';
 export type { IconStyle } from './bindings/IconStyle';
 
 export type { Action } from './bindings/Action';
+export type { Policy } from './bindings/Policy';
+export type { Policies } from './bindings/Policies';
+export type { PolicySuggestion } from './bindings/PolicySuggestion';
+export type { PolicyStatus } from './bindings/PolicyStatus';
+export type { LimitOrigin } from './bindings/LimitOrigin';
 
 export type { ActionSummary } from './bindings/ActionSummary';
 export type { ConfigSaved } from './bindings/ConfigSaved';

@@ -3,7 +3,7 @@
 // same rules and messages as `headroom_core::units`); every other check is the engine's,
 // asked through `PUT /api/config?dry_run=1`.
 
-import type { Action, Comparison, Config, ConfigIssue, IconStyle, Metric, Rule, Scope, TitleFormat } from './api-types';
+import type { Action, Comparison, Config, ConfigIssue, IconStyle, Metric, Policy, Rule, Scope, TitleFormat } from './api-types';
 import { durationInput, parseDuration, parseSize, sizeInput } from './format';
 
 export type Unit = 'level' | 'percent' | 'bytes' | 'rate';
@@ -225,3 +225,99 @@ export const ICON_STYLES: { value: IconStyle; label: string }[] = [
   { value: 'color', label: 'Colour by pressure' },
   { value: 'template', label: 'Monochrome' },
 ];
+
+/** An MLX policy as form text. `base` keeps the policy as loaded, so fields the form does not show survive. */
+export interface PolicyForm {
+  base: Policy;
+  id: string;
+  enabled: boolean;
+  process: string;
+  cmdline: string;
+  pythonEnv: string;
+  cache: string;
+  memory: string;
+  wired: string;
+  trim: boolean;
+  trimAfter: string;
+  trimAbove: string;
+}
+
+/** A limit as typed: a size (`512MiB`) or a percentage of physical memory (`75%`). */
+function limitText(v: number | string | undefined): string {
+  if (v == null) return '';
+  return typeof v === 'number' ? sizeInput(v) : v;
+}
+
+export function policyToForm(p: Policy): PolicyForm {
+  return {
+    base: p,
+    id: p.id,
+    enabled: p.enabled !== false,
+    process: p.process ?? '',
+    cmdline: p.cmdline ?? '',
+    pythonEnv: p.python_env ?? '',
+    cache: limitText(p.cache),
+    memory: limitText(p.memory),
+    wired: limitText(p.wired),
+    trim: !!p.idle_trim,
+    trimAfter: secsText(p.idle_trim?.after_secs ?? 300),
+    trimAbove: limitText(p.idle_trim?.cache_above ?? 100 * 2 ** 20),
+  };
+}
+
+/** A limit field: empty → none; `N%` goes to the engine as typed (it checks the range); a size is parsed here. */
+function parseLimit(text: string): { ok: true; value: number | string | undefined } | { ok: false; error: string } {
+  const t = text.trim();
+  if (t === '') return { ok: true, value: undefined };
+  if (t.endsWith('%')) return { ok: true, value: t };
+  return parseSize(t);
+}
+
+/** The policy the form describes, and the fields that did not parse (keys like the engine's: `policies.list[0].cache`). */
+export function formToPolicy(f: PolicyForm, i: number, errors: FieldErrors): Policy {
+  const key = (k: string) => `policies.list[${i}].${k}`;
+  const p: Policy = { ...f.base, id: f.id.trim(), enabled: f.enabled };
+  const text = (v: string) => (v.trim() === '' ? undefined : v.trim());
+  p.process = text(f.process);
+  p.cmdline = text(f.cmdline);
+  p.python_env = text(f.pythonEnv);
+  for (const [k, v] of [['cache', f.cache], ['memory', f.memory], ['wired', f.wired]] as const) {
+    const l = parseLimit(v);
+    if (l.ok) p[k] = l.value; else errors[key(k)] = l.error;
+  }
+  if (!f.trim) delete p.idle_trim;
+  else {
+    const after = parseSecs(f.trimAfter);
+    const above = parseSize(f.trimAbove);
+    if (!after.ok) errors[key('idle_trim.after_secs')] = after.error;
+    if (!above.ok) errors[key('idle_trim.cache_above')] = above.error;
+    p.idle_trim = { after_secs: after.ok ? after.value : 300, cache_above: above.ok ? above.value : 0 };
+  }
+  for (const k of ['process', 'cmdline', 'python_env', 'cache', 'memory', 'wired'] as const) {
+    if (p[k] === undefined) delete p[k];
+  }
+  return p;
+}
+
+/** A fresh policy id not used by `policies`. */
+export function newPolicy(policies: { base: Policy }[]): PolicyForm {
+  const ids = new Set(policies.map((p) => p.base.id));
+  let n = policies.length + 1;
+  while (ids.has(`policy-${n}`)) n += 1;
+  return policyToForm({ id: `policy-${n}`, enabled: true, cache: 512 * 2 ** 20 });
+}
+
+/** The policy an issue key is about (`policies.list[2].cache` → 2, `cache`). */
+export function policyFieldKey(key: string): { index: number; field: string } | null {
+  const m = /^policies\.list\[(\d+)\](?:\.(.+))?$/.exec(key);
+  return m ? { index: Number(m[1]), field: m[2] ?? '' } : null;
+}
+
+/** What a policy matches, for a person (the engine's wording). */
+export function matchText(p: Policy): string {
+  const parts: string[] = [];
+  if (p.process) parts.push(`process ${p.process}`);
+  if (p.cmdline) parts.push(`command line /${p.cmdline}/`);
+  if (p.python_env) parts.push(`Python environment ${p.python_env}`);
+  return parts.length ? parts.join(' and ') : 'every MLX process';
+}

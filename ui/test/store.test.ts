@@ -155,6 +155,17 @@ describe('updates reach only what changed', () => {
     b[0]!.cache = 6;
     expect(sameProcesses(a, b)).toBe(false);
     expect(sameProcesses(a, a.slice(0, 1))).toBe(false);
+    // The policy state is a new object every sample: compared by value.
+    const status = (source: 'policy' | 'manual') => ({
+      policy: 'every-mlx-process',
+      limits_source: [{ limit: 'cache' as const, source, why: '' }],
+    });
+    const c = snap(3).mlx, d = snap(4).mlx;
+    c[0]!.policy = status('policy');
+    d[0]!.policy = status('policy');
+    expect(sameProcesses(c, d)).toBe(true);
+    d[0]!.policy = status('manual');
+    expect(sameProcesses(c, d)).toBe(false);
   });
 });
 

@@ -5,6 +5,8 @@ usage: python cache_builder.py SIZE [--cache-limit SIZE] [--cooperative] [--tick
 SIZE is bytes or 64MiB/1GB/1.5G (powers of 1024). Prints ``READY <pid>`` once the cache is
 built, then answers one line per command read from stdin until stdin closes (exit 0):
   cache        -> CACHE <bytes>           (this process's own mx.get_cache_memory())
+  cachelimit   -> CACHELIMIT <bytes>      (the cache limit in force: MLX has no getter, so
+                                           mx.set_cache_limit's return value, then put back)
   stats        -> STATS <json>            (active, cache, peak, memory_limit as MLX reports them)
   build SIZE   -> BUILT <cache bytes>     (allocate, evaluate and free SIZE more bytes)
   clear        -> CLEARED <cache bytes>
@@ -51,6 +53,12 @@ def answer(line: str) -> str | None:
     cmd = words[0]
     if cmd == "cache":
         return f"CACHE {mx.get_cache_memory()}"
+    if cmd == "cachelimit":
+        # MLX's own setter (not the agent's tracking wrapper): this is the process's reading.
+        setter = getattr(mx.set_cache_limit, "__wrapped__", mx.set_cache_limit)
+        previous = setter(1 << 62)
+        setter(previous)
+        return f"CACHELIMIT {previous}"
     if cmd == "stats":
         stats = {
             "active": mx.get_active_memory(),

@@ -3,7 +3,7 @@
 //! Exit status: 0 every process succeeded; 1 some succeeded and some failed (named);
 //! 2 bad input (size, unknown pid, process without agent) or nothing succeeded.
 
-use crate::output::{fail, print_json};
+use crate::output::{emit, fail, print_json};
 use headroom_core::agents::{ActionOutcome, LimitKind};
 use headroom_core::ops::{self, ClearCacheRequest, LimitRequest, Local};
 use headroom_core::units::{format_bytes, parse_size};
@@ -70,10 +70,13 @@ pub async fn run_clear_cache(args: &ClearCacheArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return fail("", &e),
     };
-    if args.json {
-        print_json(&summary.outcomes, true);
+    let written = if args.json {
+        print_json(&summary.outcomes, true)
     } else {
-        print!("{}", render_cleared(&summary.outcomes));
+        emit(&render_cleared(&summary.outcomes))
+    };
+    if let Err(code) = written {
+        return code;
     }
     exit_code(&summary.outcomes, "clear the cache")
 }
@@ -91,10 +94,13 @@ pub async fn run_limit(args: &LimitArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return fail("", &e),
     };
-    if args.json {
-        print_json(&summary.outcomes, true);
+    let written = if args.json {
+        print_json(&summary.outcomes, true)
     } else {
-        print!("{}", render_limits(kind, &summary.outcomes));
+        emit(&render_limits(kind, &summary.outcomes))
+    };
+    if let Err(code) = written {
+        return code;
     }
     exit_code(&summary.outcomes, &format!("set the {} limit", kind.word()))
 }

@@ -6,12 +6,12 @@
 //! Exit status: 0 done; 1 some environments refused or failed (each named with its fix);
 //! 2 bad input or nothing could be done.
 
-use crate::output::print_json;
+use crate::output::{emit, print_json, safe, say};
 use headroom_core::agents::install::{self, EnvironmentStatus};
 use headroom_core::agents::{attach, runtime_dir, scan};
 use headroom_core::config;
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
 /// Arguments of `headroom agent`.
@@ -98,43 +98,57 @@ fn targets(t: &TargetArgs) -> Result<BTreeMap<PathBuf, Vec<u32>>, String> {
 /// Asks `question` on the terminal; false (with a hint) when stdin is not one.
 fn confirm(question: &str) -> bool {
     if !std::io::stdin().is_terminal() {
-        eprintln!("headroom: not a terminal, so nothing was changed; add --yes to confirm");
+        say("not a terminal, so nothing was changed; add --yes to confirm");
         return false;
     }
-    print!("{question} [y/N] ");
-    let _ = std::io::stdout().flush();
+    if emit(&format!("{question} [y/N] ")).is_err() {
+        return false;
+    }
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);
     matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
-fn list_targets(found: &BTreeMap<PathBuf, Vec<u32>>) {
+/// The environments about to change, one per line (paths made terminal-safe).
+fn list_targets(found: &BTreeMap<PathBuf, Vec<u32>>) -> String {
+    let mut out = String::new();
     for (python, pids) in found {
+        let python = python.display().to_string();
         if pids.is_empty() {
-            println!("  {}", python.display());
+            out.push_str(&format!("  {}\n", safe(&python)));
         } else {
             let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
-            println!("  {}  (MLX process {})", python.display(), pids.join(", "));
+            out.push_str(&format!(
+                "  {}  (MLX process {})\n",
+                safe(&python),
+                pids.join(", ")
+            ));
         }
     }
+    out
 }
 
 fn run_enable(t: &TargetArgs) -> u8 {
     let found = match targets(t) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("headroom: {e}");
+            say(&e.to_string());
             return 2;
         }
     };
     if found.is_empty() {
-        eprintln!("headroom: no MLX process is running; name the environment with --python PATH (its bin/python)");
+        say("no MLX process is running; name the environment with --python PATH (its bin/python)");
         return 2;
     }
     let asked = t.pythons.is_empty() && t.pids.is_empty();
     if asked && !t.yes {
-        println!("Enable the Headroom agent for the Python of the MLX processes running now:");
-        list_targets(&found);
+        let listing = format!(
+            "Enable the Headroom agent for the Python of the MLX processes running now:\n{}",
+            list_targets(&found)
+        );
+        if let Err(code) = emit(&listing) {
+            return code;
+        }
         if !confirm(
             "Every process of these environments that imports MLX will start the agent. Enable?",
         ) {
@@ -142,16 +156,17 @@ fn run_enable(t: &TargetArgs) -> u8 {
         }
     }
     let data = config::data_dir();
+    let mut text = String::new();
     let mut results = Vec::new();
     let mut failures = 0usize;
     for python in found.keys() {
         match install::enable(python, &data) {
             Ok(env) => {
                 if !t.json {
-                    println!(
-                        "enabled: {} (Python {}), agent {} in {}\n  restart its MLX programs to see their caches; undo with `headroom agent disable --python {}`",
-                        env.python, env.python_version, env.agent_version, env.site_packages, env.python
-                    );
+                    text.push_str(&format!(
+                        "enabled: {} (Python {}), agent {} in {}\n  restart its MLX programs to see their caches; undo with `headroom agent disable --python {}`\n",
+                        safe(&env.python), env.python_version, env.agent_version, safe(&env.site_packages), safe(&env.python)
+                    ));
                 }
                 results
                     .push(serde_json::json!({ "python": python, "ok": true, "environment": env }));
@@ -159,7 +174,7 @@ fn run_enable(t: &TargetArgs) -> u8 {
             Err(e) => {
                 failures += 1;
                 if !t.json {
-                    eprintln!("headroom: not enabled: {e}");
+                    say(&format!("not enabled: {e}"));
                 }
                 results.push(
                     serde_json::json!({ "python": python, "ok": false, "error": e.to_string() }),
@@ -167,10 +182,12 @@ fn run_enable(t: &TargetArgs) -> u8 {
             }
         }
     }
-    if t.json {
-        print_json(&results, true);
-    }
-    exit_code(failures, found.len())
+    let written = if t.json {
+        print_json(&results, true)
+    } else {
+        emit(&text)
+    };
+    crate::output::exit_code(written, outcome_code(failures, found.len()))
 }
 
 fn run_disable(t: &TargetArgs) -> u8 {
@@ -179,7 +196,7 @@ fn run_disable(t: &TargetArgs) -> u8 {
         match install::load_record(&data) {
             Ok(r) => r.into_iter().map(|e| PathBuf::from(e.python)).collect(),
             Err(e) => {
-                eprintln!("headroom: {e}");
+                say(&e.to_string());
                 return 2;
             }
         }
@@ -189,15 +206,16 @@ fn run_disable(t: &TargetArgs) -> u8 {
         match targets(t) {
             Ok(f) => f.into_keys().collect(),
             Err(e) => {
-                eprintln!("headroom: {e}");
+                say(&e.to_string());
                 return 2;
             }
         }
     };
     if pythons.is_empty() {
-        eprintln!("headroom: nothing to disable; name the environment with --python PATH, or use --all (see `headroom agent status`)");
+        say("nothing to disable; name the environment with --python PATH, or use --all (see `headroom agent status`)");
         return 2;
     }
+    let mut text = String::new();
     let mut results = Vec::new();
     let mut failures = 0usize;
     for python in &pythons {
@@ -205,16 +223,19 @@ fn run_disable(t: &TargetArgs) -> u8 {
             Ok(done) => {
                 if !t.json {
                     if done.removed.is_empty() {
-                        println!("{}: the agent was not enabled there", done.python);
+                        text.push_str(&format!(
+                            "{}: the agent was not enabled there\n",
+                            safe(&done.python)
+                        ));
                     } else {
-                        println!(
-                            "disabled: {} (removed {})",
-                            done.python,
-                            done.removed.join(", ")
-                        );
+                        text.push_str(&format!(
+                            "disabled: {} (removed {})\n",
+                            safe(&done.python),
+                            safe(&done.removed.join(", "))
+                        ));
                     }
                     for k in &done.kept {
-                        println!("  kept {k}");
+                        text.push_str(&format!("  kept {}\n", safe(k)));
                     }
                 }
                 results.push(serde_json::json!({ "python": python, "ok": true, "result": done }));
@@ -222,7 +243,7 @@ fn run_disable(t: &TargetArgs) -> u8 {
             Err(e) => {
                 failures += 1;
                 if !t.json {
-                    eprintln!("headroom: not disabled: {e}");
+                    say(&format!("not disabled: {e}"));
                 }
                 results.push(
                     serde_json::json!({ "python": python, "ok": false, "error": e.to_string() }),
@@ -230,35 +251,38 @@ fn run_disable(t: &TargetArgs) -> u8 {
             }
         }
     }
-    if t.json {
-        print_json(&results, true);
-    }
-    exit_code(failures, pythons.len())
+    let written = if t.json {
+        print_json(&results, true)
+    } else {
+        emit(&text)
+    };
+    crate::output::exit_code(written, outcome_code(failures, pythons.len()))
 }
 
 fn run_attach(a: &AttachArgs) -> u8 {
     match attach::attach(a.pid, &config::data_dir(), &runtime_dir()) {
-        Ok(done) => {
-            println!(
-                "{}: process {} serves its agent at {}",
+        Ok(done) => crate::output::exit_code(
+            emit(&format!(
+                "{}: process {} serves its agent at {}\n",
                 if done.already {
                     "already attached"
                 } else {
                     "attached"
                 },
                 a.pid,
-                done.socket.display()
-            );
-            0
-        }
+                safe(&done.socket.display().to_string())
+            )),
+            0,
+        ),
         Err(e) => {
-            eprintln!("headroom: not attached: {e}");
+            say(&format!("not attached: {e}"));
             2
         }
     }
 }
 
-fn exit_code(failures: usize, total: usize) -> u8 {
+/// 0 when every environment succeeded, 1 when some did, 2 when none did.
+fn outcome_code(failures: usize, total: usize) -> u8 {
     match failures {
         0 => 0,
         n if n < total => 1,
@@ -270,15 +294,14 @@ fn run_status(args: &StatusArgs) -> u8 {
     let list = match install::status(&config::data_dir()) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("headroom: {e}");
+            say(&e.to_string());
             return 2;
         }
     };
     if args.json {
-        return if print_json(&list, true) { 0 } else { 2 };
+        return crate::output::exit_code(print_json(&list, true), 0);
     }
-    print!("{}", render_status(&list, &install::bundle_id()));
-    0
+    crate::output::exit_code(emit(&render_status(&list, &install::bundle_id())), 0)
 }
 
 /// The `status` table in words.

@@ -1,7 +1,7 @@
 //! `headroom capture`: record the raw counters behind one or more samples; and the replay side
 //! of `headroom status --replay FILE` / `headroom watch --replay FILE`.
 
-use crate::output::{print_json, use_colour};
+use crate::output::{emit, exit_code, print_json, safe, use_colour};
 use headroom_core::agents::client::AgentConn;
 use headroom_core::agents::MlxMonitor;
 use headroom_core::capture::{this_host, Capture, ProcessInfo};
@@ -9,7 +9,6 @@ use headroom_core::snapshot::Snapshot;
 use headroom_core::units::parse_duration;
 use headroom_core::Sampler;
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -23,7 +22,8 @@ const MAX_COMMAND_CHARS: usize = 1024;
 /// Arguments of `headroom capture`.
 #[derive(Debug, clap::Args)]
 pub struct CaptureArgs {
-    /// Write the capture to FILE instead of standard output.
+    /// Write the capture to FILE (a regular file or a new name; `-` is standard output)
+    /// instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Samples to take (1 to 3600); two or more give rates.
@@ -60,6 +60,11 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
 
 /// Runs `headroom capture`.
 pub async fn run(args: &CaptureArgs) -> u8 {
+    let output = args.output.as_deref().filter(|p| *p != Path::new("-"));
+    if let Some(Err(e)) = output.map(headroom_core::files::check_regular_file) {
+        eprintln!("headroom: {e}");
+        return 2;
+    }
     let capture = record(args).await;
     let text = match capture.to_json() {
         Ok(t) => t,
@@ -68,9 +73,9 @@ pub async fn run(args: &CaptureArgs) -> u8 {
             return 2;
         }
     };
-    match &args.output {
+    match output {
         None => print_stdout(&text),
-        Some(path) => match write_atomically(path, &text) {
+        Some(path) => match write_capture(path, &text) {
             Ok(()) => {
                 eprintln!(
                     "headroom: wrote {} ({} samples); attach it to your report",
@@ -80,7 +85,7 @@ pub async fn run(args: &CaptureArgs) -> u8 {
                 0
             }
             Err(e) => {
-                eprintln!("headroom: cannot write {}: {e}", path.display());
+                eprintln!("headroom: {e}");
                 2
             }
         },
@@ -153,26 +158,13 @@ fn scrub(stats: &mut Value) {
 }
 
 fn print_stdout(text: &str) -> u8 {
-    let mut out = std::io::stdout().lock();
-    match writeln!(out, "{text}").and_then(|()| out.flush()) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("headroom: cannot write the capture: {e}");
-            2
-        }
-    }
+    exit_code(emit(&format!("{text}\n")), 0)
 }
 
-/// Writes `text` to a temporary file beside `path`, then renames it into place.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map_or_else(|| "capture".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, format!("{text}\n"))?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+/// Writes the capture to `path`: a regular file or a new name only, replaced atomically,
+/// new files 0600 (a capture may hold command lines).
+fn write_capture(path: &Path, text: &str) -> Result<(), String> {
+    headroom_core::files::write_regular_file(path, format!("{text}\n").as_bytes(), 0o600)
 }
 
 /// The largest processes by resident size (Linux `/proc`; empty elsewhere for now).
@@ -213,10 +205,11 @@ fn process_info(pid: u32) -> Option<ProcessInfo> {
 }
 
 /// Loads a capture for replay; the error names the file and the bad field.
+/// Reading streams and stops at [`headroom_core::capture::MAX_CAPTURE_BYTES`].
 pub fn load(path: &Path) -> Result<Capture, String> {
-    let text = std::fs::read_to_string(path)
+    let file = std::fs::File::open(path)
         .map_err(|e| format!("cannot read capture {}: {e}", path.display()))?;
-    Capture::from_json(&text).map_err(|e| format!("cannot replay {}: {e}", path.display()))
+    Capture::read(file).map_err(|e| format!("cannot replay {}: {e}", path.display()))
 }
 
 /// `headroom status --replay FILE`: the last sample of the capture (rates against the one
@@ -235,15 +228,18 @@ pub fn status_replay(path: &Path, json: bool, render: fn(&Snapshot, bool) -> Str
         return 2;
     };
     if json {
-        return if print_json(last, true) { 0 } else { 2 };
+        return exit_code(print_json(last, true), 0);
     }
-    println!("{}", describe(&capture, path, snapshots.len()));
-    print!("{}", render(last, use_colour()));
-    0
+    let text = format!(
+        "{}\n{}",
+        describe(&capture, path, snapshots.len()),
+        render(last, use_colour())
+    );
+    exit_code(emit(&text), 0)
 }
 
 /// `headroom watch --replay FILE`: every sample of the capture, without waiting.
-pub fn watch_replay(path: &Path, json: bool, line: fn(&Snapshot, bool) -> bool) -> u8 {
+pub fn watch_replay(path: &Path, json: bool, line: fn(&Snapshot, bool) -> Result<(), u8>) -> u8 {
     let capture = match load(path) {
         Ok(c) => c,
         Err(e) => {
@@ -253,13 +249,13 @@ pub fn watch_replay(path: &Path, json: bool, line: fn(&Snapshot, bool) -> bool) 
     };
     let colour = use_colour();
     for s in capture.replay() {
-        let ok = if json {
+        let written = if json {
             print_json(&s, false)
         } else {
             line(&s, colour)
         };
-        if !ok {
-            return 0; // stdout closed (`| head`): a normal way to stop.
+        if let Err(code) = written {
+            return code; // 0 when stdout was closed (`| head`): a normal way to stop.
         }
     }
     0
@@ -278,8 +274,8 @@ fn describe(c: &Capture, path: &Path, n: usize) -> String {
     };
     format!(
         "Replay      {} ({os} {}; sample {n} of {n})",
-        path.display(),
-        what.join(", ")
+        safe(&path.display().to_string()),
+        safe(&what.join(", "))
     )
 }
 
@@ -311,7 +307,7 @@ mod tests {
     fn atomic_write_leaves_only_the_target() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.json");
-        write_atomically(&path, "{}").unwrap();
+        write_capture(&path, "{}").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}\n");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }

@@ -3,9 +3,9 @@
 //! Exit status: 0 fine; 1 the file has problems (defaults are in force, the file is kept);
 //! 2 the file cannot be read or written, or bad input.
 
+use crate::output::{emit, exit_code, write_line};
 use headroom_core::config::{self, Config, LoadedConfig};
 use headroom_core::ops::{self, Local};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `headroom config`.
@@ -42,8 +42,7 @@ pub enum ConfigCommand {
 pub async fn run(args: &ConfigArgs) -> u8 {
     match &args.command {
         ConfigCommand::Path => {
-            println!("{}", config::config_path().display());
-            0
+            exit_code(write_line(&config::config_path().display().to_string()), 0)
         }
         ConfigCommand::Show { json } => show(*json),
         ConfigCommand::Check { file } => check(file.clone().unwrap_or_else(config::config_path)),
@@ -52,19 +51,9 @@ pub async fn run(args: &ConfigArgs) -> u8 {
     }
 }
 
-/// Prints pretty JSON; a closed stdout is not an error. Returns `code`, or 2 when the value
-/// cannot be encoded.
+/// Prints pretty JSON; returns `code`, or the write or encoding error's code.
 fn print_json<T: serde::Serialize>(value: &T, code: u8) -> u8 {
-    match serde_json::to_string_pretty(value) {
-        Ok(text) => {
-            let _ = writeln!(std::io::stdout().lock(), "{text}");
-            code
-        }
-        Err(e) => {
-            eprintln!("headroom: cannot encode JSON: {e}");
-            2
-        }
-    }
+    exit_code(crate::output::print_json(value, true), code)
 }
 
 fn report(loaded: &LoadedConfig) -> u8 {
@@ -106,10 +95,7 @@ fn show(json: bool) -> u8 {
             } else {
                 format!("defaults (no file at {})", loaded.path.display())
             };
-            // A closed stdout (`| head`) is a normal way to stop reading.
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "# In force: {origin}\n\n{text}");
-            code
+            exit_code(emit(&format!("# In force: {origin}\n\n{text}\n")), code)
         }
         Err(e) => {
             eprintln!("headroom: cannot encode the configuration as TOML: {e}");
@@ -120,26 +106,46 @@ fn show(json: bool) -> u8 {
 
 fn check(path: PathBuf) -> u8 {
     if !path.exists() {
-        println!(
-            "{}: no file; every default is in force (`headroom config init` writes one)",
-            path.display()
+        return exit_code(
+            write_line(&format!(
+                "{}: no file; every default is in force (`headroom config init` writes one)",
+                path.display()
+            )),
+            0,
         );
-        return 0;
     }
     let loaded = config::load(&path);
     let code = report(&loaded);
     if code == 0 {
-        println!(
-            "{}: ok ({} rules, {} enabled)",
-            path.display(),
-            loaded.config.rules.len(),
-            loaded.config.rules.iter().filter(|r| r.enabled).count()
+        return exit_code(
+            write_line(&format!(
+                "{}: ok ({} rules, {} enabled)",
+                path.display(),
+                loaded.config.rules.len(),
+                loaded.config.rules.iter().filter(|r| r.enabled).count()
+            )),
+            0,
         );
     }
     code
 }
 
+/// The target of `path` when it is a symbolic link that leads nowhere.
+fn dangling_link(path: &Path) -> Option<PathBuf> {
+    let md = std::fs::symlink_metadata(path).ok()?;
+    (md.file_type().is_symlink() && !path.exists())
+        .then(|| std::fs::read_link(path).unwrap_or_default())
+}
+
 fn init(path: &Path) -> u8 {
+    if let Some(target) = dangling_link(path) {
+        eprintln!(
+            "headroom: {} is a symbolic link to {}, which does not exist; not replaced (create the target or remove the link)",
+            path.display(),
+            target.display()
+        );
+        return 1;
+    }
     if path.exists() {
         eprintln!(
             "headroom: {} already exists; not overwritten (`headroom config check` validates it)",
@@ -148,10 +154,7 @@ fn init(path: &Path) -> u8 {
         return 1;
     }
     match config::save(path, &Config::default()) {
-        Ok(()) => {
-            println!("{}", path.display());
-            0
-        }
+        Ok(()) => exit_code(write_line(&path.display().to_string()), 0),
         Err(e) => {
             eprintln!("headroom: {e}");
             2

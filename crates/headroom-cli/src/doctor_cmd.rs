@@ -1,4 +1,5 @@
-//! `headroom doctor [--json]`: the seeds' diagnostic order as checks with evidence.
+//! `headroom doctor [--json]`: pressure, swap, compression, MLX caches, wired limits and other
+//! apps, as checks with evidence.
 //!
 //! It takes two samples one second apart (swap and compression rates), polls the MLX agents
 //! (and asks each for its command line), lists other apps by footprint, and reads the last
@@ -7,7 +8,7 @@
 //!
 //! Exit status: 0 healthy; 1 findings; 2 could not check.
 
-use crate::output::{fail, print_json};
+use crate::output::{emit, fail, print_json, safe};
 use headroom_core::doctor::{DoctorReport, Severity};
 use headroom_core::ops::{self, Local};
 use std::time::Duration;
@@ -27,14 +28,12 @@ pub async fn run(args: &DoctorArgs) -> u8 {
         Ok(r) => r,
         Err(e) => return fail("doctor", &e),
     };
-    if args.json {
-        if !print_json(&report, true) {
-            return 2;
-        }
+    let written = if args.json {
+        print_json(&report, true)
     } else {
-        print!("{}", render(&report));
-    }
-    report.exit_code()
+        emit(&render(&report))
+    };
+    crate::output::exit_code(written, report.exit_code())
 }
 
 fn severity_word(s: Severity) -> &'static str {
@@ -55,7 +54,7 @@ pub fn render(r: &DoctorReport) -> String {
             _ => "skipped",
         };
         let detail = if c.status == "skipped" {
-            format!(" ({})", c.detail)
+            format!(" ({})", safe(&c.detail))
         } else {
             String::new()
         };
@@ -69,16 +68,26 @@ pub fn render(r: &DoctorReport) -> String {
         };
     }
     for f in &r.findings {
-        out += &format!("{} {}: {}\n", severity_word(f.severity), f.id, f.title);
+        out += &format!(
+            "{} {}: {}\n",
+            severity_word(f.severity),
+            f.id,
+            safe(&f.title)
+        );
         let ev: Vec<String> = f
             .evidence
             .iter()
-            .map(|e| format!("{} {}", e.name, e.shown))
+            .map(|e| format!("{} {}", safe(&e.name), safe(&e.shown)))
             .collect();
         out += &format!("  evidence: {}\n", ev.join(", "));
-        out += &format!("  fix: {}\n", f.action);
+        out += &format!("  fix: {}\n", safe(&f.action));
         if let Some(c) = &f.command {
-            out += &format!("  run: {c}\n");
+            out += &format!("  run: {}\n", safe(c));
+        }
+        if let Some(d) = &f.detail {
+            for line in d.lines() {
+                out += &format!("    {line}\n");
+            }
         }
     }
     out

@@ -4,7 +4,7 @@
 //! Exit status: 0 fits now; 1 fits only after closing apps / raising the wired limit, or does
 //! not fit; 2 bad input or unreadable model folder.
 
-use crate::output::{fail, print_json};
+use crate::output::{emit, fail, print_json};
 use headroom_core::fit::{FitReport, Verdict};
 use headroom_core::ops::{self, FitRequest, Local};
 use headroom_core::units::format_bytes;
@@ -57,12 +57,13 @@ pub async fn run(args: &FitArgs) -> u8 {
         Ok(r) => r,
         Err(e) => return fail("fit", &e),
     };
-    if args.json {
-        if !print_json(&report, true) {
-            return 2;
-        }
+    let written = if args.json {
+        print_json(&report, true)
     } else {
-        print!("{}", render(&report));
+        emit(&render(&report))
+    };
+    if let Err(code) = written {
+        return code;
     }
     match report.verdict {
         Verdict::Fits => 0,

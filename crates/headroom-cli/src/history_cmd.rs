@@ -1,7 +1,7 @@
 //! `headroom history` and `headroom events`: read the history database directly, read-only,
 //! so they work whether or not `headroom serve` or the app is running.
 
-use crate::output::{fail, print_json};
+use crate::output::{emit, exit_code, fail, print_json, safe};
 use chrono::{DateTime, Utc};
 use headroom_core::events::{Event, Severity};
 use headroom_core::history::{parse_since, EventQuery, HistoryPoint, HistoryQuery};
@@ -83,14 +83,14 @@ async fn history(args: &HistoryArgs) -> Result<u8, OpError> {
     let host = Local::from_env().with_data_dir(args.data_dir.clone());
     let points = ops::history(&host, q).await?;
     if args.json {
-        return Ok(if print_json(&points, false) { 0 } else { 2 });
+        return Ok(exit_code(print_json(&points, false), 0));
     }
-    if args.csv {
-        print!("{}", to_csv(&points));
+    let text = if args.csv {
+        to_csv(&points)
     } else {
-        print!("{}", to_text(&points));
-    }
-    Ok(0)
+        to_text(&points)
+    };
+    Ok(exit_code(emit(&text), 0))
 }
 
 fn stamp(ms: i64) -> String {
@@ -203,10 +203,9 @@ async fn events(args: &EventsArgs) -> Result<u8, OpError> {
     let host = Local::from_env().with_data_dir(args.data_dir.clone());
     let events = ops::events(&host, q).await?;
     if args.json {
-        return Ok(if print_json(&events, false) { 0 } else { 2 });
+        return Ok(exit_code(print_json(&events, false), 0));
     }
-    print!("{}", events_text(&events));
-    Ok(0)
+    Ok(exit_code(emit(&events_text(&events)), 0))
 }
 
 /// The lines `headroom events` prints.
@@ -225,7 +224,7 @@ pub fn events_text(events: &[Event]) -> String {
             format!(
                 "{}  {level:<8}  {}\n",
                 e.at.format("%Y-%m-%dT%H:%M:%SZ"),
-                e.message
+                safe(&e.message)
             )
         })
         .collect()

@@ -11,6 +11,7 @@ mod doctor_cmd;
 mod fit_cmd;
 mod history_cmd;
 mod output;
+mod policy_cmd;
 mod selftest_cmd;
 mod serve_cmd;
 mod status;
@@ -61,6 +62,8 @@ enum Command {
     Agent(agent_cmd::AgentArgs),
     /// Exercise every platform read once and compare Headroom with the system's own tools.
     Selftest(selftest_cmd::SelftestArgs),
+    /// MLX policies: limits and idle trims every matching MLX process gets, set once.
+    Policy(policy_cmd::PolicyArgs),
 }
 
 /// Restores the default SIGPIPE action for a one-shot command, as Unix command-line tools
@@ -115,6 +118,7 @@ impl Command {
             Self::Doctor(args) => doctor_cmd::run(&args).await,
             Self::Agent(args) => agent_cmd::run(&args),
             Self::Selftest(args) => selftest_cmd::run(&args).await,
+            Self::Policy(args) => policy_cmd::run(&args).await,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! Exit status: 0 everything read and every comparison within its stated tolerance; 1
 //! otherwise (the table marks each failure); 2 the report could not be printed.
 
-use crate::output::print_json;
+use crate::output::{emit, print_json};
 use headroom_core::agents::MlxMonitor;
 use headroom_core::selftest;
 
@@ -20,12 +20,10 @@ pub struct SelftestArgs {
 pub async fn run(args: &SelftestArgs) -> u8 {
     let poll = MlxMonitor::from_env().poll().await;
     let report = selftest::run_here(|| Ok(poll));
-    if args.json {
-        if !print_json(&report, true) {
-            return 2;
-        }
+    let written = if args.json {
+        print_json(&report, true)
     } else {
-        print!("{}", selftest::render(&report));
-    }
-    u8::from(!report.ok)
+        emit(&selftest::render(&report))
+    };
+    crate::output::exit_code(written, u8::from(!report.ok))
 }

@@ -314,11 +314,9 @@ fn run_service(args: &ServeArgs) -> u8 {
     };
     match result {
         Ok(report) => {
-            for l in &report.lines {
-                println!("{l}");
-            }
+            let text: String = report.lines.iter().map(|l| format!("{l}\n")).collect();
             // 1: the file is written but the service manager failed (the lines say what to run).
-            u8::from(!report.ok)
+            crate::output::exit_code(crate::output::emit(&text), u8::from(!report.ok))
         }
         Err(e) => {
             eprintln!("headroom serve: cannot write the service file: {e}");

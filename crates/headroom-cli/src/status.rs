@@ -1,6 +1,6 @@
 //! `headroom status`: one snapshot for a person, or as JSON.
 
-use crate::output::{fail, pressure_word, print_json, use_colour};
+use crate::output::{emit, exit_code, fail, pressure_word, print_json, safe, use_colour};
 use headroom_core::ops::{self, Local};
 use headroom_core::snapshot::Snapshot;
 use headroom_core::units::{format_bytes, format_rate};
@@ -26,10 +26,9 @@ pub async fn run(args: &StatusArgs) -> u8 {
         Err(e) => return fail("", &e),
     };
     if args.json {
-        return if print_json(&*snapshot, true) { 0 } else { 2 };
+        return exit_code(print_json(&*snapshot, true), 0);
     }
-    print!("{}", render(&snapshot, use_colour()));
-    0
+    exit_code(emit(&render(&snapshot, use_colour())), 0)
 }
 
 fn size(v: Option<u64>) -> String {
@@ -97,9 +96,20 @@ fn render_rates(s: &Snapshot) -> String {
     )
 }
 
+/// Problems with MLX agents (a refused socket, an unsafe runtime directory, an absurd value),
+/// one line each.
+fn render_mlx_problems(s: &Snapshot) -> String {
+    s.unavailable
+        .iter()
+        .filter_map(|u| u.strip_prefix("mlx: "))
+        .map(|p| format!("  problem: {}\n", safe(p)))
+        .collect()
+}
+
 fn render_mlx(s: &Snapshot) -> String {
+    let problems = render_mlx_problems(s);
     if s.mlx.is_empty() {
-        return "MLX         no MLX processes\n".to_string();
+        return format!("MLX         no MLX processes\n{problems}");
     }
     let mut out = format!(
         "MLX         {:>7}  {:<18} {:>10} {:>10} {:>10} {:>10}\n",
@@ -109,14 +119,14 @@ fn render_mlx(s: &Snapshot) -> String {
         out += &format!(
             "            {:>7}  {:<18} {:>10} {:>10} {:>10} {:>10}\n",
             p.pid,
-            p.name.chars().take(18).collect::<String>(),
+            safe(&p.name).chars().take(18).collect::<String>(),
             size(p.footprint),
             size(p.active),
             size(p.cache),
             size(p.peak)
         );
         if let Some(h) = &p.hint {
-            out += &format!("              not attached: {h}\n");
+            out += &format!("              not attached: {}\n", safe(h));
         }
         if p.restart_for_wired_limit {
             out += &format!(
@@ -125,7 +135,7 @@ fn render_mlx(s: &Snapshot) -> String {
             );
         }
     }
-    out
+    out + &problems
 }
 
 #[cfg(test)]

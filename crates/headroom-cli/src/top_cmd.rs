@@ -2,7 +2,7 @@
 //!
 //! Exit status: 0 listed; 2 no process could be read.
 
-use crate::output::{fail, print_json};
+use crate::output::{emit, exit_code, fail, print_json, safe};
 use headroom_core::ops::{self, TopRequest};
 use headroom_core::top::TopRow;
 use headroom_core::units::format_bytes;
@@ -28,10 +28,9 @@ pub async fn run(args: &TopArgs) -> u8 {
         Err(e) => return fail("top", &e),
     };
     if args.json {
-        return if print_json(&rows, true) { 0 } else { 2 };
+        return exit_code(print_json(&rows, true), 0);
     }
-    print!("{}", render(&rows));
-    0
+    exit_code(emit(&render(&rows)), 0)
 }
 
 /// The text `headroom top` prints.
@@ -47,7 +46,7 @@ pub fn render(rows: &[TopRow]) -> String {
             (None, Some(p)) => p.to_string(),
             (None, None) => String::new(),
         };
-        let name: String = r.name.chars().take(28).collect();
+        let name: String = safe(&r.name).chars().take(28).collect();
         out += &format!("{:>10}  {name:<28} {pids}\n", format_bytes(r.footprint));
     }
     out

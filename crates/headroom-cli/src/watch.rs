@@ -53,13 +53,13 @@ pub async fn run(args: &WatchArgs) -> u8 {
             Ok(s) => s,
             Err(e) => return fail("", &e),
         };
-        let ok = if args.json {
+        let written = if args.json {
             print_json(&*snap, false)
         } else {
             print_line(&snap, colour)
         };
-        if !ok {
-            return 0; // stdout closed (e.g. `| head`): a normal way to stop.
+        if let Err(code) = written {
+            return code; // 0 when stdout was closed (`| head`): a normal way to stop.
         }
         printed += 1;
         if args.count.is_some_and(|c| printed >= c) {
@@ -90,6 +90,6 @@ pub fn line(s: &Snapshot, colour: bool) -> String {
     )
 }
 
-fn print_line(s: &Snapshot, colour: bool) -> bool {
+fn print_line(s: &Snapshot, colour: bool) -> Result<(), u8> {
     write_line(&line(s, colour))
 }

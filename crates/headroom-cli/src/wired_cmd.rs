@@ -8,7 +8,7 @@
 //! Exit status: 0 shown / set and read back; 1 set but the value read back differs or could
 //! not be read; 2 bad size, cancelled, refused, or not available on this platform.
 
-use crate::output::{fail, print_json};
+use crate::output::{emit, exit_code, fail, print_json, write_line};
 use headroom_core::agents::AgentError;
 use headroom_core::ops::{self, Local, OpError, WiredCheckRequest, WiredSetRequest, NOT_AVAILABLE};
 use headroom_core::units::format_bytes;
@@ -79,10 +79,9 @@ pub async fn run(args: &WiredLimitArgs) -> u8 {
 
 fn show(info: &WiredLimitInfo, json: bool) -> u8 {
     if json {
-        return if print_json(info, true) { 0 } else { 2 };
+        return exit_code(print_json(info, true), 0);
     }
-    print!("{}", render(info));
-    0
+    exit_code(emit(&render(info)), 0)
 }
 
 fn mb_text(mb: u64) -> String {
@@ -175,19 +174,18 @@ async fn set(host: &Local, mb: u64, yes: bool) -> u8 {
         && !yes
         && !confirm(&format!("{what}? {asker}. [y/N] "))
     {
-        println!("Not confirmed: nothing changed.");
-        return 2;
+        return exit_code(write_line("Not confirmed: nothing changed."), 2);
     }
     let outcome = match ops::wired_limit_set_via(host, WiredSetRequest { mb }, route).await {
         Ok(o) => o,
         Err(e) => return fail("wired-limit", &e),
     };
-    println!("{}", outcome.describe());
+    let mut text = format!("{}\n", outcome.describe());
     if outcome.is_applied() {
-        println!("Note: {}.", wired::RESETS_AT_REBOOT);
-        print!("{}", after_set(host, mb).await);
+        text += &format!("Note: {}.\n", wired::RESETS_AT_REBOOT);
+        text += &after_set(host, mb).await;
     }
-    outcome_code(&outcome)
+    exit_code(emit(&text), outcome_code(&outcome))
 }
 
 /// What changes for MLX processes once the limit is set: the new value is for processes
@@ -225,13 +223,13 @@ fn privilege_route_here() -> wired::PrivilegeRoute {
 /// file (comments kept); 0 saved, 1 not saved (the limit itself is set).
 pub async fn remember_in(host: &Local, mb: u64) -> u8 {
     match ops::wired_limit_remember(host, mb).await {
-        Ok(r) => {
-            println!(
+        Ok(r) => exit_code(
+            write_line(&format!(
                 "Remembered in {}: the app offers to set {mb} MB again after a reboot.",
                 r.path
-            );
-            0
-        }
+            )),
+            0,
+        ),
         Err(e) => {
             eprintln!("headroom: the limit is set but was not remembered: {e}");
             1
@@ -249,9 +247,9 @@ pub fn outcome_code(o: &ApplyOutcome) -> u8 {
 }
 
 fn confirm(question: &str) -> bool {
-    use std::io::Write;
-    print!("{question}");
-    let _ = std::io::stdout().flush();
+    if emit(question).is_err() {
+        return false; // the question cannot be shown: not confirmed
+    }
     let mut line = String::new();
     if std::io::stdin().read_line(&mut line).is_err() {
         return false;

@@ -5,7 +5,7 @@
 #[path = "../../headroom-core/tests/agents_common/mod.rs"]
 mod agents_common;
 
-use agents_common::{fake_agent, runtime_dir, venv_python, Fake, PidHolder, Workload};
+use agents_common::{fake_agent_process, runtime_dir, venv_python, Fake, Workload};
 use std::path::Path;
 use std::process::Output;
 
@@ -187,8 +187,7 @@ fn partial_failure_exits_1_and_names_the_process() {
     };
     let dir = runtime_dir();
     let _w = builder(&py, dir.path(), &["4MiB"]);
-    let holder = PidHolder::new();
-    fake_agent(dir.path(), holder.pid(), Fake::Garbage);
+    let holder = fake_agent_process(dir.path(), Fake::Garbage);
     let out = headroom(dir.path(), &["clear-cache"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     let stderr = text(&out.stderr);

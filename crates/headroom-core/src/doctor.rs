@@ -1,4 +1,5 @@
-//! `headroom doctor`: the seeds' diagnostic order as checks with evidence.
+//! `headroom doctor`: a diagnostic order (pressure, swap, compression, MLX caches, wired
+//! limits, other apps) as checks with evidence.
 //!
 //! Each check reads a [`Snapshot`] (with its MLX processes) and a [`DoctorContext`] (history
 //! trend, other apps, agents' command lines) and gives at most a few [`Finding`]s, each with
@@ -7,29 +8,42 @@
 //!
 //! Thresholds, and where they come from:
 //! - pressure: the kernel's level (macOS) or the PSI/available level (Linux), warn and above;
-//! - swapping: more than [`SWAPOUT_RATE`] written to swap per second (seed 003 #6: swapping
-//!   drops generation to 1-3 tokens/s);
-//! - compressed: above [`COMPRESSED_HIGH`] (seed 004: "compressed memory climbs past 5 GB"
-//!   when the wired cap is missing; healthy is under 2 GB), or growing by more than
+//! - swapping: more than [`SWAPOUT_RATE`] written to swap per second (users of 70B models
+//!   report generation dropping to 1-3 tokens/s once macOS swaps);
+//! - compressed: above [`COMPRESSED_HIGH`] (users report compressed
+//!   memory climbing past 5 GB when MLX's wired memory is not capped; healthy is under 2 GB), or growing by more than
 //!   [`COMPRESSED_GROWTH_PER_HOUR`] while above [`COMPRESSED_HEALTHY`];
-//! - MLX cache: above [`MLX_CACHE_TARGET`] (seed 004 layer 2: 512 MB);
-//! - wired limit: an attached process's peak within 10 % of the recommended working set (seed
-//!   003 #3 and #7); raising the system limit helps only after the process restarts (MLX
-//!   reads its ceiling once per process, `mlx/backend/metal/device_info.cpp`);
+//! - MLX cache: above [`MLX_CACHE_TARGET`] (512 MB keeps inference fast while the cache
+//!   does not grow unbounded);
+//! - wired limit: an attached process's peak within 10 % of the recommended working set
+//!   (macOS's default GPU wired limit is conservative: about 65-75 % of memory); raising the
+//!   system limit helps only after the process restarts (MLX reads its ceiling once per
+//!   process, `mlx/backend/metal/device_info.cpp`);
 //! - wired limit changed: a running MLX process still uses the ceiling it read under an
 //!   earlier `iogpu.wired_limit_mb` ("restart to use the new limit"); on macOS 13 (only
 //!   `debug.iogpu.wired_limit`), changing the limit needs macOS 14;
-//! - other apps: an app holding at least [`APP_HEAVY`] (seed 003: browsers 2-4 GB, Slack /
-//!   Discord / VS Code 1-2 GB each) while memory is tight;
+//! - other apps: an app holding at least [`APP_HEAVY`] (browsers commonly hold 2-4 GB,
+//!   Slack / Discord / VS Code 1-2 GB each) while memory is tight;
 //! - mlx_lm.server: its wired limit is above 0 (it sets it to the recommended working set at
-//!   start and never restores it; mlx-lm `server.py`);
+//!   start and never restores it: `mlx_lm/server.py` calls `maybe_set_recommended_wired_limit()`
+//!   at start and discards the previous limit; `mlx_lm/utils.py` sets it with
+//!   `mx.set_wired_limit(max_recommended_working_set_size)`).
 //! - outside MLX: an attached process whose footprint exceeds what MLX counts (active + cache)
 //!   by at least [`OUTSIDE_MLX_LARGE`] and by more than MLX counts, and which grew (when two
 //!   readings are known): Metal buffers and libraries the allocator does not see
 //!   (ml-explore/mlx #3896: footprint 110 GB against a 46 GB MLX peak);
 //! - MLX without the agent: a process that loaded MLX but has no agent, so its cache can be
 //!   neither seen nor cleared (info: `headroom agent enable --pid N`, then a restart).
+//! - policy refused: a policy's limit was refused or failed in a running process (MLX refuses
+//!   a wired limit above the recommended working set, which each process reads once at
+//!   start);
+//! - restart drift: a process's memory at rest rose every day recorded ([`restart::drift`]);
+//!   the fix is a nightly restart by the process's own supervisor (Headroom never restarts
+//!   or kills a process), with the exact lines ([`restart::supervisor_lines`]).
 
+use crate::events::{Event, EventKind};
+use crate::policies::tracker::LimitSource;
+use crate::restart::{self, ProcessPoint};
 use crate::snapshot::{MlxProcess, PressureLevel, Snapshot};
 use crate::top::TopRow;
 use crate::units::{format_bytes, format_rate};
@@ -42,19 +56,20 @@ const MIB: u64 = 1024 * 1024;
 const GIB: u64 = 1024 * MIB;
 /// Swap-out rate above which the machine is swapping now, bytes/s.
 pub const SWAPOUT_RATE: f64 = 1024.0 * 1024.0;
-/// Compressed memory above which it is a finding (seed 004).
+/// Compressed memory above which it is a finding (users report it climbing past 5 GB when
+/// MLX's wired memory is not capped).
 pub const COMPRESSED_HIGH: u64 = 5 * GIB;
-/// Compressed memory of a healthy steady state (seed 004).
+/// Compressed memory of a healthy steady state.
 pub const COMPRESSED_HEALTHY: u64 = 2 * GIB;
 /// Growth of compressed memory per hour that is a finding above the healthy level.
 pub const COMPRESSED_GROWTH_PER_HOUR: f64 = 1024.0 * 1024.0 * 1024.0;
-/// The MLX cache target (seed 004 layer 2).
+/// The MLX cache target: 512 MB keeps inference fast.
 pub const MLX_CACHE_TARGET: u64 = 512 * MIB;
-/// An app this large is worth closing (seed 003).
+/// An app this large is worth closing (browsers commonly hold 2-4 GB, chat apps 1-2 GB).
 pub const APP_HEAVY: u64 = GIB;
 /// Memory outside MLX's counters worth a finding, when it also exceeds what MLX counts.
 pub const OUTSIDE_MLX_LARGE: u64 = 2 * GIB;
-/// Available share under which memory is tight (seed 004 layer 5: free under 15 %).
+/// Available share under which memory is tight (15 % free, where a watchdog should act).
 pub const TIGHT_AVAILABLE_PERCENT: f64 = 15.0;
 
 /// How bad a finding is: the journal's severity (info, warning, critical).
@@ -112,6 +127,10 @@ pub struct Finding {
     pub command: Option<String>,
     /// The MLX process concerned, if any.
     pub pid: Option<u32>,
+    /// Exact lines to use when the fix is outside Headroom (e.g. a supervisor's files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub detail: Option<String>,
 }
 
 /// How compressed memory moved over a span.
@@ -152,6 +171,28 @@ pub struct DoctorContext {
     /// An earlier reading of memory outside MLX, by pid: (bytes, seconds before the snapshot).
     /// Empty: growth is unknown, and the finding says so.
     pub outside_mlx_before: HashMap<u32, (u64, f64)>,
+    /// Each MLX process's recorded readings (history), by pid, oldest first.
+    pub process_history: HashMap<u32, Vec<ProcessPoint>>,
+    /// Policy limits refused or failed, from the journal (when the snapshot carries no
+    /// policy state: the CLI reads the journal of the running engine).
+    pub policy_refusals: Vec<PolicyRefusal>,
+}
+
+/// A policy limit a process refused (or that failed), as the journal recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRefusal {
+    /// Process id.
+    pub pid: u32,
+    /// Process name.
+    pub name: String,
+    /// Policy id.
+    pub policy: String,
+    /// `cache`, `memory` or `wired`.
+    pub limit: String,
+    /// The value asked for, bytes.
+    pub wanted: u64,
+    /// Why (the agent's message).
+    pub error: String,
 }
 
 /// One check's result.
@@ -191,8 +232,8 @@ impl DoctorReport {
 
 type CheckFn = fn(&Snapshot, &DoctorContext) -> Result<Vec<Finding>, String>;
 
-/// The checks in the seeds' diagnostic order.
-const CHECKS: [(&str, CheckFn); 10] = [
+/// The checks in diagnostic order.
+const CHECKS: [(&str, CheckFn); 12] = [
     ("pressure", check_pressure),
     ("swapping", check_swapping),
     ("compressed", check_compressed),
@@ -203,6 +244,8 @@ const CHECKS: [(&str, CheckFn); 10] = [
     ("mlx_server_wired", check_mlx_server),
     ("outside_mlx_high", check_outside_mlx),
     ("mlx_without_agent", check_agentless),
+    ("policy_refused", check_policy_refused),
+    ("restart_drift", check_restart_drift),
 ];
 
 /// Every finding, in the diagnostic order (most urgent first within a check).
@@ -286,6 +329,7 @@ fn check_pressure(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, Strin
             .into(),
         command: Some("headroom top".into()),
         pid: None,
+        detail: None,
     }])
 }
 
@@ -314,11 +358,12 @@ fn check_swapping(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, Strin
         severity,
         title: format!("The system is swapping out {}", format_rate(out)),
         evidence,
-        action: "close non-AI apps before inference (seed 003: swapping drops generation to \
-                 1-3 tokens/s); `headroom top` lists the largest"
+        action: "close non-AI apps before inference (swapping drops generation to 1-3 \
+                 tokens/s); `headroom top` lists the largest"
             .into(),
         command: Some("headroom top".into()),
         pid: None,
+        detail: None,
     }])
 }
 
@@ -357,12 +402,13 @@ fn check_compressed(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, S
         },
         evidence,
         action: format!(
-            "cap how much MLX keeps wired so macOS stops compressing everything else (seed 004 \
-             layer 1: ~70 % of memory): set the MLX wired limit to {}",
+            "cap how much MLX keeps wired so macOS stops compressing everything else (about \
+             70 % of memory): set the MLX wired limit to {}",
             format_bytes(cap)
         ),
         command: Some(format!("headroom limit wired {}MiB", cap / MIB)),
         pid: None,
+        detail: None,
     }])
 }
 
@@ -404,10 +450,10 @@ fn check_mlx_cache(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, Stri
                     format_bytes(cache)
                 ),
                 evidence,
-                action: "clear its MLX cache (seed 004 layer 2: 512 MB keeps inference fast)"
-                    .into(),
+                action: "clear its MLX cache (512 MB keeps inference fast)".into(),
                 command: Some(format!("headroom clear-cache --pid {}", p.pid)),
                 pid: Some(p.pid),
+                detail: None,
             })
         })
         .collect())
@@ -459,6 +505,7 @@ fn check_outside_mlx(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, 
                 action: "memory MLX's allocator does not see (Metal buffers, libraries) cannot be cleared from outside: restart the program when it is idle".into(),
                 command: None,
                 pid: Some(p.pid),
+                detail: None,
             })
         })
         .collect())
@@ -482,6 +529,7 @@ fn check_agentless(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, Stri
             action: "enable the agent for its Python (every MLX program of that environment gets it, however it is started), then restart it".into(),
             command: Some(format!("headroom agent enable --pid {}", p.pid)),
             pid: Some(p.pid),
+            detail: None,
         })
         .collect())
 }
@@ -533,13 +581,14 @@ fn check_wired_limit(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, St
             ),
             evidence,
             action: format!(
-                "raise the system wired limit to {mb} MB (seed 003 #3/#7: the default is \
+                "raise the system wired limit to {mb} MB (the macOS default is \
                  conservative), then restart {} to use the new limit: MLX reads it once when \
                  a process starts; it resets at reboot",
                 p.name
             ),
             command: Some(format!("headroom wired-limit set {mb}")),
             pid: Some(p.pid),
+            detail: None,
         });
     }
     Ok(out)
@@ -562,6 +611,7 @@ fn check_wired_restart(s: &Snapshot, _: &DoctorContext) -> Result<Vec<Finding>, 
             action: format!("{}; update macOS to change it", wired::NEEDS_MACOS_14),
             command: None,
             pid: None,
+            detail: None,
         });
     }
     let limit = s
@@ -599,6 +649,7 @@ fn restart_finding(p: &MlxProcess, limit: u64) -> Finding {
             .into(),
         command: None,
         pid: Some(p.pid),
+        detail: None,
     }
 }
 
@@ -635,11 +686,12 @@ fn check_other_apps(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, S
         title: format!("Other apps hold memory MLX needs: {}", names.join(", ")),
         evidence,
         action: format!(
-            "close {} (seed 003 #2: browsers, Electron apps and Docker hold unified memory)",
+            "close {} (browsers, Electron apps and Docker hold unified memory)",
             first.name
         ),
         command: Some("headroom top".into()),
         pid: None,
+        detail: None,
     }])
 }
 
@@ -688,9 +740,170 @@ fn check_mlx_server(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, S
                     .into(),
                 command: Some(format!("headroom limit wired 0 --pid {}", p.pid)),
                 pid: Some(p.pid),
+                detail: None,
             })
         })
         .collect())
+}
+
+fn check_policy_refused(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, String> {
+    if attached(s).next().is_none() && ctx.policy_refusals.is_empty() {
+        return Err("no MLX process has the agent".into());
+    }
+    let mut out = Vec::new();
+    let mut covered = Vec::new();
+    for p in attached(s) {
+        let Some(st) = &p.policy else { continue };
+        covered.push(p.pid);
+        for l in &st.limits_source {
+            if !matches!(l.source, LimitSource::Refused | LimitSource::Failed) {
+                continue;
+            }
+            out.push(refusal_finding(&PolicyRefusal {
+                pid: p.pid,
+                name: p.name.clone(),
+                policy: st.policy.clone().unwrap_or_default(),
+                limit: l.limit.word().into(),
+                wanted: l.wanted.unwrap_or(0),
+                error: l.why.clone(),
+            }));
+        }
+    }
+    let alive: Vec<u32> = s.mlx.iter().map(|p| p.pid).collect();
+    for r in &ctx.policy_refusals {
+        if alive.contains(&r.pid) && !covered.contains(&r.pid) {
+            out.push(refusal_finding(r));
+        }
+    }
+    Ok(out)
+}
+
+fn refusal_finding(r: &PolicyRefusal) -> Finding {
+    let wired = r.limit == "wired";
+    Finding {
+        id: "policy_refused".into(),
+        severity: Severity::Warning,
+        title: format!(
+            "{} ({}) refused the {} limit of {} from policy {}",
+            r.name,
+            r.pid,
+            r.limit,
+            format_bytes(r.wanted),
+            r.policy
+        ),
+        evidence: vec![
+            number("pid", f64::from(r.pid), "pid", r.pid.to_string()),
+            bytes(&format!("{}_limit_wanted", r.limit), r.wanted),
+        ],
+        action: if wired {
+            format!(
+                "raise the system wired limit above {} or lower the policy's wired limit; a \
+                 running MLX process keeps the ceiling it read at start, so the policy applies \
+                 to processes started afterwards (it is not retried): {}",
+                format_bytes(r.wanted),
+                r.error
+            )
+        } else {
+            format!(
+                "change policy {} (`headroom policy list`); it is not retried: {}",
+                r.policy, r.error
+            )
+        },
+        command: Some(if wired {
+            format!("headroom wired-limit set {}", r.wanted.div_ceil(MIB))
+        } else {
+            "headroom policy list".into()
+        }),
+        pid: Some(r.pid),
+        detail: None,
+    }
+}
+
+fn check_restart_drift(s: &Snapshot, ctx: &DoctorContext) -> Result<Vec<Finding>, String> {
+    if ctx.process_history.is_empty() {
+        return Err("no per-process history recorded yet (the engine records it)".into());
+    }
+    let mut out = Vec::new();
+    for p in &s.mlx {
+        let Some(d) = ctx
+            .process_history
+            .get(&p.pid)
+            .and_then(|h| restart::drift(h))
+        else {
+            continue;
+        };
+        let cmdline = ctx.cmdlines.get(&p.pid).cloned().unwrap_or_default();
+        let job = restart::job_name(&p.name, &cmdline);
+        let detail = (!cmdline.is_empty()).then(|| restart::supervisor_lines(&job, &cmdline, None));
+        out.push(Finding {
+            id: "restart_drift".into(),
+            severity: Severity::Warning,
+            title: format!(
+                "{} ({}) holds {} more at rest than {} days ago: drift that a restart cures",
+                p.name,
+                p.pid,
+                format_bytes(d.last - d.first),
+                d.days - 1
+            ),
+            evidence: vec![
+                number("pid", f64::from(p.pid), "pid", p.pid.to_string()),
+                bytes("resting_first_day", d.first),
+                bytes("resting_last_day", d.last),
+                number("days", d.days as f64, "days", d.days.to_string()),
+            ],
+            action: format!(
+                "have its supervisor restart it nightly at {}:00 (Headroom never restarts or kills \
+                 a process; multi-day uptime accumulates fragmentation, SleepyQuant's MLX Memory \
+                 Safety Checklist){}",
+                restart::RESTART_HOUR,
+                if detail.is_some() {
+                    ": the lines below"
+                } else {
+                    ""
+                }
+            ),
+            command: None,
+            pid: Some(p.pid),
+            detail,
+        });
+    }
+    Ok(out)
+}
+
+/// Policy limits refused or failed, from journal entries (oldest first): the latest per
+/// process and limit, and only those after the process's agent last attached (a pid reused by
+/// a new process starts clean).
+pub fn policy_refusals(events: &[Event]) -> Vec<PolicyRefusal> {
+    let mut out: Vec<PolicyRefusal> = Vec::new();
+    for e in events {
+        match &e.kind {
+            EventKind::AgentAttached { pid, .. } | EventKind::AgentLeft { pid, .. } => {
+                out.retain(|r| r.pid != *pid);
+            }
+            EventKind::PolicyApplied {
+                policy,
+                pid,
+                name,
+                changes,
+            } => {
+                for c in changes {
+                    out.retain(|r| !(r.pid == *pid && r.limit == c.limit));
+                    if let Some(error) = &c.error {
+                        out.push(PolicyRefusal {
+                            pid: *pid,
+                            name: name.clone(),
+                            policy: policy.clone(),
+                            limit: c.limit.clone(),
+                            wanted: c.wanted,
+                            error: error.clone(),
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The `cmdline` of an agent's `stats` answer (`docs/PROTOCOL.md` §6.2), empty when absent.
@@ -735,6 +948,37 @@ pub fn trend_from_history(points: &[crate::history::HistoryPoint]) -> Option<Tre
     })
 }
 
+/// The oldest recorded reading of memory outside MLX (footprint − active − cache) for each
+/// process in `history`, with how many seconds before `now_ms` it was taken: what
+/// [`DoctorContext::outside_mlx_before`] needs to tell whether that memory grows.
+pub fn outside_mlx_before(
+    history: &HashMap<u32, Vec<ProcessPoint>>,
+    now_ms: i64,
+) -> HashMap<u32, (u64, f64)> {
+    history
+        .iter()
+        .filter_map(|(&pid, points)| {
+            let (t, outside) = points.iter().find_map(|p| {
+                let counted = p.active?.saturating_add(p.cache?);
+                Some((p.t, p.footprint?.saturating_sub(counted)))
+            })?;
+            let age = (now_ms - t) as f64 / 1000.0;
+            (age > 0.0).then_some((pid, (outside, age)))
+        })
+        .collect()
+}
+
+/// Each MLX process's recorded readings of the last 30 days from the history database in
+/// `data_dir` (empty without one).
+pub fn process_history(
+    data_dir: &std::path::Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> HashMap<u32, Vec<ProcessPoint>> {
+    crate::history::HistoryReader::open(data_dir)
+        .map(|r| r.process_points(now.timestamp_millis() - 30 * 86_400_000))
+        .unwrap_or_default()
+}
+
 /// The command line of every agent in the runtime directory `dir`, from its `stats` answer
 /// (each within 500 ms; agents that do not answer are left out).
 pub async fn agent_cmdlines(dir: &std::path::Path) -> HashMap<u32, Vec<String>> {
@@ -754,4 +998,43 @@ pub async fn agent_cmdlines(dir: &std::path::Path) -> HashMap<u32, Vec<String>> 
         }
     }
     out
+}
+
+#[cfg(test)]
+mod outside_mlx_history_tests {
+    use super::*;
+
+    fn point(t: i64, active: u64, cache: u64, footprint: u64) -> ProcessPoint {
+        ProcessPoint {
+            t,
+            active: Some(active),
+            cache: Some(cache),
+            footprint: Some(footprint),
+        }
+    }
+
+    #[test]
+    fn the_oldest_complete_reading_gives_the_earlier_outside_figure_and_its_age() {
+        let gib = 1u64 << 30;
+        let mut history = HashMap::new();
+        let incomplete = ProcessPoint {
+            t: 0,
+            active: None,
+            cache: Some(gib),
+            footprint: Some(9 * gib),
+        };
+        history.insert(
+            7,
+            vec![
+                incomplete,
+                point(1_000, gib, gib, 5 * gib),
+                point(2_000, gib, gib, 9 * gib),
+            ],
+        );
+        history.insert(8, vec![point(5_000, gib, gib, gib)]);
+        let before = outside_mlx_before(&history, 11_000);
+        assert_eq!(before.get(&7), Some(&(3 * gib, 10.0)));
+        // Footprint below what MLX counts: nothing outside, not a wrapped number.
+        assert_eq!(before.get(&8), Some(&(0, 6.0)));
+    }
 }

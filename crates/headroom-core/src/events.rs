@@ -110,6 +110,50 @@ pub enum EventKind {
     },
     /// The history database works again.
     StorageRecovered,
+    /// An MLX policy was applied to a process (some limits may have been refused).
+    PolicyApplied {
+        /// Policy id.
+        policy: String,
+        /// Process id.
+        pid: u32,
+        /// Process name.
+        name: String,
+        /// Each limit set or refused, with its value before and after.
+        changes: Vec<LimitChange>,
+    },
+    /// A policy's idle trim cleared an idle process's MLX cache.
+    IdleTrimmed {
+        /// Policy id.
+        policy: String,
+        /// Process id.
+        pid: u32,
+        /// Process name.
+        name: String,
+        /// Bytes freed.
+        #[ts(type = "number")]
+        freed: u64,
+    },
+}
+
+/// One limit a policy set (or tried to): the value before and after, or why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct LimitChange {
+    /// `cache`, `memory` or `wired`.
+    pub limit: String,
+    /// The value asked for, bytes.
+    #[ts(type = "number")]
+    pub wanted: u64,
+    /// The value before (MLX's setter returns it), bytes.
+    #[ts(type = "number | null")]
+    pub previous: Option<u64>,
+    /// The value after, bytes.
+    #[ts(type = "number | null")]
+    pub current: Option<u64>,
+    /// Why it was not set (the agent's message), if it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub error: Option<String>,
 }
 
 impl Event {

@@ -122,7 +122,12 @@ pub fn parse_params(input: &str) -> Result<u64, FitError> {
         }
         _ => (s, 1.0),
     };
-    let n: f64 = num.trim().parse().map_err(|_| bad())?;
+    // Digits with at most one decimal point, as the UI and the docs write it (no `1e3`).
+    let num = num.trim();
+    if num.is_empty() || !num.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(bad());
+    }
+    let n: f64 = num.parse().map_err(|_| bad())?;
     let v = n * mult;
     if !v.is_finite() || !(1.0..=1e15).contains(&v) {
         return Err(bad());

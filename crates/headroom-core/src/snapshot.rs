@@ -237,6 +237,11 @@ pub struct MlxProcess {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub hint: Option<String>,
+    /// Its MLX policy: which one matches, where each limit comes from, its last idle trim
+    /// (set by the engine; absent elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub policy: Option<crate::policies::tracker::PolicyStatus>,
 }
 
 impl Snapshot {
@@ -270,7 +275,7 @@ impl Snapshot {
 
     /// Sum of the MLX allocator caches of attached processes.
     pub fn mlx_cache_total(&self) -> u64 {
-        self.mlx.iter().filter_map(|p| p.cache).sum()
+        crate::units::saturating_sum(self.mlx.iter().filter_map(|p| p.cache))
     }
 }
 

@@ -51,6 +51,12 @@ pub fn parse_size(input: &str) -> Result<u64, ParseError> {
     Ok(bytes.round() as u64)
 }
 
+/// The sum of byte counts, stopping at `u64::MAX` instead of wrapping (two agents that
+/// report 2^63 bytes must not add up to 0).
+pub fn saturating_sum(values: impl IntoIterator<Item = u64>) -> u64 {
+    values.into_iter().fold(0, u64::saturating_add)
+}
+
 /// Formats bytes for a person: `12.3 GB` at or above 1 GB, `512.0 MB` below, `0 B` for zero.
 pub fn format_bytes(bytes: u64) -> String {
     let b = bytes as f64;
@@ -110,6 +116,14 @@ pub fn parse_duration(input: &str) -> Result<Duration, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sums_saturate_instead_of_wrapping() {
+        assert_eq!(saturating_sum([1 << 63, 1 << 63]), u64::MAX);
+        assert_eq!(saturating_sum([u64::MAX, 5]), u64::MAX);
+        assert_eq!(saturating_sum([2, 3]), 5);
+        assert_eq!(saturating_sum([]), 0);
+    }
 
     #[test]
     fn sizes_people_write() {

@@ -3,9 +3,8 @@
 //! pace: it never takes longer than the stats timeout plus a margin.
 
 mod agents_common;
-mod headroom_bin;
 
-use agents_common::{fake_agent, runtime_dir, Fake, PidHolder};
+use agents_common::{fake_agent, fake_agent_process, runtime_dir, Fake, PidHolder};
 use headroom_core::agents::{AgentChange, LimitKind, MlxMonitor};
 use std::time::{Duration, Instant};
 
@@ -28,7 +27,6 @@ async fn timed_poll(m: &mut MlxMonitor) -> (headroom_core::agents::MlxPoll, Dura
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_costs_at_most_the_timeout() {
     let dir = runtime_dir();
-    let holders: Vec<PidHolder> = (0..7).map(|_| PidHolder::new()).collect();
     let kinds = [
         Fake::Good { delay_ms: 0 },
         Fake::Hang,
@@ -38,9 +36,10 @@ async fn every_fault_costs_at_most_the_timeout() {
         Fake::Silent,
         Fake::Good { delay_ms: 50 },
     ];
-    for (h, kind) in holders.iter().zip(kinds) {
-        fake_agent(dir.path(), h.pid(), kind);
-    }
+    let holders: Vec<PidHolder> = kinds
+        .iter()
+        .map(|&k| fake_agent_process(dir.path(), k))
+        .collect();
     let mut m = monitor(dir.path());
     m.poll().await; // the first poll also waits for the first process scan
     for round in 0..4 {
@@ -72,7 +71,7 @@ async fn every_fault_costs_at_most_the_timeout() {
                     Fake::Garbage => "protocol",
                     Fake::Huge => "line_too_long",
                     Fake::HalfLine => "closed",
-                    Fake::Good { .. } => unreachable!(),
+                    _ => unreachable!("only faults are listed"),
                 };
                 assert!(hint.contains(want), "{kind:?}: {hint}");
             }
@@ -83,8 +82,7 @@ async fn every_fault_costs_at_most_the_timeout() {
 #[tokio::test]
 async fn a_ten_megabyte_line_is_refused_without_buffering_it() {
     let dir = runtime_dir();
-    let h = PidHolder::new();
-    fake_agent(dir.path(), h.pid(), Fake::Huge);
+    let h = fake_agent_process(dir.path(), Fake::Huge);
     let mut m = monitor(dir.path());
     // This test is about memory, not time: a generous timeout keeps a loaded machine out of it.
     m.set_stats_timeout(Duration::from_secs(5));
@@ -110,11 +108,10 @@ async fn a_ten_megabyte_line_is_refused_without_buffering_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_two_agents_are_polled_concurrently() {
     let dir = runtime_dir();
-    let holders: Vec<PidHolder> = (0..32).map(|_| PidHolder::new()).collect();
-    for h in &holders {
-        // 100 ms each: one after another would take 3.2 s.
-        fake_agent(dir.path(), h.pid(), Fake::Good { delay_ms: 100 });
-    }
+    // 100 ms each: one after another would take 3.2 s.
+    let _holders: Vec<PidHolder> = (0..32)
+        .map(|_| fake_agent_process(dir.path(), Fake::Good { delay_ms: 100 }))
+        .collect();
     let mut m = monitor(dir.path());
     let (first, _) = timed_poll(&mut m).await;
     assert_eq!(first.changes.len(), 32, "{:?}", first.changes);
@@ -195,10 +192,8 @@ while True:
 #[tokio::test]
 async fn actions_on_faulty_agents_fail_within_the_action_timeout() {
     let dir = runtime_dir();
-    let good = PidHolder::new();
-    let hung = PidHolder::new();
-    fake_agent(dir.path(), good.pid(), Fake::Good { delay_ms: 0 });
-    fake_agent(dir.path(), hung.pid(), Fake::Hang);
+    let good = fake_agent_process(dir.path(), Fake::Good { delay_ms: 0 });
+    let hung = fake_agent_process(dir.path(), Fake::Hang);
     let mut m = monitor(dir.path());
     m.set_action_timeout(Duration::from_millis(400));
     let t = Instant::now();
@@ -233,8 +228,7 @@ async fn actions_on_faulty_agents_fail_within_the_action_timeout() {
 async fn unsafe_runtime_dirs_and_foreign_sockets_are_refused() {
     use std::os::unix::fs::PermissionsExt;
     let dir = runtime_dir();
-    let h = PidHolder::new();
-    fake_agent(dir.path(), h.pid(), Fake::Good { delay_ms: 0 });
+    let h = fake_agent_process(dir.path(), Fake::Good { delay_ms: 0 });
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o770)).expect("chmod");
     let mut m = monitor(dir.path());
     let poll = m.poll().await;
@@ -258,8 +252,10 @@ async fn unsafe_runtime_dirs_and_foreign_sockets_are_refused() {
 #[tokio::test]
 async fn another_users_agent_is_refused_by_peer_credentials() {
     if headroom_core::agents::sys::euid() != 0 {
-        eprintln!("\n*** SKIPPED another_users_agent: not root, cannot run a listener as another user ***\n");
-        return;
+        return agents_common::real_parts::missing(
+            "another_users_agent",
+            "not root, cannot run a listener as another user",
+        );
     }
     let uid = test_user_uid();
     let scratch = tempfile::Builder::new()
@@ -289,17 +285,13 @@ async fn another_users_agent_is_refused_by_peer_credentials() {
     std::fs::rename(&theirs, &ours).expect("move socket into our dir");
     let mut m = monitor(dir.path());
     let poll = m.poll().await;
-    let p = poll
-        .processes
-        .iter()
-        .find(|p| p.pid == holder.pid())
-        .expect("listed");
-    assert!(!p.attached);
-    let hint = p.hint.clone().unwrap_or_default();
+    // Refused: the pid is not shown as an MLX process; the refusal is reported.
     assert!(
-        hint.contains(&format!("uid {uid}")) && hint.contains("permission_denied"),
-        "{hint}"
+        poll.processes.iter().all(|p| p.pid != holder.pid()),
+        "{poll:?}"
     );
+    let why = poll.problems.join("; ");
+    assert!(why.contains(&format!("uid {uid}")), "{why}");
     let out = m.clear_cache(&[holder.pid()]).await;
     assert_eq!(
         out[0].error.as_ref().map(|e| e.code.as_str()),
@@ -329,7 +321,7 @@ use std::os::unix::process::CommandExt;
 
 /// The uid of `headroom-test` (created with useradd when missing), else `nobody` (65534).
 fn test_user_uid() -> u32 {
-    headroom_bin::other_user("another user's agent").map_or(65534, |(uid, _)| uid)
+    agents_common::real_parts::other_user("another user's agent").map_or(65534, |(uid, _)| uid)
 }
 
 /// A Python another user can run (`/usr/bin/python3`; a pyenv shim under /root is not).
@@ -346,16 +338,16 @@ fn system_python() -> &'static str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sampler_keeps_its_pace_beside_faulty_agents() {
     let dir = runtime_dir();
-    let holders: Vec<PidHolder> = (0..4).map(|_| PidHolder::new()).collect();
     let kinds = [
         Fake::Good { delay_ms: 0 },
         Fake::Hang,
         Fake::Silent,
         Fake::Garbage,
     ];
-    for (h, kind) in holders.iter().zip(kinds) {
-        fake_agent(dir.path(), h.pid(), kind);
-    }
+    let _holders: Vec<PidHolder> = kinds
+        .iter()
+        .map(|&k| fake_agent_process(dir.path(), k))
+        .collect();
     let mut sampler = headroom_core::Sampler::new();
     let mut m = monitor(dir.path());
     m.poll().await;
@@ -383,4 +375,116 @@ async fn the_sampler_keeps_its_pace_beside_faulty_agents() {
         total <= interval * (ticks - 1) + TIMEOUT + SLACK,
         "schedule slipped: {total:?}"
     );
+}
+
+/// A same-user listener on `agent-1.sock` (this test process, not pid 1) is refused: pid 1 is
+/// not listed, not attached, has no footprint shown, and actions on it fail; the refusal
+/// names the socket and the real pid. An agent whose `hello` claims another pid than its
+/// listener's is refused the same way.
+#[tokio::test]
+async fn an_agent_cannot_claim_a_pid_that_is_not_its_own() {
+    let dir = runtime_dir();
+    fake_agent(dir.path(), 1, Fake::Good { delay_ms: 0 });
+    let liar = fake_agent_process(dir.path(), Fake::ClaimsPid { pid: 1 });
+    let honest = fake_agent_process(dir.path(), Fake::Good { delay_ms: 0 });
+    let mut m = monitor(dir.path());
+    let poll = m.poll().await;
+    assert!(poll.processes.iter().all(|p| p.pid != 1), "{poll:?}");
+    assert!(
+        poll.processes.iter().all(|p| p.pid != liar.pid()),
+        "{poll:?}"
+    );
+    assert!(poll
+        .processes
+        .iter()
+        .any(|p| p.pid == honest.pid() && p.attached));
+    let why = poll.problems.join("; ");
+    let me = std::process::id();
+    assert!(
+        why.contains(&format!("agent-1.sock is served by pid {me}, not by pid 1")),
+        "{why}"
+    );
+    assert!(
+        why.contains(&format!(
+            "says it is pid 1, but pid {} serves it",
+            liar.pid()
+        )),
+        "{why}"
+    );
+    assert_eq!(
+        poll.changes,
+        vec![AgentChange::Attached {
+            pid: honest.pid(),
+            name: "fake".into()
+        }]
+    );
+    let out = m.clear_cache(&[1, liar.pid(), honest.pid()]).await;
+    let code = |pid: u32| {
+        out.iter()
+            .find(|o| o.pid == pid)
+            .and_then(|o| o.error.as_ref().map(|e| e.code.clone()))
+    };
+    assert_eq!(code(1).as_deref(), Some("permission_denied"), "{out:?}");
+    assert_eq!(
+        code(liar.pid()).as_deref(),
+        Some("permission_denied"),
+        "{out:?}"
+    );
+    assert_eq!(code(honest.pid()), None, "{out:?}");
+}
+
+/// Two agents that report 2^63 bytes of cache each: the values are refused (above the 1 PiB
+/// ceiling, reported), and the total is the honest agent's 2000 bytes, not a wrapped sum.
+#[tokio::test]
+async fn absurd_byte_values_are_refused_and_totals_never_wrap() {
+    let dir = runtime_dir();
+    let huge = 1u64 << 63;
+    let _a = fake_agent_process(dir.path(), Fake::Cache { cache: huge });
+    let _b = fake_agent_process(dir.path(), Fake::Cache { cache: huge });
+    let _c = fake_agent_process(dir.path(), Fake::Good { delay_ms: 0 });
+    let mut m = monitor(dir.path());
+    let poll = m.poll().await;
+    let mut snap = headroom_core::Snapshot::empty(
+        headroom_core::snapshot::Platform::Linux,
+        chrono::Utc::now(),
+    );
+    headroom_core::agents::attach_mlx(&mut snap, &poll);
+    assert_eq!(snap.mlx.iter().filter(|p| p.attached).count(), 3);
+    assert_eq!(snap.mlx_cache_total(), 2000, "{:?}", snap.mlx);
+    let refused = poll
+        .problems
+        .iter()
+        .filter(|p| p.contains(&format!("cache = {huge} bytes")) && p.contains("1 PiB"))
+        .count();
+    assert_eq!(refused, 2, "{:?}", poll.problems);
+}
+
+/// A process name with escape sequences, a newline and a bidi override reaches snapshots and
+/// the journal as one visible-escaped line.
+#[tokio::test]
+async fn hostile_agent_names_are_kept_on_one_terminal_safe_line() {
+    let dir = runtime_dir();
+    let h = fake_agent_process(dir.path(), Fake::HostileName);
+    let mut m = monitor(dir.path());
+    let poll = m.poll().await;
+    let p = poll
+        .processes
+        .iter()
+        .find(|p| p.pid == h.pid())
+        .expect("listed");
+    assert!(p.attached);
+    assert!(
+        !p.name.chars().any(|c| c.is_control() || c == '\u{202e}'),
+        "{:?}",
+        p.name
+    );
+    assert!(
+        p.name.starts_with("mlx\\u{1b}]0;owned\\u{7}\\n2026"),
+        "{}",
+        p.name
+    );
+    let AgentChange::Attached { name, .. } = &poll.changes[0] else {
+        panic!("{:?}", poll.changes)
+    };
+    assert_eq!(name, &p.name);
 }

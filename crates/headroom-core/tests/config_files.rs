@@ -169,3 +169,41 @@ fn byte_thresholds_may_be_written_as_sizes() {
     );
     assert_eq!(c.rules[1].threshold, 1.5 * 1024.0 * 1024.0 * 1024.0);
 }
+
+#[test]
+fn policies_load_with_sizes_percentages_and_idle_trims() {
+    use headroom_core::policies::LimitSpec;
+    let c = config::load(&dir("valid").join("policies.toml")).config;
+    assert!(c.policies.enabled);
+    let [servers, every] = &c.policies.list[..] else {
+        panic!("two policies expected: {:?}", c.policies.list)
+    };
+    assert_eq!(servers.cache, Some(LimitSpec::Bytes(1 << 30)));
+    assert_eq!(servers.python_env.as_deref(), Some("/Users/me/venvs/mlx"));
+    assert_eq!(servers.idle_trim.as_ref().unwrap().cache_above, 256 << 20);
+    assert_eq!(every.memory, Some(LimitSpec::Percent(75.0)));
+    assert_eq!(every.wired, Some(LimitSpec::Percent(70.0)));
+    assert_eq!(every.idle_trim.as_ref().unwrap().cache_above, 100 << 20);
+    assert!(
+        !Config::default().policies.enabled,
+        "off until the user turns it on"
+    );
+    assert!(Config::default().policies.list.is_empty());
+}
+
+#[test]
+fn saving_policies_keeps_what_the_user_wrote() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("config.toml");
+    std::fs::copy(dir("valid").join("policies.toml"), &path).unwrap();
+    let mut c = config::load(&path).config;
+    c.policies.enabled = false;
+    c.policies.list[1].cache = Some(headroom_core::policies::LimitSpec::Bytes(256 << 20));
+    config::save(&path, &c).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with("# MLX policies"), "{text}");
+    assert!(text.contains("cache = \"1GiB\""), "{text}");
+    assert!(text.contains("memory = \"75%\""), "{text}");
+    assert!(text.contains("enabled = false"), "{text}");
+    assert_eq!(config::load(&path).config, c);
+}

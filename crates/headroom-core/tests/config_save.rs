@@ -204,3 +204,61 @@ fn sizes_the_user_wrote_are_kept_unless_changed() {
     assert!(after.contains("threshold = 2147483648\n"), "{after}");
     assert_eq!(config::load(&path).config, c);
 }
+
+/// A `config.toml` that is a symbolic link (a dotfiles setup) is written through: the target
+/// gets the new values, the link stays a link, no temporary file is left in either directory.
+#[test]
+fn saving_writes_through_a_symbolic_link_to_its_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dotfiles = tmp.path().join("dotfiles");
+    let conf = tmp.path().join("conf");
+    std::fs::create_dir_all(&dotfiles).unwrap();
+    std::fs::create_dir_all(&conf).unwrap();
+    let real = dotfiles.join("headroom.toml");
+    std::fs::write(&real, "# mine\n[sampling]\ninterval_ms = 1000\n").unwrap();
+    let link = conf.join("config.toml");
+    std::os::unix::fs::symlink("../dotfiles/headroom.toml", &link).unwrap();
+    let mut c = config::load(&link).config;
+    c.sampling.interval_ms = 2000;
+    config::save(&link, &c).unwrap();
+    let md = std::fs::symlink_metadata(&link).unwrap();
+    assert!(md.file_type().is_symlink(), "the link was replaced");
+    let text = std::fs::read_to_string(&real).unwrap();
+    assert!(
+        text.contains("interval_ms = 2000") && text.contains("# mine"),
+        "{text}"
+    );
+    assert_eq!(config::load(&link).config.sampling.interval_ms, 2000);
+    for dir in [&dotfiles, &conf] {
+        assert_eq!(std::fs::read_dir(dir).unwrap().count(), 1, "{dir:?}");
+    }
+}
+
+/// A read-only configuration file is refused, naming it; nothing is written, and the engine
+/// (behind `PUT /api/config` and the app) reports the save as failed instead of saved.
+#[tokio::test]
+async fn a_read_only_file_is_refused_naming_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("config.toml");
+    std::fs::write(&path, "[sampling]\ninterval_ms = 1000\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let mut c = config::load(&path).config;
+    c.sampling.interval_ms = 2000;
+    let err = config::save(&path, &c).unwrap_err().to_string();
+    assert!(
+        err.contains(&path.display().to_string()) && err.contains("read-only (mode 0444)"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    let engine = headroom_core::engine::start(headroom_core::engine::EngineOptions {
+        config_path: path.clone(),
+        data_dir: tmp.path().join("data"),
+        runtime_dir: tmp.path().join("run"),
+    });
+    let issues = engine.put_config(c).await.unwrap_err();
+    assert!(issues[0].message.contains("read-only"), "{issues:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    engine.shutdown().await;
+}

@@ -104,6 +104,18 @@ fn healthy_machine_has_no_findings() {
             pids: None,
         }]),
         cmdlines: HashMap::from([(7, cmd)]),
+        // One day of steady readings: no drift.
+        process_history: HashMap::from([(
+            7,
+            (0..24)
+                .map(|h| headroom_core::restart::ProcessPoint {
+                    t: h * 3_600_000,
+                    active: Some(8 * GIB),
+                    cache: Some(100 * MIB),
+                    footprint: Some(9 * GIB),
+                })
+                .collect(),
+        )]),
         ..DoctorContext::default()
     };
     let r = doctor::report(&s, &ctx);

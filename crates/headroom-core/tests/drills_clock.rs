@@ -1,4 +1,4 @@
-//! Fault drill (issue 8): the wall clock jumps back an hour and forward a day while the engine
+//! Fault drill: the wall clock jumps back an hour and forward a day while the engine
 //! runs (NTP corrections, a VM restored from a snapshot, a dead RTC battery). The engine's
 //! pace follows the monotonic clock, so sampling neither stalls nor bursts; rules still fire
 //! and resolve once; history keeps answering and storing. Runs on tokio's paused (virtual)

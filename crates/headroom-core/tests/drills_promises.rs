@@ -1,4 +1,4 @@
-//! Source audit behind two promises of docs/RELIABILITY.md (issue 8):
+//! Source audit behind two promises of docs/RELIABILITY.md:
 //!
 //! - **No process is ever killed.** Headroom asks MLX processes, through their agent, to clear
 //!   caches or set limits; it never sends a signal that ends a process. The only `kill` in the

@@ -5,17 +5,16 @@
 
 mod agents_common;
 
-use agents_common::{fake_agent, runtime_dir, Fake, PidHolder};
+use agents_common::{fake_agent_process, runtime_dir, Fake, PidHolder};
 use headroom_core::engine::{self, EngineEvent, EngineOptions};
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_agent_does_not_slow_sampling() {
     let rt = runtime_dir();
-    let holders: Vec<PidHolder> = (0..3).map(|_| PidHolder::new()).collect();
-    for h in &holders {
-        fake_agent(rt.path(), h.pid(), Fake::Silent);
-    }
+    let _holders: Vec<PidHolder> = (0..3)
+        .map(|_| fake_agent_process(rt.path(), Fake::Silent))
+        .collect();
     let tmp = tempfile::tempdir().unwrap();
     let opts = EngineOptions {
         config_path: tmp.path().join("config.toml"),

@@ -1,4 +1,4 @@
-//! Soak (issue 8): the real engine driven through simulated days at 1 s sampling, with rules
+//! Soak: the real engine driven through simulated days at 1 s sampling, with rules
 //! flapping, configuration re-saved every 6 simulated hours, history retention in force, and
 //! — concurrently, in real time — waves of real MLX processes with the agent (`cache_builder.py`)
 //! starting and leaving (SIGINT, SIGTERM, SIGKILL) under a polling `MlxMonitor`.

@@ -96,6 +96,8 @@ fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::ConfigError { .. } => "config_error",
         EventKind::StorageError { .. } => "storage_error",
         EventKind::StorageRecovered => "storage_recovered",
+        EventKind::PolicyApplied { .. } => "policy_applied",
+        EventKind::IdleTrimmed { .. } => "idle_trimmed",
     }
 }
 

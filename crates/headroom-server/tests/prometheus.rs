@@ -1,7 +1,8 @@
 //! `/metrics` scraped by a real Prometheus and checked by `promtool check metrics`.
 //!
 //! Needs Debian's `prometheus` package (`/usr/bin/prometheus`, `/usr/bin/promtool`); without
-//! it the tests print SKIPPED loudly and pass (scripts/setup.sh installs it for CI).
+//! it the tests print SKIPPED loudly, and fail under `HEADROOM_E2E_REQUIRED=1` (scripts/setup.sh
+//! installs it; scripts/test.sh sets that).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
@@ -19,7 +20,10 @@ fn tool(name: &str) -> Option<String> {
     if Path::new(&path).exists() {
         Some(path)
     } else {
-        eprintln!("SKIPPED: {path} not installed (apt-get install prometheus); test not run");
+        common::real_parts::missing(
+            "prometheus scrape",
+            &format!("{path} not installed (apt-get install prometheus)"),
+        );
         None
     }
 }

@@ -80,6 +80,7 @@ impl Backend for Fake {
             path: "/tmp/headroom-test/config.toml".into(),
             error: None,
             issues: Vec::new(),
+            suggested_policy: None,
         }
     }
     fn save_config(&self, config: Config) -> BoxFuture<'_, Result<(), Vec<ConfigIssue>>> {

@@ -2,6 +2,7 @@
 import type { App } from "./App";
 import type { HistoryConfig } from "./HistoryConfig";
 import type { LinuxPressure } from "./LinuxPressure";
+import type { Policies } from "./Policies";
 import type { Rule } from "./Rule";
 import type { Sampling } from "./Sampling";
 import type { Server } from "./Server";
@@ -38,4 +39,9 @@ linux_pressure: LinuxPressure,
 /**
  * Alert rules (`[[rules]]`); absent means the defaults, `rules = []` means none.
  */
-rules: Array<Rule>, };
+rules: Array<Rule>, 
+/**
+ * MLX policies: limits and idle trims applied to matching MLX processes as their agents
+ * appear (off until `policies.enabled` is true).
+ */
+policies: Policies, };

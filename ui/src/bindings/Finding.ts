@@ -35,4 +35,8 @@ command: string | null,
 /**
  * The MLX process concerned, if any.
  */
-pid: number | null, };
+pid: number | null, 
+/**
+ * Exact lines to use when the fix is outside Headroom (e.g. a supervisor's files).
+ */
+detail?: string, };

@@ -54,7 +54,7 @@ export class HttpTransport implements Transport {
     return h;
   }
 
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async request<T>(method: string, path: string, body?: object): Promise<T> {
     let res: Response;
     try {
       res = await this.doFetch(this.base + path, {

@@ -86,9 +86,13 @@ function RulesEditor({ cfg, loaded }: { cfg: Cfg; loaded: LoadedConfig }) {
   );
 }
 
-export function SaveBar({ check, other, dirty, canSave, saving, saved, blocked, localCount, onRevert }: {
+export function SaveBar({ check, other, dirty, canSave, saving, saved, blocked, localCount, onRevert, saveLabel = 'Save', statusId = 'config-status' }: {
   check: Check; other: string[]; dirty: boolean; canSave: boolean; saving: boolean; saved: string | null;
   blocked: boolean; localCount: number; onRevert: () => void;
+  /** The save button's name, when a page has more than one form. */
+  saveLabel?: string;
+  /** The status line's test id, when a page has more than one form. */
+  statusId?: string;
 }) {
   let status = '';
   if (saved) status = saved;
@@ -102,10 +106,10 @@ export function SaveBar({ check, other, dirty, canSave, saving, saved, blocked, 
   return (
     <div class="savebar">
       {other.length ? <ul class="error small" role="alert">{other.map((o) => <li key={o}>{o}</li>)}</ul> : null}
-      <p class={`small ${bad ? 'error' : saved ? 'ok' : 'muted'}`} role="status" aria-live="polite" data-testid="config-status">{status}</p>
+      <p class={`small ${bad ? 'error' : saved ? 'ok' : 'muted'}`} role="status" aria-live="polite" data-testid={statusId}>{status}</p>
       <div class="buttons">
         <button type="button" disabled={!dirty || saving} onClick={onRevert}>Revert</button>
-        <button type="submit" class="primary" disabled={!canSave}>{saving ? 'Saving…' : 'Save'}</button>
+        <button type="submit" class="primary" disabled={!canSave}>{saving ? 'Saving…' : saveLabel}</button>
       </div>
     </div>
   );

@@ -1,5 +1,5 @@
 import { useRef, useState } from 'preact/hooks';
-import type { ActionOutcome, LimitKind, MlxProcess } from '../api-types';
+import type { ActionOutcome, LimitKind, MlxProcess, PolicyStatus } from '../api-types';
 import { formatBytes, parseSize, size, sizeField } from '../format';
 import { memo } from './common';
 import type { Store } from '../store';
@@ -35,11 +35,19 @@ function mlxList(st: { snapshot: { mlx: MlxProcess[] } | null }): MlxProcess[] |
   return st.snapshot?.mlx ?? null;
 }
 
+/** The same figures, field by field; the policy state (a new object every sample) by value. */
+export function sameProc(a: MlxProcess, b: MlxProcess | undefined): boolean {
+  if (!b) return false;
+  const { policy: pa, ...ra } = a;
+  const { policy: pb, ...rb } = b;
+  return shallowEqual(ra, rb) && (pa === pb || JSON.stringify(pa) === JSON.stringify(pb));
+}
+
 /** Same processes with the same figures (each compared field by field). */
 export function sameProcesses(a: MlxProcess[] | null, b: MlxProcess[] | null): boolean {
   if (a === b) return true;
   if (!a || !b || a.length !== b.length) return false;
-  return a.every((p, i) => shallowEqual(p, b[i]));
+  return a.every((p, i) => sameProc(p, b[i]));
 }
 
 /** What a process row needs to act: clear its cache, set a limit (one stable function). */
@@ -129,7 +137,7 @@ type ProcProps = { p: MlxProcess; busy: boolean; flash: Flash | undefined; act: 
 
 /** Whether a row would show the same: same figures, same busy state, same message. */
 export function sameProcRow(a: ProcProps, b: ProcProps): boolean {
-  return a.busy === b.busy && a.flash === b.flash && a.act === b.act && a.enable === b.enable && shallowEqual(a.p, b.p);
+  return a.busy === b.busy && a.flash === b.flash && a.act === b.act && a.enable === b.enable && sameProc(a.p, b.p);
 }
 
 const Proc = memo(function Proc({ p, busy, flash, act, enable }: ProcProps) {
@@ -168,6 +176,7 @@ const Proc = memo(function Proc({ p, busy, flash, act, enable }: ProcProps) {
             <span class="muted small">{[p.backend, p.mlx_version && `MLX ${p.mlx_version}`, p.wired_limit ? `wired limit ${size(p.wired_limit)}` : null].filter(Boolean).join(' · ')}</span>
             <button disabled={busy} onClick={onClear} aria-label={`Clear cache of ${p.name} (pid ${p.pid})`}>Clear cache</button>
           </div>
+          {p.policy ? <PolicyLine st={p.policy} /> : null}
           <FlashLine f={flash} testid="flash" />
         </>
       ) : (
@@ -222,5 +231,32 @@ function LimitField({ label, kind, pid, current, disabled, onSet }: {
         {parsed && !parsed.ok ? parsed.error : ''}
       </span>
     </form>
+  );
+}
+
+const SOURCE_WORDS: Record<string, string> = {
+  default: 'MLX default',
+  pending: 'being applied',
+  policy: 'policy',
+  manual: 'set by hand',
+  process: 'set by the process',
+  refused: 'refused',
+  failed: 'failed',
+};
+
+/** Which policy applies to a process, where each limit comes from and why, and its last idle trim. */
+function PolicyLine({ st }: { st: PolicyStatus }) {
+  const trim = st.last_trim;
+  return (
+    <div class="policy-line small" data-testid="policy-line">
+      <span class="muted">{st.policy ? `Policy ${st.policy}` : 'No policy'}</span>
+      {st.limits_source.filter((l) => l.source !== 'default').map((l) => (
+        <span key={l.limit} class={l.source === 'refused' || l.source === 'failed' ? 'error' : 'muted'} title={l.why}
+          data-testid={`limit-source-${l.limit}`}>
+          {' · '}{l.limit}: {SOURCE_WORDS[l.source] ?? l.source}
+        </span>
+      ))}
+      {trim ? <span class="muted" data-testid="last-trim">{' · '}idle trim freed {formatBytes(trim.freed)} at {new Date(trim.at_ms).toLocaleTimeString()}</span> : null}
+    </div>
   );
 }

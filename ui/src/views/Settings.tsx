@@ -3,6 +3,7 @@ import type { IconStyle, LoadedConfig, TitleFormat } from '../api-types';
 import { ICON_STYLES, TITLES, formToSettings, issuesByKey, settingsToForm, type FieldErrors, type SettingsForm } from '../config-form';
 import type { Store } from '../store';
 import { LoadError, SaveBar } from './Alerts';
+import { Policies } from './Policies';
 import { useConfig } from './useConfig';
 
 const FIELDS: Record<string, keyof SettingsForm> = {
@@ -21,6 +22,7 @@ export function Settings({ store }: { store: Store }) {
       {cfg.fetchError ? <p class="error" role="alert">Cannot read the configuration: {cfg.fetchError}</p> : null}
       {cfg.loaded ? <LoadError loaded={cfg.loaded} /> : null}
       {cfg.loaded ? <SettingsEditor key={JSON.stringify(cfg.loaded.config)} cfg={cfg} loaded={cfg.loaded} /> : <p class="muted">Loading…</p>}
+      <Policies store={store} />
       <p class="muted small">
         Connected through {store.transport.kind === 'tauri' ? 'the Headroom app' : 'headroom serve'}
         {cfg.loaded?.path ? <> · config <code>{cfg.loaded.path}</code></> : null}

@@ -1,4 +1,4 @@
-// The "Tools" view (issue 7): the GPU wired limit, "Will it fit?", the doctor's findings and
+// The "Tools" view: the GPU wired limit, "Will it fit?", the doctor's findings and
 // what holds memory. Everything is fetched when asked (or when the view opens), never polled.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { DoctorReport } from '../bindings/DoctorReport';
@@ -359,6 +359,7 @@ function Doctor({ t }: { t: MachineTransport }) {
                   <span class="small muted">{f.evidence.map((e) => `${e.name} ${e.shown}`).join(' · ')}</span>
                   <span class="small">Fix: {f.action}</span>
                   {f.command ? <code class="cmd">{f.command}</code> : null}
+                  {f.detail ? <details><summary class="small">Exact lines</summary><pre class="cmd small">{f.detail}</pre></details> : null}
                 </li>
               ))}
             </ul>

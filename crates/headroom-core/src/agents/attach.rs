@@ -21,6 +21,7 @@
 //! - macOS: attaching needs `task_for_pid`, in practice administrator rights. The CLI does not
 //!   ask for them (the only privileged command Headroom runs is the GPU wired limit).
 
+use super::discovery;
 use super::install::{self, InstallError};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -202,9 +203,14 @@ pub fn real_uid(status: &str) -> Option<u32> {
 }
 
 /// The runtime directory the agent of a Linux process with this environment (`KEY=VALUE`
-/// entries) and real uid serves in: the rule of [`super::discovery::resolve_runtime_dir`].
-pub fn runtime_dir_of(environ: &[String], uid: u32) -> PathBuf {
-    let var = |key: &str| {
+/// entries) and real uid chooses ([`discovery::choose_runtime_dir`], the rule the agent
+/// shares), given what is at `/tmp/headroom-<uid>` now (`fallback`); or why it cannot serve.
+pub fn runtime_dir_of(
+    environ: &[String],
+    uid: u32,
+    fallback: Option<discovery::DirState>,
+) -> Result<PathBuf, String> {
+    let env = |key: &str| {
         environ.iter().find_map(|e| {
             e.strip_prefix(key)
                 .and_then(|rest| rest.strip_prefix('='))
@@ -212,22 +218,33 @@ pub fn runtime_dir_of(environ: &[String], uid: u32) -> PathBuf {
                 .map(std::ffi::OsString::from)
         })
     };
-    super::discovery::resolve_runtime_dir(var("HEADROOM_RUNTIME_DIR"), var("XDG_RUNTIME_DIR"), uid)
+    discovery::choose_runtime_dir(&discovery::RuntimeDirInputs {
+        platform: crate::snapshot::Platform::Linux,
+        env: &env,
+        user_dir: None,
+        uid,
+        fallback,
+    })
 }
 
 /// Whether the agent of `pid` (real uid `uid`, environment `environ`) would serve where this
-/// process (effective uid `ours`, watching `our_dir`) finds it.
+/// process (effective uid `ours`, watching `our_dir`) finds it; `fallback` as for
+/// [`runtime_dir_of`].
 pub fn placement_verdict(
     pid: u32,
     uid: u32,
     environ: &[String],
     ours: u32,
     our_dir: &Path,
+    fallback: Option<discovery::DirState>,
 ) -> Result<(), AttachError> {
     if uid != ours {
         return Err(AttachError::OtherUser { pid, uid, ours });
     }
-    let theirs = runtime_dir_of(environ, uid);
+    let theirs = runtime_dir_of(environ, uid, fallback).map_err(|why| AttachError::Failed {
+        pid,
+        detail: format!("its agent would have no runtime directory: {why}"),
+    })?;
     if theirs != our_dir {
         return Err(AttachError::OtherRuntimeDir {
             pid,
@@ -295,7 +312,15 @@ pub fn attach(pid: u32, data_dir: &Path, runtime_dir: &Path) -> Result<Attached,
             .as_deref()
             .and_then(real_uid)
         {
-            placement_verdict(pid, uid, &environ, super::sys::euid(), runtime_dir)?;
+            let fallback = discovery::dir_state(&discovery::fallback_dir(uid));
+            placement_verdict(
+                pid,
+                uid,
+                &environ,
+                super::sys::euid(),
+                runtime_dir,
+                fallback,
+            )?;
         }
     }
     // An agent already serving (started by `enable`, `run`, or an earlier attach) is the
@@ -463,11 +488,11 @@ mod tests {
         assert_eq!(real_uid("Name:\tx\n"), None);
         let ours = Path::new("/tmp/headroom-501");
         assert_eq!(
-            placement_verdict(7, 501, &v(&["HOME=/h"]), 501, ours),
+            placement_verdict(7, 501, &v(&["HOME=/h"]), 501, ours, None),
             Ok(())
         );
         // Another user's process: refused before anything is sent to it.
-        let other = placement_verdict(7, 502, &[], 501, ours).unwrap_err();
+        let other = placement_verdict(7, 502, &[], 501, ours, None).unwrap_err();
         assert_eq!(
             other,
             AttachError::OtherUser {
@@ -483,26 +508,48 @@ mod tests {
             "{other}"
         );
         // Its environment moves the socket: the variable wins over XDG_RUNTIME_DIR.
+        let dir = |env: &[&str], fallback| runtime_dir_of(&v(env), 501, fallback);
         assert_eq!(
-            runtime_dir_of(&v(&["XDG_RUNTIME_DIR=/run/user/501"]), 501),
-            Path::new("/run/user/501/headroom")
+            dir(&["XDG_RUNTIME_DIR=/run/user/501"], None),
+            Ok(PathBuf::from("/run/user/501/headroom"))
         );
         assert_eq!(
-            runtime_dir_of(
-                &v(&[
+            dir(
+                &[
                     "XDG_RUNTIME_DIR=/run/user/501",
                     "HEADROOM_RUNTIME_DIR=/x/rt"
-                ]),
-                501
+                ],
+                None
             ),
-            Path::new("/x/rt")
+            Ok(PathBuf::from("/x/rt"))
         );
         assert_eq!(
-            runtime_dir_of(&v(&["HEADROOM_RUNTIME_DIR=", "XDG_RUNTIME_DIRX=/y"]), 501),
-            ours
+            dir(&["HEADROOM_RUNTIME_DIR=", "XDG_RUNTIME_DIRX=/y"], None),
+            Ok(ours.to_path_buf())
         );
-        let moved = placement_verdict(7, 501, &v(&["XDG_RUNTIME_DIR=/run/user/501"]), 501, ours)
-            .unwrap_err();
+        // /tmp/headroom-501 taken by someone else: the target's own HOME decides.
+        let taken = Some(discovery::DirState {
+            is_dir: true,
+            uid: 0,
+            mode: 0o755,
+        });
+        assert_eq!(
+            dir(&["HOME=/home/t"], taken),
+            Ok(PathBuf::from("/home/t/.cache/headroom/run"))
+        );
+        assert!(matches!(
+            placement_verdict(7, 501, &[], 501, ours, taken),
+            Err(AttachError::Failed { .. })
+        ));
+        let moved = placement_verdict(
+            7,
+            501,
+            &v(&["XDG_RUNTIME_DIR=/run/user/501"]),
+            501,
+            ours,
+            None,
+        )
+        .unwrap_err();
         assert!(
             moved.to_string().contains(
                 "run `HEADROOM_RUNTIME_DIR=/run/user/501/headroom headroom agent attach 7`"

@@ -5,7 +5,7 @@
 //! call failed or timed out is dropped, never reused, so a late answer cannot be mistaken for
 //! the next one.
 
-use super::discovery::{check_dir, check_socket};
+use super::discovery::{check_dir, check_socket, pid_from_name};
 use super::protocol::{self, codes, Hello, MAX_RESPONSE_LINE, PROTOCOL_VERSION};
 use super::sys;
 use super::AgentError;
@@ -30,6 +30,19 @@ async fn connect_retrying(path: &Path) -> std::io::Result<UnixStream> {
     }
 }
 
+fn peer_pid_of(stream: &UnixStream, path: &Path) -> Result<u32, AgentError> {
+    use std::os::fd::AsRawFd;
+    sys::peer_pid(stream.as_raw_fd()).map_err(|e| {
+        err(
+            codes::PERMISSION_DENIED,
+            format!(
+                "cannot read the pid of the process behind {}: {e}",
+                path.display()
+            ),
+        )
+    })
+}
+
 /// A verified connection to an agent that answered `hello` with protocol version 1.
 #[derive(Debug)]
 pub struct AgentConn {
@@ -48,10 +61,21 @@ fn err(code: &str, message: String) -> AgentError {
 
 impl AgentConn {
     /// Connects to the socket at `path` after checking that it and its directory belong to
-    /// this user (and no one else can write the directory), checks the peer's uid, and says
-    /// `hello`. Refusals are `permission_denied`.
+    /// this user (and no one else can write the directory), checks the peer's uid, checks
+    /// that the peer's pid is the pid in the socket's name (`agent-<pid>.sock`) and the pid
+    /// its `hello` gives, and says `hello`. Refusals are `permission_denied`.
     pub async fn connect(path: &Path) -> Result<Self, AgentError> {
         let uid = sys::euid();
+        let named = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(pid_from_name)
+            .ok_or_else(|| {
+                err(
+                    codes::PERMISSION_DENIED,
+                    format!("{} is not named agent-<pid>.sock", path.display()),
+                )
+            })?;
         let dir = path.parent().unwrap_or(Path::new("/"));
         check_dir(dir, uid).map_err(|m| err(codes::PERMISSION_DENIED, m))?;
         check_socket(path, uid).map_err(|m| err(codes::PERMISSION_DENIED, m))?;
@@ -78,6 +102,16 @@ impl AgentConn {
                 ),
             ));
         }
+        let peer = peer_pid_of(&stream, path)?;
+        if peer != named {
+            return Err(err(
+                codes::PERMISSION_DENIED,
+                format!(
+                    "{} is served by pid {peer}, not by pid {named} as its name says; refused",
+                    path.display()
+                ),
+            ));
+        }
         let mut conn = Self {
             stream,
             pending: Vec::new(),
@@ -90,6 +124,15 @@ impl AgentConn {
                 "agent speaks protocol {}, this client speaks {PROTOCOL_VERSION}",
                 hello.protocol
             )));
+        }
+        if let Some(claimed) = hello.pid.filter(|&p| p != peer) {
+            return Err(err(
+                codes::PERMISSION_DENIED,
+                format!(
+                    "the agent behind {} says it is pid {claimed}, but pid {peer} serves it; refused",
+                    path.display()
+                ),
+            ));
         }
         conn.ops = hello.ops;
         Ok(conn)

@@ -2,6 +2,7 @@
 //! `agent-<pid>.sock` files in it (removing those of dead processes).
 
 use super::sys::{self, Liveness};
+use crate::snapshot::Platform;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -11,37 +12,167 @@ use std::time::{Duration, SystemTime};
 /// process whose pid was reused; younger ones may be an agent between `bind` and `listen`.
 pub const STALE_REFUSED_AGE: Duration = Duration::from_secs(10);
 
-/// The runtime directory: `HEADROOM_RUNTIME_DIR`, else `$TMPDIR/headroom` on macOS,
-/// `$XDG_RUNTIME_DIR/headroom` on Linux, else `/tmp/headroom-<uid>`.
+/// The runtime directory ([`resolve_runtime_dir`] for this process). When no safe directory
+/// can be chosen, the `/tmp/headroom-<uid>` fallback is returned so that its check
+/// ([`check_dir`]) reports the problem and the fix wherever agents are listed.
 pub fn runtime_dir() -> PathBuf {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    resolve_runtime_dir(
-        var("HEADROOM_RUNTIME_DIR"),
-        var(platform_dir_var()),
-        sys::euid(),
-    )
+    resolve_runtime_dir().unwrap_or_else(|_| fallback_dir(sys::euid()))
 }
 
-fn platform_dir_var() -> &'static str {
-    if cfg!(target_os = "macos") {
-        "TMPDIR"
+/// The runtime directory for this process, or why none can be used (naming the path and the
+/// fix): [`choose_runtime_dir`] on this process's environment, user and platform.
+pub fn resolve_runtime_dir() -> Result<PathBuf, String> {
+    let uid = sys::euid();
+    let platform = if cfg!(target_os = "macos") {
+        Platform::Macos
     } else {
-        "XDG_RUNTIME_DIR"
+        Platform::Linux
+    };
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    choose_runtime_dir(&RuntimeDirInputs {
+        platform,
+        env: &env,
+        user_dir: sys::darwin_user_dir(),
+        uid,
+        fallback: dir_state(&fallback_dir(uid)),
+    })
+}
+
+/// `/tmp/headroom-<uid>`, the runtime directory when the platform offers no per-user one.
+pub fn fallback_dir(uid: u32) -> PathBuf {
+    PathBuf::from(format!("/tmp/headroom-{uid}"))
+}
+
+/// What is at a path (`lstat`): enough to decide whether it may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirState {
+    /// A real directory (not a symbolic link, not a file).
+    pub is_dir: bool,
+    /// Its owner.
+    pub uid: u32,
+    /// Its permission bits.
+    pub mode: u32,
+}
+
+/// The state of `path`, `None` when nothing is there.
+pub fn dir_state(path: &Path) -> Option<DirState> {
+    fs::symlink_metadata(path).ok().map(|md| DirState {
+        is_dir: md.file_type().is_dir(),
+        uid: md.uid(),
+        mode: md.mode() & 0o7777,
+    })
+}
+
+/// Everything [`choose_runtime_dir`] decides from.
+pub struct RuntimeDirInputs<'a> {
+    /// The platform whose rules apply.
+    pub platform: Platform,
+    /// Environment variables (empty values count as unset).
+    pub env: &'a dyn Fn(&str) -> Option<std::ffi::OsString>,
+    /// macOS: `confstr(_CS_DARWIN_USER_CACHE_DIR)`, the user's private directory under
+    /// `/var/folders` (see [`sys::darwin_user_dir`]); `None` elsewhere or when it failed.
+    pub user_dir: Option<PathBuf>,
+    /// The user.
+    pub uid: u32,
+    /// What is at `/tmp/headroom-<uid>` now.
+    pub fallback: Option<DirState>,
+}
+
+/// Longest socket path (`sun_path` is 104 bytes on macOS, 108 on Linux, NUL included).
+pub fn max_socket_path(platform: Platform) -> usize {
+    match platform {
+        Platform::Macos => 103,
+        Platform::Linux => 107,
     }
 }
 
-/// The pure rule behind [`runtime_dir`].
-pub fn resolve_runtime_dir(
-    overridden: Option<std::ffi::OsString>,
-    platform_base: Option<std::ffi::OsString>,
-    uid: u32,
-) -> PathBuf {
-    if let Some(dir) = overridden {
-        return PathBuf::from(dir);
+/// The longest socket name an agent can have: `agent-<u32::MAX>.sock`.
+const LONGEST_SOCKET_NAME: &str = "agent-4294967295.sock";
+
+/// The runtime directory, a pure function of its inputs (the Python agent's
+/// `_paths.choose_runtime_dir` is the same function; both are tested against the shared table
+/// `tests/shared/runtime_dir_cases.json`):
+///
+/// 1. `HEADROOM_RUNTIME_DIR`, when set.
+/// 2. macOS: `<confstr(_CS_DARWIN_USER_CACHE_DIR)>/headroom`: the same for every process of
+///    the user whatever `TMPDIR` says (`sudo -i`, `env -i`, launchd jobs without it).
+/// 3. Linux: `$XDG_RUNTIME_DIR/headroom` when it is absolute (per-user, 0700 by the XDG Base
+///    Directory specification).
+/// 4. `/tmp/headroom-<uid>` when it is missing, or a directory of this user that no one else
+///    can write.
+/// 5. Otherwise someone else created it first (or it is a link, a file, or writable by
+///    others): `$XDG_CACHE_HOME/headroom/run` (Linux; `~/.cache` by default) or
+///    `~/Library/Caches/Headroom/run` (macOS), when socket paths there fit `sun_path`.
+/// 6. Otherwise an error naming `/tmp/headroom-<uid>`, what is wrong with it and the fix.
+pub fn choose_runtime_dir(i: &RuntimeDirInputs<'_>) -> Result<PathBuf, String> {
+    if let Some(dir) = (i.env)("HEADROOM_RUNTIME_DIR") {
+        return Ok(PathBuf::from(dir));
     }
-    match platform_base {
-        Some(base) => Path::new(&base).join("headroom"),
-        None => PathBuf::from(format!("/tmp/headroom-{uid}")),
+    match i.platform {
+        Platform::Macos => {
+            if let Some(dir) = i.user_dir.as_ref().filter(|d| d.is_absolute()) {
+                return Ok(dir.join("headroom"));
+            }
+        }
+        Platform::Linux => {
+            if let Some(xdg) = (i.env)("XDG_RUNTIME_DIR").map(PathBuf::from) {
+                if xdg.is_absolute() {
+                    return Ok(xdg.join("headroom"));
+                }
+            }
+        }
+    }
+    let fallback = fallback_dir(i.uid);
+    let Some(why) = fallback_problem(i.fallback, i.uid) else {
+        return Ok(fallback);
+    };
+    let fix = "remove it, or set XDG_RUNTIME_DIR or HEADROOM_RUNTIME_DIR to a directory you own";
+    let Some(alternative) = cache_run_dir(i) else {
+        return Err(format!(
+            "{} {why} and no home directory is known for another; {fix}",
+            fallback.display()
+        ));
+    };
+    let longest = alternative.join(LONGEST_SOCKET_NAME);
+    let max = max_socket_path(i.platform);
+    if longest.as_os_str().len() > max {
+        return Err(format!(
+            "{} {why}, and socket paths under {} would be longer than {max} bytes; {fix}",
+            fallback.display(),
+            alternative.display()
+        ));
+    }
+    Ok(alternative)
+}
+
+/// Why `/tmp/headroom-<uid>` cannot be used, `None` when it can (or does not exist yet).
+fn fallback_problem(state: Option<DirState>, uid: u32) -> Option<String> {
+    let st = state?;
+    if !st.is_dir {
+        Some("is not a directory".to_string())
+    } else if st.uid != uid {
+        Some(format!(
+            "is owned by uid {}, not by this user (uid {uid})",
+            st.uid
+        ))
+    } else if st.mode & 0o022 != 0 {
+        Some(format!(
+            "has mode {:04o}, writable by group or others",
+            st.mode
+        ))
+    } else {
+        None
+    }
+}
+
+/// The per-user alternative under the user's cache directory.
+fn cache_run_dir(i: &RuntimeDirInputs<'_>) -> Option<PathBuf> {
+    let abs = |k: &str| (i.env)(k).map(PathBuf::from).filter(|p| p.is_absolute());
+    match i.platform {
+        Platform::Macos => abs("HOME").map(|h| h.join("Library/Caches/Headroom/run")),
+        Platform::Linux => abs("XDG_CACHE_HOME")
+            .or_else(|| abs("HOME").map(|h| h.join(".cache")))
+            .map(|c| c.join("headroom/run")),
     }
 }
 
@@ -69,13 +200,13 @@ pub fn check_dir(dir: &Path, uid: u32) -> Result<(), String> {
         .map_err(|e| format!("cannot read runtime directory {}: {e}", dir.display()))?;
     if !md.file_type().is_dir() {
         return Err(format!(
-            "runtime directory {} is not a directory (symlinks are refused)",
+            "runtime directory {} is not a directory (symlinks are refused); remove it or set HEADROOM_RUNTIME_DIR to a directory you own",
             dir.display()
         ));
     }
     if md.uid() != uid {
         return Err(format!(
-            "runtime directory {} is owned by uid {}, not by this user (uid {uid})",
+            "runtime directory {} is owned by uid {}, not by this user (uid {uid}); remove it or set HEADROOM_RUNTIME_DIR to a directory you own",
             dir.display(),
             md.uid()
         ));
@@ -158,21 +289,52 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    /// The table shared with the Python agent's tests (`agent/tests/test_paths.py`): both
+    /// sides must choose the same directory for the same inputs.
     #[test]
-    fn runtime_dir_rules() {
-        let os = |s: &str| Some(std::ffi::OsString::from(s));
-        assert_eq!(
-            resolve_runtime_dir(os("/x"), os("/run/user/5"), 5),
-            PathBuf::from("/x")
-        );
-        assert_eq!(
-            resolve_runtime_dir(None, os("/run/user/5"), 5),
-            PathBuf::from("/run/user/5/headroom")
-        );
-        assert_eq!(
-            resolve_runtime_dir(None, None, 5),
-            PathBuf::from("/tmp/headroom-5")
-        );
+    fn runtime_dir_follows_the_shared_table() {
+        let table: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../../tests/shared/runtime_dir_cases.json"
+        ))
+        .unwrap();
+        let cases = table["cases"].as_array().unwrap();
+        assert!(cases.len() >= 10);
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let env = case["env"].as_object().cloned().unwrap_or_default();
+            let lookup = |k: &str| {
+                env.get(k)
+                    .and_then(|v| v.as_str())
+                    .filter(|v| !v.is_empty())
+                    .map(std::ffi::OsString::from)
+            };
+            let fallback = case["fallback"].as_object().map(|f| DirState {
+                is_dir: f["is_dir"].as_bool().unwrap(),
+                uid: u32::try_from(f["uid"].as_u64().unwrap()).unwrap(),
+                mode: u32::from_str_radix(f["mode"].as_str().unwrap(), 8).unwrap(),
+            });
+            let got = choose_runtime_dir(&RuntimeDirInputs {
+                platform: match case["platform"].as_str().unwrap() {
+                    "macos" => Platform::Macos,
+                    _ => Platform::Linux,
+                },
+                env: &lookup,
+                user_dir: case["user_dir"].as_str().map(PathBuf::from),
+                uid: u32::try_from(case["uid"].as_u64().unwrap()).unwrap(),
+                fallback,
+            });
+            match (&case["expect"]["dir"], got) {
+                (serde_json::Value::String(want), Ok(dir)) => {
+                    assert_eq!(dir, PathBuf::from(want), "{name}")
+                }
+                (serde_json::Value::Null, Err(e)) => {
+                    for part in case["expect"]["error_contains"].as_array().unwrap() {
+                        assert!(e.contains(part.as_str().unwrap()), "{name}: {e}");
+                    }
+                }
+                (want, got) => panic!("{name}: wanted {want}, got {got:?}"),
+            }
+        }
     }
 
     #[test]

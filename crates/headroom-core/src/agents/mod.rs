@@ -23,7 +23,7 @@ pub mod scan;
 pub mod sys;
 
 pub use discovery::runtime_dir;
-pub use monitor::MlxMonitor;
+pub use monitor::{MlxMonitor, MAX_AGENT_BYTES};
 
 use crate::snapshot::{MlxProcess, Snapshot};
 use serde::{Deserialize, Serialize};
@@ -41,6 +41,24 @@ pub struct MlxPoll {
     pub recommended_working_set: Option<u64>,
     /// Why part of the picture is missing (an unsafe runtime directory, …).
     pub problems: Vec<String>,
+    /// What attached agents said about their process beyond the snapshot's numbers, by pid
+    /// (what policies match on).
+    pub facts: std::collections::BTreeMap<u32, AgentFacts>,
+}
+
+/// What an agent reports about its process that policies need.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentFacts {
+    /// The command line.
+    pub cmdline: Vec<String>,
+    /// The Python environment (`sys.prefix`).
+    pub python_prefix: Option<String>,
+    /// Installed RAM, bytes.
+    pub physical_memory: Option<u64>,
+    /// Limits the process's own code has set.
+    pub set_by_process: Vec<LimitKind>,
+    /// CPU time the process has used, seconds.
+    pub cpu_secs: Option<f64>,
 }
 
 /// An agent appearing or leaving.
@@ -95,6 +113,13 @@ impl LimitKind {
             Self::Wired => "wired",
         }
     }
+
+    /// The kind a word names (`cache`, `memory`, `wired`).
+    pub fn from_word(w: &str) -> Option<Self> {
+        [Self::Cache, Self::Memory, Self::Wired]
+            .into_iter()
+            .find(|k| k.word() == w)
+    }
 }
 
 /// An error answered by an agent (`code` from `docs/PROTOCOL.md`) or found by the client
@@ -136,6 +161,21 @@ pub struct ActionOutcome {
     pub current: Option<u64>,
     /// Why it failed.
     pub error: Option<AgentError>,
+}
+
+/// Each failed outcome as `name (pid N): why` (the journal's and the notifications' words).
+pub fn failures(outcomes: &[ActionOutcome]) -> Vec<String> {
+    outcomes
+        .iter()
+        .filter(|o| !o.ok)
+        .map(|o| {
+            let why = o
+                .error
+                .as_ref()
+                .map_or("unknown error".into(), ToString::to_string);
+            format!("{} (pid {}): {why}", o.name, o.pid)
+        })
+        .collect()
 }
 
 /// Fills `snapshot.mlx` and `snapshot.gpu.recommended_working_set` from a poll, marks the

@@ -21,6 +21,7 @@ use super::scan::{self, Found};
 use super::sys::{liveness, Liveness};
 use super::{ActionOutcome, AgentChange, AgentError, LimitKind, MlxPoll};
 use crate::snapshot::MlxProcess;
+use crate::text::terminal_safe;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -38,6 +39,12 @@ pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(35);
 
 /// How long the first poll waits for the first process scan (later polls never wait).
 pub const FIRST_SCAN_WAIT: Duration = Duration::from_secs(2);
+
+/// The largest byte amount (active, cache, peak, freed, working set) believed from an agent:
+/// 1 PiB (2^50 bytes), over a thousand times the memory of the largest Mac (512 GB) or any
+/// machine Headroom runs on. A larger value is a broken or hostile agent: it is dropped
+/// (shown as unknown) and reported, never added to a total.
+pub const MAX_AGENT_BYTES: u64 = 1 << 50;
 
 /// The one-line hint shown for MLX processes without an agent (when no better one is known).
 pub const ATTACH_HINT: &str = scan::GENERIC_HINT;
@@ -229,6 +236,14 @@ impl MlxMonitor {
             slot.conn = conn;
             let entry = match result {
                 Ok(stats) => attached_entry(pid, slot, &stats, poll),
+                // Another user's listener or one whose pid is not the pid in its name: not
+                // this process's agent, so nothing about the pid is shown; the refusal is.
+                Err(e) if e.code == codes::PERMISSION_DENIED => {
+                    poll.problems.push(
+                        terminal_safe(&format!("agent socket refused: {}", e.message)).into_owned(),
+                    );
+                    continue;
+                }
                 Err(e) => unanswered_entry(pid, slot, &e),
             };
             by_pid.insert(pid, entry);
@@ -239,8 +254,8 @@ impl MlxMonitor {
         for found in scanned.iter().filter(|f| liveness(f.pid) != Liveness::Gone) {
             by_pid.entry(found.pid).or_insert_with(|| MlxProcess {
                 pid: found.pid,
-                name: found.name.clone(),
-                hint: Some(found.hint.clone()),
+                name: terminal_safe(&found.name).into_owned(),
+                hint: Some(terminal_safe(&found.hint).into_owned()),
                 ..MlxProcess::default()
             });
         }
@@ -326,7 +341,7 @@ impl MlxMonitor {
             .get(&pid)
             .map(|s| s.name.clone())
             .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| scan::process_name(pid))
+            .unwrap_or_else(|| safe_process_name(pid))
     }
 }
 
@@ -389,9 +404,29 @@ async fn action_once(
     decode_result(op, conn.call(op, arg).await?)
 }
 
+/// The name of `pid` as the system has it, made one terminal-safe line (a process can set
+/// its own name).
+fn safe_process_name(pid: u32) -> String {
+    terminal_safe(&scan::process_name(pid)).into_owned()
+}
+
+/// `value` when it is at most [`MAX_AGENT_BYTES`]; otherwise `None`, and a problem naming the
+/// agent, the field and the value.
+fn bounded(pid: u32, field: &str, value: Option<u64>, problems: &mut Vec<String>) -> Option<u64> {
+    match value {
+        Some(v) if v > MAX_AGENT_BYTES => {
+            problems.push(format!(
+                "the agent of pid {pid} reported {field} = {v} bytes, above the {MAX_AGENT_BYTES}-byte (1 PiB) ceiling; ignored"
+            ));
+            None
+        }
+        other => other,
+    }
+}
+
 fn attached_entry(pid: u32, slot: &mut Slot, stats: &Stats, poll: &mut MlxPoll) -> MlxProcess {
     if let Some(name) = stats.name.as_ref().filter(|n| !n.is_empty()) {
-        slot.name.clone_from(name);
+        slot.name = terminal_safe(name).into_owned();
     }
     if !slot.announced {
         slot.announced = true;
@@ -400,7 +435,31 @@ fn attached_entry(pid: u32, slot: &mut Slot, stats: &Stats, poll: &mut MlxPoll) 
             name: slot.name.clone(),
         });
     }
-    if let Some(ws) = stats.recommended_working_set() {
+    let problems = &mut poll.problems;
+    let active = bounded(pid, "active", stats.active, problems);
+    let cache = bounded(pid, "cache", stats.cache, problems);
+    let peak = bounded(pid, "peak", stats.peak, problems);
+    let working_set = bounded(
+        pid,
+        "max_recommended_working_set_size",
+        stats.recommended_working_set(),
+        problems,
+    );
+    poll.facts.insert(
+        pid,
+        super::AgentFacts {
+            cmdline: stats.cmdline.clone(),
+            python_prefix: stats.prefix.clone(),
+            physical_memory: stats.physical_memory,
+            set_by_process: stats
+                .set_by_process
+                .iter()
+                .filter_map(|w| LimitKind::from_word(w))
+                .collect(),
+            cpu_secs: stats.cpu_time,
+        },
+    );
+    if let Some(ws) = working_set {
         poll.recommended_working_set = Some(poll.recommended_working_set.map_or(ws, |w| w.max(ws)));
     }
     MlxProcess {
@@ -408,18 +467,25 @@ fn attached_entry(pid: u32, slot: &mut Slot, stats: &Stats, poll: &mut MlxPoll) 
         name: slot.name.clone(),
         attached: true,
         footprint: None,
-        active: stats.active,
-        cache: stats.cache,
-        peak: stats.peak,
+        active,
+        cache,
+        peak,
         cache_limit: stats.cache_limit,
         memory_limit: stats.memory_limit,
         wired_limit: stats.wired_limit,
-        working_set: stats.recommended_working_set(),
+        working_set,
         restart_for_wired_limit: false,
-        backend: stats.backend.clone(),
-        mlx_version: stats.mlx_version.clone(),
+        backend: stats
+            .backend
+            .as_deref()
+            .map(|b| terminal_safe(b).into_owned()),
+        mlx_version: stats
+            .mlx_version
+            .as_deref()
+            .map(|v| terminal_safe(v).into_owned()),
         hint: None,
         outside_mlx: None,
+        policy: None,
     }
 }
 
@@ -432,12 +498,12 @@ pub fn outside_mlx(p: &MlxProcess) -> Option<u64> {
 
 fn unanswered_entry(pid: u32, slot: &mut Slot, e: &AgentError) -> MlxProcess {
     if slot.name.is_empty() {
-        slot.name = scan::process_name(pid);
+        slot.name = safe_process_name(pid);
     }
     MlxProcess {
         pid,
         name: slot.name.clone(),
-        hint: Some(format!("its agent did not answer: {e}")),
+        hint: Some(terminal_safe(&format!("its agent did not answer: {e}")).into_owned()),
         ..MlxProcess::default()
     }
 }
@@ -448,7 +514,7 @@ fn outcome(pid: u32, name: String, result: Result<ActionResult, AgentError>) -> 
             pid,
             name,
             ok: true,
-            freed: r.freed,
+            freed: r.freed.filter(|&f| f <= MAX_AGENT_BYTES),
             previous: r.previous,
             current: r.current,
             error: None,
@@ -460,7 +526,10 @@ fn outcome(pid: u32, name: String, result: Result<ActionResult, AgentError>) -> 
             freed: None,
             previous: None,
             current: None,
-            error: Some(e),
+            error: Some(AgentError {
+                message: terminal_safe(&e.message).into_owned(),
+                code: terminal_safe(&e.code).into_owned(),
+            }),
         },
     }
 }

@@ -149,6 +149,16 @@ pub struct Stats {
     pub cache_limit: Option<u64>,
     /// Wired limit in bytes.
     pub wired_limit: Option<u64>,
+    /// The command line.
+    pub cmdline: Vec<String>,
+    /// The Python environment (`sys.prefix`).
+    pub prefix: Option<String>,
+    /// Installed RAM in bytes.
+    pub physical_memory: Option<u64>,
+    /// Limits the process's own code has set: `cache`, `memory`, `wired`.
+    pub set_by_process: Vec<String>,
+    /// CPU time the process has used, seconds.
+    pub cpu_time: Option<f64>,
 }
 
 impl Stats {

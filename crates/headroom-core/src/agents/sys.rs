@@ -39,6 +39,111 @@ pub fn liveness(pid: u32) -> Liveness {
     }
 }
 
+/// The pid of the process at the other end of the connected Unix socket `fd`.
+///
+/// Linux: `SO_PEERCRED` (socket(7), unix(7)): for a client, the credentials of the process
+/// that called `listen()` on the server's socket. A peer in another pid namespace reads as
+/// pid 0 and is refused.
+#[cfg(target_os = "linux")]
+pub fn peer_pid(fd: std::os::fd::RawFd) -> std::io::Result<u32> {
+    let empty = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let cred = socket_option(fd, libc::SOL_SOCKET, libc::SO_PEERCRED, empty)?;
+    positive_pid(cred.pid)
+}
+
+/// The pid of the process at the other end of the connected Unix socket `fd`.
+///
+/// macOS: `getsockopt(SOL_LOCAL, LOCAL_PEERPID)` (xnu `bsd/sys/un.h`, "retrieve peer pid";
+/// answered in `bsd/kern/uipc_usrreq.c` `uipc_ctloutput` with the peer socket's `last_pid`,
+/// the process that last used the agent's end of the connection). Type-checked only.
+#[cfg(target_os = "macos")]
+pub fn peer_pid(fd: std::os::fd::RawFd) -> std::io::Result<u32> {
+    let pid: libc::pid_t = socket_option(fd, libc::SOL_LOCAL, libc::LOCAL_PEERPID, 0)?;
+    positive_pid(pid)
+}
+
+/// `getsockopt(fd, level, name)` into a value of type `T` (plain old data), starting from
+/// `value`.
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+fn socket_option<T: Copy>(
+    fd: std::os::fd::RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    mut value: T,
+) -> std::io::Result<T> {
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<T>())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: `value` is a valid, writable `T` of `len` bytes for the duration of the call;
+    // the kernel writes at most `len` bytes and updates `len`. Callers pass the type the
+    // option is documented to return (ucred, pid_t).
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            level,
+            name,
+            (&mut value as *mut T).cast::<libc::c_void>(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(value)
+}
+
+/// Neither Linux nor macOS: the peer's pid cannot be read, so no agent is trusted.
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+pub fn peer_pid(_fd: std::os::fd::RawFd) -> std::io::Result<u32> {
+    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+}
+
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+fn positive_pid(pid: libc::pid_t) -> std::io::Result<u32> {
+    u32::try_from(pid).ok().filter(|&p| p > 0).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("the peer's pid reads as {pid} (another pid namespace?)"),
+        )
+    })
+}
+
+/// macOS: the user's private cache directory, `confstr(_CS_DARWIN_USER_CACHE_DIR)`
+/// (`/var/folders/<xx>/<id>/C/`; Apple Libc `gen/confstr.c` asks `__dirhelper`, the value does
+/// not depend on `TMPDIR`). confstr(3) (Libc `gen/confstr.3`): created with mode 0700 and
+/// "will not be automatically cleaned by the system", while `_CS_DARWIN_USER_TEMP_DIR`, the
+/// same kind of per-user directory, may lose files "not accessed in 3 days" — a socket of an
+/// agent running for days would vanish there. Type-checked only.
+#[cfg(target_os = "macos")]
+pub fn darwin_user_dir() -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut buf = vec![0u8; 1024];
+    // SAFETY: `buf` is valid for `buf.len()` bytes; confstr writes at most that many (NUL
+    // included) and returns the length the full value needs.
+    let n = unsafe {
+        libc::confstr(
+            libc::_CS_DARWIN_USER_CACHE_DIR,
+            buf.as_mut_ptr().cast::<libc::c_char>(),
+            buf.len(),
+        )
+    };
+    if n == 0 || n > buf.len() {
+        return None;
+    }
+    let value = &buf[..n - 1];
+    let path = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(value));
+    path.is_absolute().then_some(path)
+}
+
+/// Not macOS: there is no per-user directory from confstr.
+#[cfg(not(target_os = "macos"))]
+pub fn darwin_user_dir() -> Option<std::path::PathBuf> {
+    None
+}
+
 /// The page size in bytes (4096 if sysconf does not say).
 #[cfg(target_os = "linux")]
 pub fn page_size() -> u64 {

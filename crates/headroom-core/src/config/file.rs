@@ -3,7 +3,6 @@
 
 use super::validate::validate_json;
 use super::{Config, ConfigIssue, LoadedConfig};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use toml_edit::{DocumentMut, Item, Table, Value};
 
@@ -87,6 +86,7 @@ pub fn load(path: &Path) -> LoadedConfig {
         path: path.to_path_buf(),
         error: None,
         issues: Vec::new(),
+        suggested_policy: None,
     };
     match std::fs::read_to_string(path) {
         Ok(text) => match parse_toml(&text) {
@@ -154,16 +154,25 @@ impl ConfigSaveError {
 /// Saves `config` to `path` atomically (temp file, fsync, rename, fsync of the directory),
 /// keeping the comments and order of the existing file. Refuses an invalid configuration and
 /// never overwrites a file that currently fails to parse or validate.
+///
+/// A symbolic link is written through: its target is replaced (the temporary file goes in the
+/// target's directory) and the link stays. A read-only file, or anything but a regular file,
+/// is refused with a message naming it.
 pub fn save(path: &Path, config: &Config) -> Result<(), ConfigSaveError> {
     let issues = config.issues();
     if !issues.is_empty() {
         return Err(ConfigSaveError::Invalid(issues));
     }
-    let io = |e: std::io::Error| ConfigSaveError::Io {
+    let refused = |error: String| ConfigSaveError::Io {
         path: path.display().to_string(),
+        error,
+    };
+    let target = crate::files::resolve_write_target(path).map_err(refused)?;
+    let io = |e: std::io::Error| ConfigSaveError::Io {
+        path: target.path.display().to_string(),
         error: e.to_string(),
     };
-    let old = match std::fs::read_to_string(path) {
+    let old = match std::fs::read_to_string(&target.path) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(io(e)),
@@ -172,7 +181,13 @@ pub fn save(path: &Path, config: &Config) -> Result<(), ConfigSaveError> {
         path: path.display().to_string(),
         error,
     })?;
-    write_atomic(path, text.as_bytes()).map_err(io)
+    if !target.through_link {
+        // Our own directory: created private. A link's target directory is the user's.
+        if let Some(dir) = target.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::files::create_private_dir(dir).map_err(io)?;
+        }
+    }
+    crate::files::replace_file(&target.path, text.as_bytes(), 0o600).map_err(io)
 }
 
 /// The new file text: the old document with `config`'s values merged in, or a fresh one.
@@ -192,39 +207,55 @@ pub fn to_toml(config: &Config) -> Result<String, String> {
     to_document(config).map(|d| d.to_string())
 }
 
-/// A configuration as a TOML document, nested arrays of tables written inline
-/// (`actions = [{ type = "notify" }]`).
+/// A configuration as a TOML document: arrays of tables at the top level or in a section
+/// stay `[[rules]]` / `[[policies.list]]`; inside their entries, arrays of tables and tables
+/// are written inline (`actions = [{ type = "notify" }]`, `idle_trim = { after_secs = 300 }`).
 fn to_document(config: &Config) -> Result<DocumentMut, String> {
     let text = toml::to_string(config).map_err(|e| format!("cannot encode: {e}"))?;
     let mut doc: DocumentMut = text.parse().map_err(|e| format!("cannot encode: {e}"))?;
-    for (_, item) in doc.as_table_mut().iter_mut() {
-        match item {
-            Item::Table(t) => inline_nested(t),
-            Item::ArrayOfTables(a) => a.iter_mut().for_each(inline_nested),
-            _ => {}
-        }
-    }
+    inline_in_section(doc.as_table_mut());
     Ok(doc)
 }
 
+/// A section (the root or `[policies]`): its arrays of tables keep their `[[…]]` form.
+fn inline_in_section(t: &mut Table) {
+    for (_, item) in t.iter_mut() {
+        match item {
+            Item::Table(inner) => inline_in_section(inner),
+            Item::ArrayOfTables(a) => a.iter_mut().for_each(inline_nested),
+            Item::Value(v) => whole_floats_as_integers(v),
+            _ => {}
+        }
+    }
+}
+
+/// An entry of an array of tables: everything nested in it is written inline.
 fn inline_nested(t: &mut Table) {
     let nested: Vec<String> = t
         .iter()
-        .filter(|(_, item)| item.is_array_of_tables())
+        .filter(|(_, item)| item.is_array_of_tables() || item.is_table())
         .map(|(k, _)| k.to_string())
         .collect();
     for key in nested {
-        if let Some(Item::ArrayOfTables(a)) = t.remove(&key) {
-            let mut array = a.into_array();
-            array.iter_mut().for_each(whole_floats_as_integers);
-            t.insert(&key, Item::Value(Value::Array(array)));
+        match t.remove(&key) {
+            Some(Item::ArrayOfTables(a)) => {
+                let mut array = a.into_array();
+                array.iter_mut().for_each(whole_floats_as_integers);
+                t.insert(&key, Item::Value(Value::Array(array)));
+            }
+            Some(Item::Table(inner)) => {
+                let mut inline = inner.into_inline_table();
+                inline
+                    .iter_mut()
+                    .for_each(|(_, v)| whole_floats_as_integers(v));
+                t.insert(&key, Item::Value(Value::InlineTable(inline)));
+            }
+            _ => {}
         }
     }
     for (_, item) in t.iter_mut() {
-        match item {
-            Item::Value(v) => whole_floats_as_integers(v),
-            Item::Table(inner) => inline_nested(inner),
-            _ => {}
+        if let Item::Value(v) = item {
+            whole_floats_as_integers(v);
         }
     }
 }
@@ -335,35 +366,4 @@ fn bare(v: &Value) -> String {
     let mut v = v.clone();
     v.decor_mut().clear();
     v.to_string()
-}
-
-/// Writes `bytes` to `path` via a temporary file in the same directory (mode 0600: the file
-/// may hold a token), fsyncs it, renames it over `path` and fsyncs the directory.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir)?;
-    let name = path.file_name().map_or_else(
-        || "config.toml".into(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = write_synced(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result?;
-    std::fs::File::open(&dir)?.sync_all()
-}
-
-fn write_synced(tmp: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()
 }

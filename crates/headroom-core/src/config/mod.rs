@@ -16,6 +16,7 @@ pub use schema::json_schema;
 pub use validate::{validate_json, ConfigIssue, Limit, LIMITS};
 
 use crate::platform::linux::PressureThresholds;
+use crate::policies::Policies;
 use crate::rules::{default_rules, Rule};
 use crate::snapshot::{Platform, Snapshot};
 use schemars::JsonSchema;
@@ -42,6 +43,9 @@ pub struct Config {
     pub linux_pressure: LinuxPressure,
     /// Alert rules (`[[rules]]`); absent means the defaults, `rules = []` means none.
     pub rules: Vec<Rule>,
+    /// MLX policies: limits and idle trims applied to matching MLX processes as their agents
+    /// appear (off until `policies.enabled` is true).
+    pub policies: Policies,
 }
 
 impl Default for Config {
@@ -54,6 +58,7 @@ impl Default for Config {
             wired_limit: WiredLimitConfig::default(),
             linux_pressure: LinuxPressure::default(),
             rules: default_rules(),
+            policies: Policies::default(),
         }
     }
 }
@@ -269,4 +274,9 @@ pub struct LoadedConfig {
     /// The individual problems behind `error`, when the file parsed but did not validate.
     #[serde(default)]
     pub issues: Vec<ConfigIssue>,
+    /// The suggested first MLX policy for this machine, with its sources (the engine fills it
+    /// in; the UI offers it in one click).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub suggested_policy: Option<crate::policies::PolicySuggestion>,
 }

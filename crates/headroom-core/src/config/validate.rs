@@ -102,10 +102,25 @@ pub const LIMITS: &[Limit] = &[
     int("rules[].samples", 1.0, 3600.0, "samples"),
     int("rules[].cooldown_secs", 0.0, 604_800.0, "seconds"),
     int("rules[].actions[].bytes", 0.0, 1_099_511_627_776.0, "bytes"),
+    int(
+        "policies.list[].idle_trim.after_secs",
+        10.0,
+        604_800.0,
+        "seconds",
+    ),
+    int(
+        "policies.list[].idle_trim.cache_above",
+        0.0,
+        1_099_511_627_776.0,
+        "bytes",
+    ),
 ];
 
 /// Most rules a configuration may hold.
 pub const MAX_RULES: usize = 64;
+
+/// Most policies a configuration may hold.
+pub const MAX_POLICIES: usize = 32;
 
 impl Limit {
     /// What is allowed, in words: `an integer from 100 to 60000 (milliseconds)`.
@@ -373,6 +388,7 @@ impl Config {
         self.server_issues(&mut out);
         self.pressure_issues(&mut out);
         rules_issues(&self.rules, &mut out);
+        policies_issues(&self.policies.list, &mut out);
         out
     }
 
@@ -448,7 +464,7 @@ fn rules_issues(rules: &[Rule], out: &mut Vec<ConfigIssue>) {
     let mut seen = HashSet::new();
     for (i, r) in rules.iter().enumerate() {
         let key = |f: &str| format!("rules[{i}].{f}");
-        id_issue(&r.id, &key("id"), &mut seen, out);
+        id_issue(&r.id, &key("id"), &mut seen, out, "rule");
         if r.name.trim().is_empty() {
             out.push(ConfigIssue::new(
                 &key("name"),
@@ -462,20 +478,32 @@ fn rules_issues(rules: &[Rule], out: &mut Vec<ConfigIssue>) {
     }
 }
 
-fn id_issue<'a>(id: &'a str, key: &str, seen: &mut HashSet<&'a str>, out: &mut Vec<ConfigIssue>) {
+fn id_issue<'a>(
+    id: &'a str,
+    key: &str,
+    seen: &mut HashSet<&'a str>,
+    out: &mut Vec<ConfigIssue>,
+    what: &str,
+) {
     let valid = !id.is_empty()
         && id.len() <= 64
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     let (problem, allowed) = if !valid {
-        ("not a valid id", "1 to 64 letters, digits, '-' or '_'")
+        (
+            "not a valid id".to_string(),
+            "1 to 64 letters, digits, '-' or '_'".to_string(),
+        )
     } else if !seen.insert(id) {
-        ("used by an earlier rule", "an id no other rule has")
+        (
+            format!("used by an earlier {what}"),
+            format!("an id no other {what} has"),
+        )
     } else {
         return;
     };
-    out.push(ConfigIssue::new(key, format!("{id:?}"), problem, allowed));
+    out.push(ConfigIssue::new(key, format!("{id:?}"), &problem, &allowed));
 }
 
 fn rule_numbers(r: &Rule, i: usize, out: &mut Vec<ConfigIssue>) {
@@ -527,5 +555,54 @@ fn threshold_issues(r: &Rule, i: usize, out: &mut Vec<ConfigIssue>) {
             "on the wrong side of the threshold",
             &allowed,
         ));
+    }
+}
+
+fn policies_issues(list: &[crate::policies::Policy], out: &mut Vec<ConfigIssue>) {
+    if list.len() > MAX_POLICIES {
+        out.push(ConfigIssue::new(
+            "policies.list",
+            format!("({} policies)", list.len()),
+            "too many policies",
+            &format!("at most {MAX_POLICIES} policies"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, p) in list.iter().enumerate() {
+        let key = |f: &str| format!("policies.list[{i}].{f}");
+        id_issue(&p.id, &key("id"), &mut seen, out, "policy");
+        if let Some(name) = p.process.as_ref().filter(|n| n.trim().is_empty()) {
+            out.push(ConfigIssue::new(
+                &key("process"),
+                format!("{name:?}"),
+                "empty",
+                "a process name, e.g. \"python3.12\" (leave it out to match any)",
+            ));
+        }
+        if let Some(pattern) = &p.cmdline {
+            if let Err(e) = regex::Regex::new(pattern) {
+                let why = e.to_string();
+                let why = why.lines().last().unwrap_or("").trim();
+                let why = why.strip_prefix("error: ").unwrap_or(why);
+                out.push(ConfigIssue::new(
+                    &key("cmdline"),
+                    format!("{pattern:?}"),
+                    &format!("not a regular expression ({why})"),
+                    "a regular expression (Rust regex syntax), e.g. \"mlx_lm[. ]server\"",
+                ));
+            }
+        }
+        if let Some(env) = p.python_env.as_ref().filter(|e| !e.starts_with('/')) {
+            out.push(ConfigIssue::new(
+                &key("python_env"),
+                format!("{env:?}"),
+                "not an absolute path",
+                "the environment's absolute path (its sys.prefix), e.g. \"/Users/me/venvs/mlx\"",
+            ));
+        }
+        if let Some(t) = &p.idle_trim {
+            check(&key("idle_trim.after_secs"), t.after_secs as f64, out);
+            check(&key("idle_trim.cache_above"), t.cache_above as f64, out);
+        }
     }
 }

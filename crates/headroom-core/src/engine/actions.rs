@@ -13,7 +13,7 @@ pub(super) async fn clear_cache(
     pids: &[u32],
 ) -> Vec<ActionOutcome> {
     let outcomes = shared.actions.clear_cache(pids).await;
-    let freed: u64 = outcomes.iter().filter_map(|o| o.freed).sum();
+    let freed = crate::units::saturating_sum(outcomes.iter().filter_map(|o| o.freed));
     let what = format!("Cleared {} of MLX cache", format_bytes(freed));
     journal(shared, rule, "clear_cache", &what, &outcomes);
     outcomes
@@ -59,17 +59,7 @@ fn journal(
     outcomes: &[ActionOutcome],
 ) {
     let ok = outcomes.iter().filter(|o| o.ok).count();
-    let failed: Vec<String> = outcomes
-        .iter()
-        .filter(|o| !o.ok)
-        .map(|o| {
-            let why = o
-                .error
-                .as_ref()
-                .map_or("unknown error".into(), |e| e.to_string());
-            format!("{} (pid {}): {why}", o.name, o.pid)
-        })
-        .collect();
+    let failed = crate::agents::failures(outcomes);
     let mut message = match outcomes.len() {
         0 => format!("{action}: no MLX agent attached; nothing done"),
         _ => format!("{what} in {ok} of {} processes", outcomes.len()),
@@ -91,7 +81,7 @@ fn journal(
         kind: EventKind::ActionTaken {
             rule: rule.map(str::to_string),
             action: action.to_string(),
-            freed: outcomes.iter().filter_map(|o| o.freed).sum(),
+            freed: crate::units::saturating_sum(outcomes.iter().filter_map(|o| o.freed)),
             succeeded: count(ok),
             failed: count(failed.len()),
         },

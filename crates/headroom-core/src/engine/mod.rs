@@ -12,6 +12,7 @@
 //! call the handle's methods; [`EngineHandle::shutdown`] stops it and flushes history.
 
 mod actions;
+pub mod policy;
 mod run;
 
 use crate::agents::{self, ActionOutcome, LimitKind, MlxMonitor};
@@ -138,6 +139,8 @@ struct Shared {
     counters: Mutex<Counters>,
     /// Serialises configuration saves.
     saving: tokio::sync::Mutex<()>,
+    /// To the MLX task's policy tracker.
+    policy_tx: mpsc::UnboundedSender<policy::PolicyMsg>,
 }
 
 #[derive(Default)]
@@ -196,6 +199,7 @@ pub fn start_with(opts: EngineOptions, parts: EngineParts) -> EngineHandle {
         .unwrap_or_else(|| HistoryStore::open(&opts.data_dir, &limits(&loaded.config)));
     let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
     let (commands, command_rx) = mpsc::channel(16);
+    let (policy_tx, policy_rx) = mpsc::unbounded_channel();
     let rules = RuleEngine::new(loaded.config.rules.clone());
     let shared = Arc::new(Shared {
         actions: MlxMonitor::new(opts.runtime_dir.clone()),
@@ -209,9 +213,17 @@ pub fn start_with(opts: EngineOptions, parts: EngineParts) -> EngineHandle {
         config: RwLock::new(loaded),
         counters: Mutex::new(Counters::default()),
         saving: tokio::sync::Mutex::new(()),
+        policy_tx,
     });
     run::report_config_error(&shared);
-    run::spawn(shared.clone(), parts.source, rules, command_rx, file_stamp);
+    run::spawn(
+        shared.clone(),
+        parts.source,
+        rules,
+        command_rx,
+        file_stamp,
+        policy_rx,
+    );
     EngineHandle { shared }
 }
 
@@ -250,18 +262,25 @@ impl EngineHandle {
     }
 
     /// Sets an MLX limit in `pids` (empty: every attached process), journaling the result.
+    /// A limit set this way overrides the process's policy until the process exits.
     pub async fn set_limit(
         &self,
         kind: LimitKind,
         bytes: u64,
         pids: Vec<u32>,
     ) -> Vec<ActionOutcome> {
-        actions::set_limit(&self.shared, None, kind, bytes, &pids).await
+        let outcomes = actions::set_limit(&self.shared, None, kind, bytes, &pids).await;
+        policy::note_by_hand(&self.shared, kind, &outcomes);
+        outcomes
     }
 
-    /// The configuration in force, its file and its problem, if any.
+    /// The configuration in force, its file and its problem, if any, with the suggested first
+    /// MLX policy for this machine.
     pub fn config(&self) -> LoadedConfig {
-        read(&self.shared.config)
+        let mut loaded = read(&self.shared.config);
+        let physical = self.latest().and_then(|s| s.memory.total);
+        loaded.suggested_policy = Some(crate::policies::suggestion(physical));
+        loaded
     }
 
     /// Validates a configuration given as JSON without applying it.
@@ -272,7 +291,8 @@ impl EngineHandle {
     /// Validates, saves (atomically, keeping the file's comments) and applies `config`. A file
     /// that currently has problems is not overwritten: that is an error too. The save runs
     /// off the sampling path. Rules, sampling intervals and Linux pressure thresholds apply
-    /// at once; `history` limits and `server` settings when the host restarts.
+    /// at once (policies to processes at the next MLX poll); `history` limits and `server`
+    /// settings when the host restarts.
     pub async fn put_config(&self, config: Config) -> Result<(), Vec<ConfigIssue>> {
         let issues = config.issues();
         if !issues.is_empty() {

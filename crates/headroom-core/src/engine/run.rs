@@ -1,9 +1,12 @@
 //! The engine's tasks: the sampling loop (owner of rules and configuration) and the MLX poll.
 
+use super::policy::{self, PolicyMsg};
 use super::{actions, read, write, Command, EngineEvent, Shared, SnapshotSource};
 use crate::agents::{attach_mlx, AgentChange, MlxMonitor, MlxPoll};
 use crate::config::{self, Config};
 use crate::events::{Event, EventKind, Severity};
+use crate::history::PROCESS_RECORD_INTERVAL;
+use crate::policies::tracker::PolicyTracker;
 use crate::rules::{RuleEngine, RuleOutcome, Transition};
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,15 +44,23 @@ pub(super) fn spawn(
     rules: RuleEngine,
     commands: mpsc::Receiver<Command>,
     file_stamp: FileStamp,
+    policy_rx: mpsc::UnboundedReceiver<PolicyMsg>,
 ) {
     let sampling = read(&shared.config).config.sampling;
+    let tracker = PolicyTracker::new(read(&shared.config).config.policies);
     let (poll_tx, poll_rx) = watch::channel(Arc::new(MlxPoll::default()));
     let (sampling_tx, sampling_rx) = watch::channel(sampling);
     let mut monitor = MlxMonitor::new(shared.opts.runtime_dir.clone());
     monitor.set_rescan_interval(Duration::from_millis(
         read(&shared.config).config.sampling.mlx_rescan_ms,
     ));
-    let mlx = tokio::spawn(mlx_loop(shared.clone(), monitor, poll_tx, sampling_rx));
+    let mlx = tokio::spawn(mlx_loop(
+        shared.clone(),
+        monitor,
+        poll_tx,
+        sampling_rx,
+        (tracker, policy_rx),
+    ));
     let watcher = tokio::spawn(watch_file(shared.clone(), file_stamp));
     let owner = Owner {
         pressure: read(&shared.config).config.linux_pressure,
@@ -59,6 +70,7 @@ pub(super) fn spawn(
         poll: poll_rx,
         sampling: sampling_tx,
         storage_ok: true,
+        procs_recorded: None,
     };
     tokio::spawn(async move {
         owner.run(commands).await;
@@ -77,6 +89,8 @@ struct Owner {
     /// Linux pressure thresholds in force (kept here: read on every sample).
     pressure: config::LinuxPressure,
     storage_ok: bool,
+    /// When MLX processes were last recorded for the per-process history.
+    procs_recorded: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Owner {
@@ -118,6 +132,7 @@ impl Owner {
         let snap = Arc::new(snap);
         write(&self.shared.latest, Some(snap.clone()));
         self.shared.history.record(&snap);
+        self.record_processes(&snap, now);
         self.shared.counters().samples += 1;
         let _ = self.shared.tx.send(EngineEvent::Snapshot(snap));
         for outcome in outcomes {
@@ -141,6 +156,22 @@ impl Owner {
             let shared = self.shared.clone();
             let rule = outcome.rule.clone();
             tokio::spawn(async move { actions::run_planned(&shared, &rule, action).await });
+        }
+    }
+
+    /// Records each attached MLX process's reading every [`PROCESS_RECORD_INTERVAL`] (the
+    /// doctor's drift check reads them).
+    fn record_processes(
+        &mut self,
+        snap: &crate::snapshot::Snapshot,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        let due = self.procs_recorded.map_or(true, |t| {
+            (now - t).to_std().unwrap_or_default() >= PROCESS_RECORD_INTERVAL
+        });
+        if due && snap.mlx.iter().any(|p| p.attached) {
+            self.shared.history.record_processes(snap);
+            self.procs_recorded = Some(now);
         }
     }
 
@@ -189,6 +220,7 @@ impl Owner {
         self.pressure = c.linux_pressure.clone();
         write(&self.shared.rule_states, self.rules.states());
         let _ = self.sampling.send(c.sampling.clone());
+        policy::send(&self.shared, PolicyMsg::Policies(c.policies.clone()));
         let path = self.shared.opts.config_path.clone();
         write(
             &self.shared.config,
@@ -197,6 +229,7 @@ impl Owner {
                 path,
                 error: None,
                 issues: Vec::new(),
+                suggested_policy: None,
             },
         );
     }
@@ -240,24 +273,32 @@ async fn watch_file(shared: Arc<Shared>, mut last: FileStamp) {
     }
 }
 
-/// Polls MLX agents at `sampling.mlx_poll_ms`, publishes each poll and journals agents
-/// attaching and leaving.
+/// Polls MLX agents at `sampling.mlx_poll_ms`, publishes each poll, journals agents
+/// attaching and leaving, and runs MLX policies (applications and idle trims).
 async fn mlx_loop(
     shared: Arc<Shared>,
     mut monitor: MlxMonitor,
     poll_tx: watch::Sender<Arc<MlxPoll>>,
     mut sampling: watch::Receiver<config::Sampling>,
+    (mut tracker, mut policy_rx): (PolicyTracker, mpsc::UnboundedReceiver<PolicyMsg>),
 ) {
     let mut ms = sampling.borrow().mlx_poll_ms;
     let mut tick = ticker(ms);
+    let started = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                let poll = monitor.poll().await;
+                let mut poll = monitor.poll().await;
                 journal_changes(&shared, &poll.changes);
+                let at_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                for plan in tracker.observe(&policy::observed(&poll), at_ms) {
+                    policy::spawn(&shared, plan);
+                }
+                policy::annotate(&mut poll, &tracker);
                 shared.counters().agents = attached(&poll);
                 let _ = poll_tx.send(Arc::new(poll));
             }
+            Some(msg) = policy_rx.recv() => policy::receive(&mut tracker, msg),
             changed = sampling.changed() => {
                 if changed.is_err() {
                     return;

@@ -28,6 +28,9 @@ mod writer;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use reader::{default_data_dir, parse_since, HistoryReader, DB_FILE};
 
+/// How often the engine records each MLX process's reading for the per-process history.
+pub const PROCESS_RECORD_INTERVAL: Duration = Duration::from_secs(600);
+
 use crate::events::{Event, EventKind};
 use crate::snapshot::Snapshot;
 use schema::SampleRow;
@@ -247,9 +250,18 @@ struct Queue {
     /// When the oldest queued sample arrived.
     first_at: Option<std::time::Instant>,
     events: Vec<Event>,
+    /// Per-process MLX readings (see [`HistoryStore::record_processes`]).
+    procs: Vec<ProcRow>,
     requests: Vec<Request>,
     dropped: u64,
     shutdown: bool,
+}
+
+/// One MLX process's reading, as `mlx_procs` keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProcRow {
+    pub pid: u32,
+    pub point: crate::restart::ProcessPoint,
 }
 
 /// State shared by the handles and the writer.
@@ -360,9 +372,41 @@ impl HistoryStore {
         }
     }
 
-    /// Queues an event for the journal; it is written at once.
+    /// Queues one reading of each MLX process in `snapshot` (with its MLX numbers), for the
+    /// per-process history the doctor reads for drift ([`crate::restart::drift`]). The engine
+    /// calls it every [`PROCESS_RECORD_INTERVAL`]; rows are kept as long as minute rows.
+    pub fn record_processes(&self, snapshot: &Snapshot) {
+        let t = snapshot.at.timestamp_millis();
+        let rows: Vec<ProcRow> = snapshot
+            .mlx
+            .iter()
+            .filter(|p| p.attached)
+            .map(|p| ProcRow {
+                pid: p.pid,
+                point: crate::restart::ProcessPoint {
+                    t,
+                    active: p.active,
+                    cache: p.cache,
+                    footprint: p.footprint,
+                },
+            })
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        self.shared().lock().procs.extend(rows);
+        self.shared().wake.notify_one();
+    }
+
+    /// Queues an event for the journal; it is written at once. Its message is stored as one
+    /// line, control and bidirectional characters escaped ([`crate::text::terminal_safe`]): a
+    /// process name cannot forge journal lines.
     pub fn journal(&self, event: &Event) {
-        self.shared().lock().events.push(event.clone());
+        let mut event = event.clone();
+        if let std::borrow::Cow::Owned(safe) = crate::text::terminal_safe(&event.message) {
+            event.message = safe;
+        }
+        self.shared().lock().events.push(event);
         self.shared().wake.notify_one();
     }
 

@@ -84,6 +84,15 @@ impl HistoryReader {
         self.store.events(q).map_err(|e| e.to_string())
     }
 
+    /// Per-process MLX readings since `since` (ms since the Unix epoch), by pid, oldest
+    /// first; empty for a database from before they were recorded.
+    pub fn process_points(
+        &self,
+        since_ms: i64,
+    ) -> std::collections::HashMap<u32, Vec<crate::restart::ProcessPoint>> {
+        self.store.process_points(since_ms).unwrap_or_default()
+    }
+
     /// `PRAGMA integrity_check`: `"ok"` for a healthy database.
     pub fn integrity_check(&self) -> Result<String, String> {
         self.store.integrity_check().map_err(|e| e.to_string())

@@ -141,10 +141,63 @@ pub(crate) fn ddl() -> String {
          CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, t INTEGER NOT NULL,
              severity TEXT NOT NULL, kind TEXT NOT NULL, json TEXT NOT NULL);
          CREATE INDEX IF NOT EXISTS events_t ON events (t);
-         CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);",
+         CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+         CREATE TABLE IF NOT EXISTS mlx_procs (t INTEGER NOT NULL, pid INTEGER NOT NULL,
+             active INTEGER, cache INTEGER, footprint INTEGER, PRIMARY KEY (pid, t));",
         raw = raw.join(", "),
         minute = minute.join(", "),
     )
+}
+
+/// The schema version this build writes (`PRAGMA user_version`). 0 is a database from before
+/// versions were recorded.
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+/// Brings a database written by an earlier schema up to this one, keeping its rows, then
+/// records [`SCHEMA_VERSION`]. Each step runs once, in order, in one transaction:
+/// - 1: every stored column of [`COLS`] exists in `samples` and `samples_1m` (a column added
+///   to [`COLS`] — a new metric — is added to an older file; its old rows read as unknown).
+///
+/// A file written by a newer version is left as it is: reading and writing name their columns,
+/// so the columns this build knows keep working.
+pub(crate) fn migrate(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
+    conn.execute_batch(&ddl())?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version >= SCHEMA_VERSION {
+        return Ok(version);
+    }
+    let tx = conn.unchecked_transaction()?;
+    add_missing_columns(&tx)?;
+    tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+    tx.commit()?;
+    Ok(SCHEMA_VERSION)
+}
+
+/// Adds the columns of [`COLS`] (and their minute columns) that a table lacks.
+fn add_missing_columns(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let present = |table: &str| -> rusqlite::Result<Vec<String>> {
+        let mut st = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+        let names = st.query_map([], |r| r.get::<_, String>(1))?;
+        names.collect()
+    };
+    let samples = present("samples")?;
+    let minutes = present("samples_1m")?;
+    for (name, agg) in COLS {
+        if !samples.iter().any(|c| c == name) {
+            conn.execute_batch(&format!("ALTER TABLE samples ADD COLUMN {name} INTEGER"))?;
+        }
+        for c in minute_cols(name, agg) {
+            if !minutes.contains(&c) {
+                let ty = if c.ends_with("_avg") {
+                    "REAL"
+                } else {
+                    "INTEGER"
+                };
+                conn.execute_batch(&format!("ALTER TABLE samples_1m ADD COLUMN {c} {ty}"))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `INSERT OR REPLACE INTO samples …` with 15 parameters (t, then [`COLS`]).

@@ -85,6 +85,19 @@ fn foreign_file(path: &Path) -> bool {
     }
 }
 
+/// Creates the database file 0600 when missing (SQLite gives its `-wal` and `-shm` the
+/// database's mode) and tightens existing files to 0600.
+fn make_private(path: &Path) -> Result<(), String> {
+    crate::files::private_file(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    for suffix in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{suffix}", path.display()));
+        crate::files::tighten_file(&side)
+            .map_err(|e| format!("cannot make {} private: {e}", side.display()))?;
+    }
+    Ok(())
+}
+
 /// Moves `path` (and its `-wal`/`-shm` companions) aside; returns the new name.
 fn move_aside(path: &Path) -> Result<PathBuf, String> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
@@ -104,11 +117,15 @@ fn move_aside(path: &Path) -> Result<PathBuf, String> {
 impl Store {
     /// Opens (creating if needed) the database file. A corrupt file is moved aside and a new
     /// one started; the returned note says so.
+    ///
+    /// The directory is made private (0700, tightened when it exists) and the database and its
+    /// `-wal` and `-shm` files private (0600): events name processes and pids.
     pub fn open_file(path: &Path) -> Result<(Self, Option<String>), String> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::files::private_dir(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
+        make_private(path)?;
         // Not a database at all: set it aside before SQLite touches it or its `-wal`.
         let opened = if foreign_file(path) {
             Err(OpenError::Corrupt("file is not a database".into()))
@@ -119,6 +136,7 @@ impl Store {
             Ok(s) => Ok((s, None)),
             Err(OpenError::Corrupt(why)) => {
                 let aside = move_aside(path)?;
+                make_private(path)?;
                 let store = Self::try_file(path).map_err(|e| match e {
                     OpenError::Corrupt(m) | OpenError::Other(m) => {
                         format!("cannot open {}: {m}", path.display())
@@ -151,7 +169,7 @@ impl Store {
         if check != "ok" {
             return Err(OpenError::Corrupt(check));
         }
-        conn.execute_batch(&schema::ddl()).map_err(classify)?;
+        schema::migrate(&conn).map_err(classify)?;
         Ok(Self {
             conn,
             path: Some(path.to_path_buf()),
@@ -163,7 +181,7 @@ impl Store {
         let conn = Connection::open_in_memory()?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")?;
-        conn.execute_batch(&schema::ddl())?;
+        schema::migrate(&conn)?;
         Ok(Self { conn, path: None })
     }
 
@@ -207,6 +225,51 @@ impl Store {
         tx.commit()
     }
 
+    /// Writes per-process MLX readings.
+    pub fn insert_procs(&self, rows: &[super::ProcRow]) -> rusqlite::Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT OR REPLACE INTO mlx_procs (t, pid, active, cache, footprint) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let b = |v: Option<u64>| v.and_then(|x| i64::try_from(x).ok());
+            for r in rows {
+                let p = r.point;
+                st.execute(params![p.t, r.pid, b(p.active), b(p.cache), b(p.footprint)])?;
+            }
+        }
+        tx.commit()
+    }
+
+    /// Per-process MLX readings since `since_ms`, by pid, oldest first.
+    pub fn process_points(
+        &self,
+        since_ms: i64,
+    ) -> rusqlite::Result<std::collections::HashMap<u32, Vec<crate::restart::ProcessPoint>>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT pid, t, active, cache, footprint FROM mlx_procs WHERE t >= ?1 ORDER BY pid, t",
+        )?;
+        let u = |v: Option<i64>| v.and_then(|x| u64::try_from(x).ok());
+        let rows = st.query_map([since_ms], |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                crate::restart::ProcessPoint {
+                    t: r.get(1)?,
+                    active: u(r.get(2)?),
+                    cache: u(r.get(3)?),
+                    footprint: u(r.get(4)?),
+                },
+            ))
+        })?;
+        let mut out: std::collections::HashMap<u32, Vec<_>> = std::collections::HashMap::new();
+        for row in rows {
+            let (pid, point) = row?;
+            out.entry(pid).or_default().push(point);
+        }
+        Ok(out)
+    }
+
     fn meta(&self, key: &str) -> rusqlite::Result<Option<i64>> {
         self.conn
             .query_row("SELECT v FROM meta WHERE k = ?1", [key], |r| r.get(0))
@@ -236,6 +299,7 @@ impl Store {
             "DELETE FROM samples_1m WHERE t < ?1",
             [now_ms - r.minute_ms],
         )?;
+        tx.execute("DELETE FROM mlx_procs WHERE t < ?1", [now_ms - r.minute_ms])?;
         tx.execute("DELETE FROM events WHERE t < ?1", [now_ms - r.event_ms])?;
         tx.execute(
             "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?1)",

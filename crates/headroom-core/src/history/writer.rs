@@ -17,6 +17,7 @@ const IDLE_TICK: Duration = Duration::from_secs(5);
 struct Work {
     samples: Vec<SampleRow>,
     events: Vec<Event>,
+    procs: Vec<super::ProcRow>,
     requests: Vec<Request>,
     shutdown: bool,
 }
@@ -221,13 +222,15 @@ impl Writer {
                 .first_at
                 .is_some_and(|f| f.elapsed() >= self.opts.batch_interval)
                 || q.samples.len() >= self.shared.batch_max;
-            let urgent = q.shutdown || !q.requests.is_empty() || !q.events.is_empty();
+            let urgent =
+                q.shutdown || !q.requests.is_empty() || !q.events.is_empty() || !q.procs.is_empty();
             let tick = IDLE_TICK.min(self.opts.retry_interval);
             if urgent || batch_due || started.elapsed() >= tick {
                 q.first_at = None;
                 return Work {
                     samples: q.samples.drain(..).collect(),
                     events: std::mem::take(&mut q.events),
+                    procs: std::mem::take(&mut q.procs),
                     requests: std::mem::take(&mut q.requests),
                     shutdown: q.shutdown,
                 };
@@ -288,6 +291,13 @@ impl Writer {
             let work = self.wait();
             if !work.samples.is_empty() || !work.events.is_empty() {
                 self.write(&work.samples, &work.events);
+            }
+            if !work.procs.is_empty() {
+                if let Some(store) = &self.store {
+                    // Best effort: a failing file is noticed (and failed over) by the writes
+                    // and reads of samples.
+                    let _ = store.insert_procs(&work.procs);
+                }
             }
             self.maybe_maintain();
             self.maybe_retry();

@@ -11,6 +11,7 @@ use crate::events::Event;
 use crate::history::{EventQuery, HistoryPoint, HistoryQuery, HistoryReader, StorageStatus};
 use crate::rules::RuleState;
 use crate::snapshot::Snapshot;
+use crate::text::terminal_safe;
 use crate::Sampler;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -60,8 +61,10 @@ impl Local {
     }
 
     /// A host reading `config_path`, the history in `data_dir`, agents through `monitor`.
-    pub fn new(config_path: PathBuf, data_dir: PathBuf, monitor: MlxMonitor) -> Self {
+    pub fn new(config_path: PathBuf, data_dir: PathBuf, mut monitor: MlxMonitor) -> Self {
         let loaded = config::load(&config_path);
+        // Scans for MLX processes without the agent as often as the engine does.
+        monitor.set_rescan_interval(Duration::from_millis(loaded.config.sampling.mlx_rescan_ms));
         Self {
             config_path,
             data_dir,
@@ -146,7 +149,9 @@ impl Local {
             for f in scan::scan() {
                 text += &format!(
                     "\n  {} ({}) runs MLX without the agent: {}",
-                    f.pid, f.name, f.hint
+                    f.pid,
+                    terminal_safe(&f.name),
+                    terminal_safe(&f.hint)
                 );
             }
             text += &format!("\n  attach: {}", scan::GENERIC_HINT);
@@ -162,11 +167,12 @@ fn missing_reason(pid: u32) -> String {
         return format!("no process has pid {pid}");
     }
     let name = scan::process_name(pid);
-    format!(
+    let text = format!(
         "process {pid} ({}) has no headroom agent: {}",
         if name.is_empty() { "?" } else { &name },
         scan::hint_for(pid)
-    )
+    );
+    terminal_safe(&text).into_owned()
 }
 
 impl Backend for Local {

@@ -117,11 +117,29 @@ pub async fn doctor(b: &dyn Backend) -> Result<DoctorReport, OpError> {
     };
     let points = b.history(q).await.unwrap_or_default();
     let rows = blocking(|| top::group(&top::processes())).await?;
+    // Policy refusals from the journal of the last week (a one-shot host applies no policy;
+    // the engine's own snapshot carries them too), per-process history from the database.
+    let week = EventQuery {
+        since_ms: Some(ms_ago(Duration::from_secs(7 * 86_400))),
+        limit: Some(EVENT_LIMIT.1),
+    };
+    let events = b.events(week).await.unwrap_or_default();
+    let db = PathBuf::from(b.status().storage.path);
+    let data_dir = db
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map_or_else(crate::config::data_dir, std::path::Path::to_path_buf);
+    let process_history = blocking(move || doctor::process_history(&data_dir, Utc::now())).await?;
     let ctx = DoctorContext {
         compressed_trend: doctor::trend_from_history(&points),
         top: Some(rows),
         cmdlines: doctor::agent_cmdlines(&b.runtime_dir()).await,
-        outside_mlx_before: Default::default(),
+        outside_mlx_before: doctor::outside_mlx_before(
+            &process_history,
+            Utc::now().timestamp_millis(),
+        ),
+        process_history,
+        policy_refusals: doctor::policy_refusals(&events),
     };
     Ok(doctor::report(&snap, &ctx))
 }
@@ -402,7 +420,7 @@ impl From<Vec<ActionOutcome>> for ActionSummary {
         Self {
             succeeded: u32::try_from(succeeded).unwrap_or(u32::MAX),
             failed: u32::try_from(outcomes.len() - succeeded).unwrap_or(u32::MAX),
-            freed: outcomes.iter().filter_map(|o| o.freed).sum(),
+            freed: crate::units::saturating_sum(outcomes.iter().filter_map(|o| o.freed)),
             outcomes,
         }
     }
@@ -430,18 +448,7 @@ impl ActionSummary {
         } else {
             "Could not clear the MLX cache".to_owned()
         };
-        let failed: Vec<String> = self
-            .outcomes
-            .iter()
-            .filter(|o| !o.ok)
-            .map(|o| {
-                let why = o
-                    .error
-                    .as_ref()
-                    .map_or("unknown error".to_owned(), |e| e.message.clone());
-                format!("{} (pid {}): {why}", o.name, o.pid)
-            })
-            .collect();
+        let failed = crate::agents::failures(&self.outcomes);
         if !failed.is_empty() {
             let n = u32::try_from(failed.len()).unwrap_or(u32::MAX);
             text += &format!("; failed in {}: {}", processes(n), failed.join(", "));
@@ -677,7 +684,7 @@ mod tests {
         assert_eq!(sentence(two), "Cleared 2.1 GB of MLX cache in 2 processes");
         assert_eq!(
             sentence(vec![outcome(1, Some(512 << 20), None), outcome(9, None, Some("no answer"))]),
-            "Cleared 512.0 MB of MLX cache in 1 process; failed in 1 process: python3 (pid 9): no answer"
+            "Cleared 512.0 MB of MLX cache in 1 process; failed in 1 process: python3 (pid 9): no answer (timeout)"
         );
         assert!(sentence(vec![outcome(9, None, Some("x"))]).starts_with("Could not clear"));
     }

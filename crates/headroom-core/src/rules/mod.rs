@@ -9,7 +9,7 @@
 
 mod defaults;
 mod eval;
-mod sizes;
+pub(crate) mod sizes;
 
 pub use defaults::default_rules;
 pub use eval::{

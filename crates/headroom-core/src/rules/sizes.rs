@@ -68,7 +68,7 @@ pub(super) fn bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 }
 
 /// The JSON Schema of such a value: a number, or a size string.
-pub(super) struct SizeSchema;
+pub(crate) struct SizeSchema;
 
 impl JsonSchema for SizeSchema {
     fn inline_schema() -> bool {

@@ -2,6 +2,8 @@
 //! fake agents (Rust threads on real Unix sockets) for faults, and per-test runtime dirs.
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)] // test helpers: a failure is a test failure
 
+#[path = "../real_parts/mod.rs"]
+pub mod real_parts;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -15,16 +17,20 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// `.venv/bin/python`, or `None` after printing loudly why MLX tests are skipped.
+/// `.venv/bin/python`, or `None` after printing loudly why MLX tests are skipped (a failure
+/// under `HEADROOM_E2E_REQUIRED=1`).
 pub fn venv_python(test: &str) -> Option<PathBuf> {
     let py = repo().join(".venv/bin/python");
     if py.exists() {
         return Some(py);
     }
-    eprintln!(
-        "\n*** SKIPPED {test}: {} is missing; create it with: python3 -m venv .venv && \
-         .venv/bin/pip install \"mlx[cpu]\" mlx-lm pytest && .venv/bin/pip install -e agent/ ***\n",
-        py.display()
+    real_parts::missing(
+        test,
+        &format!(
+            "{} is missing; create it with: python3 -m venv .venv && .venv/bin/pip install \
+             \"mlx[cpu]\" mlx-lm pytest && .venv/bin/pip install -e agent/",
+            py.display()
+        ),
     );
     None
 }
@@ -171,19 +177,81 @@ pub enum Fake {
     HalfLine,
     /// Answers nothing at all, not even `hello`.
     Silent,
+    /// Answers like `Good`, but reports `cache` bytes of MLX cache.
+    Cache { cache: u64 },
+    /// Answers like `Good`, but its `hello` claims to be `pid`.
+    ClaimsPid { pid: u32 },
+    /// Answers like `Good`, with [`HOSTILE_NAME`] as its process name.
+    HostileName,
 }
 
-/// Runs a fake agent on `dir/agent-<pid>.sock` in background threads; returns the path.
+/// A process name that tries to retitle the terminal, forge a journal line and reverse text.
+pub const HOSTILE_NAME: &str =
+    "mlx\u{1b}]0;owned\u{7}\n2026-01-01T00:00:00Z  info      forged\u{202e}txt.exe";
+
+/// Runs a fake agent on `dir/agent-<pid>.sock` in background threads of this test process;
+/// returns the path. The listener is this process, so unless `pid` is this process's pid the
+/// socket claims a pid that is not its own: clients refuse it (an impostor).
 pub fn fake_agent(dir: &Path, pid: u32, kind: Fake) -> PathBuf {
     let path = dir.join(format!("agent-{pid}.sock"));
     let listener = UnixListener::bind(&path).expect("bind fake agent");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    serve_in_background(listener, move |conn| serve_fake(conn, pid, kind));
+    path
+}
+
+/// A fake agent whose socket belongs to a live process of its own (`sleep`, killed on
+/// drop), as a real agent's does: see [`adopted_listener`]. Served by threads of this process.
+pub fn fake_agent_process(dir: &Path, kind: Fake) -> PidHolder {
+    let (holder, listener) = adopted_listener(dir);
+    let pid = holder.pid();
+    serve_in_background(listener, move |conn| serve_fake(conn, pid, kind));
+    holder
+}
+
+/// Accepts connections on `listener` forever, each served by `serve` on its own thread.
+pub fn serve_in_background(
+    listener: UnixListener,
+    serve: impl Fn(UnixStream) + Send + Sync + Clone + 'static,
+) {
     std::thread::spawn(move || {
         for conn in listener.incoming().map_while(Result::ok) {
-            std::thread::spawn(move || serve_fake(conn, pid, kind));
+            let serve = serve.clone();
+            std::thread::spawn(move || serve(conn));
         }
     });
-    path
+}
+
+/// A listening socket `dir/agent-<pid>.sock` whose peer pid is `pid`, a live `sleep` process:
+/// the socket is bound here, the child calls `listen()` on the inherited descriptor before it
+/// execs `sleep`, and Linux then reports the child as the listener to every client
+/// (`SO_PEERCRED` holds the credentials of the process that called `listen()`, unix(7)); this
+/// process accepts and answers. The socket is renamed to the child's pid once it is known.
+pub fn adopted_listener(dir: &Path) -> (PidHolder, UnixListener) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let pending = dir.join(format!(".pending-{}-{n}.sock", std::process::id()));
+    let listener = UnixListener::bind(&pending).expect("bind fake agent");
+    std::fs::set_permissions(&pending, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let fd = listener.as_raw_fd();
+    let mut cmd = Command::new("sleep");
+    cmd.arg("600");
+    // SAFETY: listen(2) is async-signal-safe and touches only the inherited descriptor.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::listen(fd, 128) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let holder = PidHolder(cmd.spawn().expect("spawn sleep"));
+    std::fs::rename(&pending, dir.join(format!("agent-{}.sock", holder.pid())))
+        .expect("rename fake agent socket");
+    (holder, listener)
 }
 
 /// A `stats` result with fixed numbers.
@@ -223,16 +291,33 @@ fn serve_fake(conn: UnixStream, pid: u32, kind: Fake) {
                 "set_wired_limit",
                 "reset_peak",
             ];
+            let claimed = match kind {
+                Fake::ClaimsPid { pid } => pid,
+                _ => pid,
+            };
             let _ = writer.write_all(
-                reply(serde_json::json!({"protocol": 1, "pid": pid, "ops": ops})).as_bytes(),
+                reply(serde_json::json!({"protocol": 1, "pid": claimed, "ops": ops})).as_bytes(),
             );
             continue;
         }
+        let delay_ms = match kind {
+            Fake::Good { delay_ms } => delay_ms,
+            _ => 0,
+        };
         match kind {
-            Fake::Good { delay_ms } => {
+            Fake::Good { .. } | Fake::Cache { .. } | Fake::ClaimsPid { .. } | Fake::HostileName => {
                 std::thread::sleep(Duration::from_millis(delay_ms));
                 let result = match op.as_str() {
-                    "stats" => fake_stats(pid),
+                    "stats" => {
+                        let mut stats = fake_stats(pid);
+                        if let Fake::Cache { cache } = kind {
+                            stats["cache"] = cache.into();
+                        }
+                        if kind == Fake::HostileName {
+                            stats["name"] = HOSTILE_NAME.into();
+                        }
+                        stats
+                    }
                     "clear_cache" => {
                         serde_json::json!({"freed": 2000, "cache_before": 2000, "cache_after": 0})
                     }

@@ -9,18 +9,21 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The venv's python, or `None` (after saying SKIPPED) when the venv is missing.
+/// The venv's python, or `None` (after saying SKIPPED; a failure under
+/// `HEADROOM_E2E_REQUIRED=1`) when the venv is missing.
 pub fn venv_python(test: &str) -> Option<PathBuf> {
     let py = repo().join(".venv/bin/python");
     if py.exists() {
-        Some(py)
-    } else {
-        eprintln!(
-            "SKIPPED {test}: {} missing (scripts/setup.sh creates it with mlx[cpu])",
-            py.display()
-        );
-        None
+        return Some(py);
     }
+    super::real_parts::missing(
+        test,
+        &format!(
+            "{} missing (scripts/setup.sh creates it with mlx[cpu])",
+            py.display()
+        ),
+    );
+    None
 }
 
 /// A running workload; killed on drop.

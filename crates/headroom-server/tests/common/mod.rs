@@ -4,6 +4,8 @@
 
 pub mod http;
 pub mod mlx;
+#[path = "../../../headroom-core/tests/real_parts/mod.rs"]
+pub mod real_parts;
 
 use headroom_core::engine::{start as start_engine, EngineHandle, EngineOptions};
 use headroom_server::{ServeOptions, Server};

@@ -1,16 +1,17 @@
 //! Fault drills on the real `headroom serve` process: `kill -9` during history writes, a long
 //! stop (SIGSTOP/SIGCONT: no burst of catch-up samples), the configuration directory deleted
-//! while running, a full disk and a read-only data directory (tiny tmpfs mounts: root only,
-//! skipped loudly otherwise), and another local user on loopback (a real second user: root
-//! only).
+//! while running, a full disk and a read-only data directory (tiny tmpfs mounts: root only),
+//! and another local user on loopback (a real second user: root only). What needs root is
+//! skipped loudly without it, and fails under `HEADROOM_E2E_REQUIRED=1`.
 //!
-//! The binary is the workspace's `target/{debug,release}/headroom` (built by
-//! `cargo test --workspace`); when it is missing the drills say so and skip.
+//! The binary is the one cargo built for this test run (`CARGO_BIN_EXE_headroom`), never one
+//! found on disk.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a test failure
 
-mod headroom_bin;
-use headroom_bin::{binary, other_user};
+#[path = "../../headroom-core/tests/real_parts/mod.rs"]
+mod real_parts;
+use real_parts::other_user;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -196,9 +197,7 @@ fn sample_times(db: &Path) -> Vec<i64> {
 /// the restarted process goes on writing.
 #[test]
 fn kill_9_of_serve_during_history_writes_loses_at_most_one_batch() {
-    let Some(bin) = binary("kill -9 drill") else {
-        return;
-    };
+    let bin = binary();
     let tmp = tempfile::tempdir().unwrap();
     let mut serve = Serve::in_dir(&bin, tmp.path());
     let db = tmp.path().join("data/history.db");
@@ -238,9 +237,7 @@ fn kill_9_of_serve_during_history_writes_loses_at_most_one_batch() {
 /// catch up with a burst; samples resume at the 1 s pace.
 #[test]
 fn long_pause_brings_no_burst_of_catch_up_samples() {
-    let Some(bin) = binary("pause drill") else {
-        return;
-    };
+    let bin = binary();
     let tmp = tempfile::tempdir().unwrap();
     let serve = Serve::in_dir(&bin, tmp.path());
     std::thread::sleep(Duration::from_secs(3));
@@ -286,9 +283,7 @@ fn long_pause_brings_no_burst_of_catch_up_samples() {
 /// file means the defaults), stays healthy, and a save recreates the directory and file.
 #[test]
 fn config_directory_deleted_while_running() {
-    let Some(bin) = binary("config directory drill") else {
-        return;
-    };
+    let bin = binary();
     let tmp = tempfile::tempdir().unwrap();
     let conf_dir = tmp.path().join("config");
     std::fs::create_dir_all(&conf_dir).unwrap();
@@ -332,7 +327,7 @@ fn tmpfs(dir: &Path, kib: u32, drill: &str) -> Option<Mount> {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        eprintln!("\n*** SKIPPED {drill}: cannot mount a tmpfs (needs root) ***\n");
+        real_parts::missing(drill, "cannot mount a tmpfs (needs root)");
         return None;
     }
     Some(Mount(dir.to_path_buf()))
@@ -362,9 +357,7 @@ impl Drop for Mount {
 /// memory), reports the storage problem, and writes to disk again once space is freed.
 #[test]
 fn disk_full_keeps_serving_then_recovers() {
-    let Some(bin) = binary("disk-full drill") else {
-        return;
-    };
+    let bin = binary();
     let tmp = tempfile::tempdir().unwrap();
     let Some(_mount) = tmpfs(&tmp.path().join("data"), 2048, "disk-full drill") else {
         return;
@@ -392,9 +385,7 @@ fn disk_full_keeps_serving_then_recovers() {
 /// memory, says so, and writes the file once the directory is writable again.
 #[test]
 fn read_only_data_directory_then_writable() {
-    let Some(bin) = binary("read-only drill") else {
-        return;
-    };
+    let bin = binary();
     let tmp = tempfile::tempdir().unwrap();
     let Some(mount) = tmpfs(&tmp.path().join("data"), 4096, "read-only drill") else {
         return;
@@ -438,9 +429,7 @@ fn curl_as(uid: u32, gid: u32, args: &[&str]) -> (u16, String) {
 /// it, and `GET /api/config` never shows `server.token`.
 #[test]
 fn another_local_user_can_neither_act_nor_read_config_nor_learn_the_secret() {
-    let Some(bin) = binary("other-user drill") else {
-        return;
-    };
+    let bin = binary();
     let Some((uid, gid)) = other_user("other-user drill") else {
         return;
     };
@@ -615,4 +604,9 @@ fn another_local_user_can_neither_act_nor_read_config_nor_learn_the_secret() {
 fn body_of((status, body): (u16, String)) -> String {
     assert_eq!(status, 200, "{body}");
     body
+}
+
+/// The `headroom` binary cargo built for this test run.
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_headroom"))
 }

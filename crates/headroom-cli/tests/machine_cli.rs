@@ -271,46 +271,40 @@ fn doctor_exit_codes_on_replayed_trees() {
 #[path = "../../headroom-core/tests/agents_common/mod.rs"]
 mod agents_common;
 
-/// Serves `hello` and a recorded `stats` answer on `dir/agent-<pid>.sock`, in the background.
-fn recorded_agent(dir: &Path, pid: u32, stats: Value) {
+/// Serves `hello` and a recorded `stats` answer (its `pid` set to the serving process's) on
+/// `dir/agent-<pid>.sock`, in the background; the returned process holds the pid.
+fn recorded_agent(dir: &Path, mut stats: Value) -> agents_common::PidHolder {
     use std::io::{BufRead, BufReader, Write};
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join(format!("agent-{pid}.sock"));
-    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().map_while(Result::ok) {
-            let stats = stats.clone();
-            std::thread::spawn(move || {
-                let mut w = conn.try_clone().unwrap();
-                let mut lines = BufReader::new(conn).lines();
-                while let Some(Ok(line)) = lines.next() {
-                    let req: Value = serde_json::from_str(&line).unwrap();
-                    let result = match req["op"].as_str() {
-                        Some("hello") => serde_json::json!({"protocol": 1, "pid": pid,
-                            "ops": ["hello", "stats", "clear_cache", "set_cache_limit",
-                                    "set_memory_limit", "set_wired_limit", "reset_peak"]}),
-                        _ => stats.clone(),
-                    };
-                    let reply = serde_json::json!({"id": req["id"], "ok": true, "result": result});
-                    if writeln!(w, "{reply}").is_err() {
-                        return;
-                    }
-                }
-            });
+    let (holder, listener) = agents_common::adopted_listener(dir);
+    let pid = holder.pid();
+    stats["pid"] = pid.into();
+    agents_common::serve_in_background(listener, move |conn| {
+        let mut w = conn.try_clone().unwrap();
+        let mut lines = BufReader::new(conn).lines();
+        while let Some(Ok(line)) = lines.next() {
+            let req: Value = serde_json::from_str(&line).unwrap();
+            let result = match req["op"].as_str() {
+                Some("hello") => serde_json::json!({"protocol": 1, "pid": pid,
+                    "ops": ["hello", "stats", "clear_cache", "set_cache_limit",
+                            "set_memory_limit", "set_wired_limit", "reset_peak"]}),
+                _ => stats.clone(),
+            };
+            let reply = serde_json::json!({"id": req["id"], "ok": true, "result": result});
+            if writeln!(w, "{reply}").is_err() {
+                return;
+            }
         }
     });
+    holder
 }
 
 #[test]
 fn doctor_reads_a_recorded_mlx_lm_server_answer() {
     let tmp = tempfile::tempdir().unwrap();
-    let holder = agents_common::PidHolder::new();
-    let pid = holder.pid();
     let dir = tmp.path().join("run");
     let mut c = on_fixture(tmp.path(), "host-vm-24g"); // creates `run` (0700)
                                                        // docs/PROTOCOL.md §6.2: mlx_lm.server on a 128 GB M3 Max, wired limit raised at start.
-    let mut stats = json(
+    let stats = json(
         r#"{"pid":29803,"name":"python3.12","cmdline":[".venv/bin/python","-m","headroom_agent","run","-m","mlx_lm.server"],
         "target":"-m mlx_lm.server","mlx_version":"0.32.4","backend":"gpu","accelerator":"metal",
         "device_info":{"architecture":"applegpu_g15s","device_name":"Apple M3 Max","memory_size":137438953472,
@@ -319,8 +313,8 @@ fn doctor_reads_a_recorded_mlx_lm_server_answer() {
         "memory_limit":173173088256,"cache_limit":536870912,"wired_limit":115448725504,
         "cooperative":false,"pending":[],"agent_version":"0.1.0","protocol":1,"started_at":1795345813.51}"#,
     );
-    stats["pid"] = pid.into();
-    recorded_agent(&dir, pid, stats);
+    let holder = recorded_agent(&dir, stats);
+    let pid = holder.pid();
     let (code, out, err) = run(
         {
             c.env("HEADROOM_RUNTIME_DIR", &dir);

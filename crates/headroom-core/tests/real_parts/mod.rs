@@ -1,29 +1,22 @@
-//! The workspace's `headroom` binary for the drills that run it as a real process, and another
-//! local user for the drills that need one.
-#![allow(dead_code)] // each test file uses part of it
+//! What a test does when a real part it needs (MLX, Prometheus, root, a tmpfs, another local
+//! user) is missing.
+//! The README's test command (`scripts/test.sh`) sets `HEADROOM_E2E_REQUIRED=1`: there the
+//! test fails, so it can never pass by skipping. Elsewhere it says loudly that it is skipped.
+#![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+/// Whether missing real parts are failures (`HEADROOM_E2E_REQUIRED=1`).
+pub fn required() -> bool {
+    std::env::var("HEADROOM_E2E_REQUIRED").is_ok_and(|v| v == "1")
+}
 
-/// The newest `target/{debug,release}/headroom` (built by `cargo test --workspace`), or `None`
-/// after saying loudly that `drill` is skipped.
-pub fn binary(drill: &str) -> Option<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-        PathBuf::from,
+/// Reports that `test` cannot run without `what`; panics under `HEADROOM_E2E_REQUIRED=1`.
+/// The caller returns after it (the test is skipped) when it does not panic.
+pub fn missing(test: &str, what: &str) {
+    assert!(
+        !required(),
+        "{test}: {what}, and HEADROOM_E2E_REQUIRED=1 forbids skipping"
     );
-    let found = ["debug", "release"]
-        .iter()
-        .map(|p| target.join(p).join("headroom"))
-        .filter(|p| p.exists())
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok());
-    if found.is_none() {
-        eprintln!(
-            "\n*** SKIPPED {drill}: no headroom binary in {}; run `cargo build -p headroom-cli` \
-             (cargo test --workspace builds it) ***\n",
-            target.display()
-        );
-    }
-    found
+    eprintln!("\n*** SKIPPED {test}: {what} ***\n");
 }
 
 /// Another local user for the drills that need one: `headroom-test` (created with `useradd`
@@ -62,11 +55,7 @@ pub fn other_user(drill: &str) -> Option<(u32, u32)> {
         Some(ids) => Some(ids),
         None => {
             let why = skip.unwrap_or_else(|| "useradd headroom-test failed".into());
-            assert!(
-                std::env::var("HEADROOM_E2E_REQUIRED").as_deref() != Ok("1"),
-                "{drill}: {why} (HEADROOM_E2E_REQUIRED=1)"
-            );
-            eprintln!("\n*** SKIPPED {drill}: {why} ***\n");
+            missing(drill, &why);
             None
         }
     }

@@ -1,14 +1,14 @@
-//! Fault drill (issue 8): the MLX runtime directory made writable by others, or handed to
+//! Fault drill: the MLX runtime directory made writable by others, or handed to
 //! another user, while an "agent" listens in it. The clients (`headroom clear-cache`,
 //! `headroom status --json`; `serve` and the app use the same monitor) refuse to talk to it:
 //! the listener never sees a connection, and the refusal names the mode or the owner.
 //!
-//! Uses the workspace's `target/{debug,release}/headroom`; skipped loudly when it is missing.
+//! Runs the `headroom` binary cargo built for this test run (`CARGO_BIN_EXE_headroom`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a test failure
 
-mod headroom_bin;
-use headroom_bin::binary;
+#[path = "../../headroom-core/tests/real_parts/mod.rs"]
+mod real_parts;
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
@@ -110,9 +110,7 @@ fn drill(bin: &Path, spoil: impl Fn(&Path), word: &str) {
 
 #[test]
 fn world_writable_runtime_directory_is_refused() {
-    let Some(bin) = binary("world-writable runtime dir drill") else {
-        return;
-    };
+    let bin = binary();
     drill(
         &bin,
         |d| std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap(),
@@ -122,19 +120,22 @@ fn world_writable_runtime_directory_is_refused() {
 
 #[test]
 fn runtime_directory_owned_by_someone_else_is_refused() {
-    let Some(bin) = binary("foreign runtime dir drill") else {
-        return;
-    };
+    let bin = binary();
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!(
-            "\n*** SKIPPED foreign runtime dir drill: chown to another user needs root ***\n"
+        return real_parts::missing(
+            "foreign runtime dir drill",
+            "chown to another user needs root",
         );
-        return;
     }
     drill(
         &bin,
         |d| std::os::unix::fs::chown(d, Some(65534), Some(65534)).unwrap(),
         "uid",
     );
+}
+
+/// The `headroom` binary cargo built for this test run.
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_headroom"))
 }
