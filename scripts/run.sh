@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine and runs Headroom: the menu-bar app on a desktop (macOS, or Linux
-# with a display), else `headroom watch` in the terminal.
+# Sets up a fresh machine and runs Headroom: on macOS the menu-bar app as a real bundle
+# (Headroom.app, so notifications, launch at login and single-instance work as they will for
+# users); on Linux with a display the app's binary; else `headroom watch` in the terminal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-has_display() { [ "$(uname -s)" = Darwin ] || [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; }
-if [ -d src-tauri ] && has_display; then
+if [ "$(uname -s)" = Darwin ] && [ -d src-tauri ]; then
+  exec bash scripts/bundle-macos.sh --open "$@"
+fi
+if [ -d src-tauri ] && [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
   cargo build --release -p headroom-app
   exec target/release/headroom-app "$@"
 fi

@@ -70,6 +70,11 @@ build_ui() {
   fi
   say "building the web UI"
   (cd ui && npm run build --silent)
+  # The Tauri CLI (bundles: Headroom.app and .dmg on macOS, .deb on Linux).
+  if [ -f src-tauri/package.json ] && { [ ! -d src-tauri/node_modules ] || [ src-tauri/package-lock.json -nt src-tauri/node_modules/.package-lock.json ]; }; then
+    say "installing the Tauri CLI"
+    (cd src-tauri && npm ci --no-audit --no-fund --loglevel=error)
+  fi
 }
 
 case "$(uname -s)" in

@@ -187,10 +187,27 @@ pub async fn check_wired_limit(state: State<'_, AppState>, size: String) -> Resu
 }
 
 /// Sets `iogpu.wired_limit_mb` to `mb` (0: the macOS default) after the user confirmed it in
-/// the UI; macOS asks for the administrator password; the value is read back.
+/// the UI; macOS asks for the administrator password; the value is read back. The popover
+/// stays open while the password prompt is up, and the outcome also arrives as a
+/// notification (the person may have moved on from the popover).
 #[tauri::command]
-pub async fn set_wired_limit(state: State<'_, AppState>, mb: u64) -> Result<ApplyOutcome, OpError> {
-    let outcome = ops::wired_limit_set(&*state.backend, WiredSetRequest { mb }).await?;
-    log::info!("set_wired_limit {mb}: {}", outcome.describe());
-    Ok(outcome)
+pub async fn set_wired_limit<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+    mb: u64,
+) -> Result<ApplyOutcome, OpError> {
+    let prompt = state.admin_prompt();
+    let result = ops::wired_limit_set(&*state.backend, WiredSetRequest { mb }).await;
+    drop(prompt);
+    let body = match &result {
+        Ok(outcome) => outcome.describe(),
+        Err(e) => e.error.clone(),
+    };
+    log::info!("set_wired_limit {mb}: {body}");
+    let note = crate::notify::Notification {
+        title: "GPU wired limit".to_owned(),
+        body,
+    };
+    crate::actions::show_notification(&app, &note);
+    result
 }

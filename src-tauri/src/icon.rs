@@ -15,9 +15,11 @@ use headroom_core::config::IconStyle;
 use headroom_core::snapshot::PressureLevel;
 use headroom_core::Snapshot;
 
-/// Width and height of the icon in pixels: 22 pt at 2× for the macOS menu bar; Linux
-/// indicators scale it to their panel.
-pub const SIZE: u32 = 44;
+/// Width and height of the icon in pixels: 18 pt at 2×, the size macOS shows. tray-icon
+/// scales every status-item image to a height of 18 pt (`icon_height: f64 = 18.0` in
+/// tray-icon's `src/platform_impl/macos/mod.rs`), so a 36 px image maps 1:1 to the pixels of a
+/// Retina menu bar instead of being resampled; Linux indicators scale it to their panel.
+pub const SIZE: u32 = 36;
 
 /// How many steps the used fraction is quantised to (5 % each).
 pub const STEPS: u8 = 20;
@@ -26,10 +28,10 @@ pub const STEPS: u8 = 20;
 const SUPERSAMPLE: u32 = 4;
 
 const CENTER: f64 = SIZE as f64 / 2.0;
-const RING_OUTER: f64 = 20.5;
-const RING_INNER: f64 = 14.5;
-const DOT_LARGE: f64 = 8.0;
-const DOT_SMALL: f64 = 4.5;
+const RING_OUTER: f64 = 16.75;
+const RING_INNER: f64 = 11.75;
+const DOT_LARGE: f64 = 6.5;
+const DOT_SMALL: f64 = 3.5;
 
 /// An RGBA colour, straight (not premultiplied) alpha.
 pub type Rgba = [u8; 4];
@@ -243,10 +245,10 @@ mod tests {
         for (x, y) in [(0, 0), (SIZE - 1, 0), (0, SIZE - 1), (SIZE - 1, SIZE - 1)] {
             assert_eq!(at(&px, x, y)[3], 0, "corner {x},{y}");
         }
-        // The gap between the dot (r 8) and the ring (r 14.5).
-        assert_eq!(at(&px, C + 11, C)[3], 0);
+        // The gap between the dot (r 6.5) and the ring (r 11.75).
+        assert_eq!(at(&px, C + 9, C)[3], 0);
         // Anti-aliased edge: partly covered.
-        let edge = at(&px, C + 20, C)[3];
+        let edge = at(&px, C + 16, C)[3];
         assert!(edge > 0 && edge < 255, "edge alpha {edge}");
     }
 
@@ -262,8 +264,8 @@ mod tests {
         }
         assert_eq!(at(&normal, C, C)[3], 0);
         assert_eq!(at(&warn, C, C)[3], 255);
-        assert_eq!(at(&warn, C + 6, C)[3], 0);
-        assert_eq!(at(&critical, C + 6, C)[3], 255);
+        assert_eq!(at(&warn, C + 5, C)[3], 0);
+        assert_eq!(at(&critical, C + 5, C)[3], 255);
     }
 
     #[test]

@@ -14,13 +14,21 @@ pub mod commands;
 pub mod engine;
 pub mod icon;
 pub mod live;
+pub mod login_item;
+#[cfg(target_os = "macos")]
+pub mod macos;
 pub mod menu_model;
+pub mod migrate;
 pub mod notify;
+pub mod popover;
 pub mod server;
 pub mod settings;
+#[cfg(unix)]
+pub mod single_instance;
 pub mod state;
 pub mod title;
 pub mod tray;
+pub mod trim;
 pub mod window;
 
 use backend::Backend;
@@ -83,40 +91,136 @@ pub fn run() {
         std::env::args().skip(1),
         std::env::var("HEADROOM_APP_SHOW").ok().as_deref(),
     );
+    let keep = match popover::keep_from(std::env::var(popover::KEEP_ENV).ok().as_deref()) {
+        Ok(keep) => keep,
+        Err(e) => exit_with(&e),
+    };
+    // Tauri's async runtime, sized for this app (see `trim`), before anything spawns on it.
+    let runtime = trim::runtime().unwrap_or_else(|e| exit_with(&format!("no async runtime: {e}")));
+    tauri::async_runtime::set(runtime.handle().clone());
+    #[cfg(unix)]
+    let instance = claim_instance();
     let app = with_commands(plugins(Builder::default()))
-        .setup(move |app| setup(app.handle(), started, &options))
+        .setup(move |app| {
+            let handle = app.handle();
+            setup(handle, started, keep, &options)?;
+            #[cfg(unix)]
+            serve_later_launches(handle, instance);
+            Ok(())
+        })
         .on_window_event(window::on_window_event)
         .build(tauri::generate_context!());
     match app {
         Ok(app) => app.run(on_run_event),
+        Err(e) => exit_with(&format!("cannot start: {e}")),
+    }
+    drop(runtime);
+}
+
+fn exit_with(message: &str) -> ! {
+    eprintln!("headroom-app: {message}");
+    std::process::exit(1);
+}
+
+/// This user's app, or exits after asking the one running to show its popover (a second
+/// launch). Before anything else starts: the engine must not run twice.
+#[cfg(unix)]
+fn claim_instance() -> Option<tokio::net::UnixListener> {
+    let dir = headroom_core::agents::discovery::runtime_dir();
+    match tauri::async_runtime::block_on(single_instance::claim(&dir)) {
+        Ok(single_instance::Claim::First(listener)) => Some(listener),
+        Ok(single_instance::Claim::AlreadyRunning) => {
+            println!("headroom-app: already running; asked it to show its window");
+            std::process::exit(0);
+        }
         Err(e) => {
-            eprintln!("headroom-app: cannot start: {e}");
-            std::process::exit(1);
+            // Never refuse to start over it: the person asked for the app.
+            eprintln!(
+                "headroom-app: no single-instance socket in {}: {e}",
+                dir.display()
+            );
+            None
         }
     }
 }
 
-/// The plugins, single-instance first so a second launch exits before doing anything (the
-/// engine starts later, in `setup`).
-fn plugins(builder: Builder<tauri::Wry>) -> Builder<tauri::Wry> {
-    let builder = builder.plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-        log::info!("second launch: showing the window");
-        window::show(app);
+#[cfg(unix)]
+fn serve_later_launches<R: Runtime>(
+    app: &AppHandle<R>,
+    listener: Option<tokio::net::UnixListener>,
+) {
+    let Some(listener) = listener else { return };
+    OWNS_INSTANCE_SOCKET.store(true, std::sync::atomic::Ordering::SeqCst);
+    let app = app.clone();
+    tauri::async_runtime::spawn(single_instance::serve(listener, move || {
+        relaunched(&app, Relaunch::SecondLaunch);
     }));
+}
+
+/// Whether this process bound the single-instance socket (and removes it at exit).
+#[cfg(unix)]
+static OWNS_INSTANCE_SOCKET: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// How the app was launched again while running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relaunch {
+    /// A second `headroom-app` process of the same user (it exits at once).
+    SecondLaunch,
+    /// macOS: Finder, Spotlight, the Dock or `open -a` asked the running app to reopen
+    /// (`applicationShouldHandleReopen:hasVisibleWindows:`, which tao's `app_delegate.rs`
+    /// forwards and Tauri delivers as `RunEvent::Reopen`); no second process is started.
+    Reopen,
+}
+
+/// Either relaunch shows the popover.
+pub fn relaunched<R: Runtime>(app: &AppHandle<R>, how: Relaunch) {
+    log::info!("{how:?}: showing the window");
+    window::show(app);
+}
+
+/// The plugins. The old identifier's folders move first, before the log plugin opens its
+/// file in the new one.
+fn plugins(builder: Builder<tauri::Wry>) -> Builder<tauri::Wry> {
+    #[cfg(windows)]
+    let builder = builder.plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+        relaunched(app, Relaunch::SecondLaunch);
+    }));
+    let builder = builder.plugin(migrate_plugin());
     #[cfg(feature = "native-notifications")]
     let builder = builder.plugin(tauri_plugin_notification::init());
+    let builder = builder.plugin(log_plugin()).plugin(
+        tauri_plugin_window_state::Builder::new()
+            .with_state_flags(tauri_plugin_window_state::StateFlags::SIZE)
+            .build(),
+    );
+    #[cfg(any(windows, target_os = "linux"))]
+    let builder = builder.plugin(tauri_plugin_autostart::init(
+        tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+        None,
+    ));
     builder
-        .plugin(log_plugin())
-        .plugin(tauri_plugin_positioner::init())
-        .plugin(
-            tauri_plugin_window_state::Builder::new()
-                .with_state_flags(tauri_plugin_window_state::StateFlags::SIZE)
-                .build(),
-        )
-        .plugin(tauri_plugin_autostart::init(
-            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
-            None,
-        ))
+}
+
+/// Moves the folders Tauri named after the old bundle identifier (see [`migrate`]).
+fn migrate_plugin<R: Runtime>() -> tauri::plugin::TauriPlugin<R> {
+    tauri::plugin::Builder::new("headroom-migrate")
+        .setup(|app, _api| {
+            let path = app.path();
+            let dirs: Vec<_> = [
+                path.app_log_dir(),
+                path.app_config_dir(),
+                path.app_data_dir(),
+                path.app_local_data_dir(),
+                path.app_cache_dir(),
+            ]
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect();
+            migrate::run(&dirs);
+            Ok(())
+        })
+        .build()
 }
 
 /// Logs to the app's log directory and stderr; `HEADROOM_LOG=debug` adds a line per sample.
@@ -144,12 +248,15 @@ fn log_plugin<R: Runtime>() -> tauri::plugin::TauriPlugin<R> {
 fn setup<R: Runtime>(
     app: &AppHandle<R>,
     started: Instant,
+    keep: Option<std::time::Duration>,
     options: &LaunchOptions,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let engine = engine::start();
+    #[cfg(target_os = "macos")]
+    macos::begin_engine_activity();
     let backend: Arc<dyn Backend> = Arc::new(engine.clone());
     app.manage(engine);
-    app.manage(AppState::new(backend, started));
+    app.manage(AppState::new(backend, started).with_keep(keep));
     #[cfg(target_os = "macos")]
     app.set_activation_policy(tauri::ActivationPolicy::Accessory)?;
     #[cfg(feature = "native-notifications")]
@@ -158,7 +265,6 @@ fn setup<R: Runtime>(
     tray::log_ready(app);
     live::spawn(app.clone(), Some(tray));
     stop_on_signals(app.clone());
-    window::console_to_stdout(app);
     if options.show {
         window::show(app);
     }
@@ -171,9 +277,17 @@ fn on_run_event<R: Runtime>(app: &AppHandle<R>, event: RunEvent) {
         RunEvent::ExitRequested {
             code: None, api, ..
         } => api.prevent_exit(),
+        #[cfg(target_os = "macos")]
+        RunEvent::Reopen { .. } => relaunched(app, Relaunch::Reopen),
         RunEvent::Exit => {
             if let Some(state) = app.try_state::<AppState>() {
                 tauri::async_runtime::block_on(state.backend.shutdown());
+            }
+            #[cfg(target_os = "macos")]
+            macos::end_engine_activity();
+            #[cfg(unix)]
+            if OWNS_INSTANCE_SOCKET.load(std::sync::atomic::Ordering::SeqCst) {
+                single_instance::release(&headroom_core::agents::discovery::runtime_dir());
             }
             log::info!("stopped");
         }

@@ -5,6 +5,7 @@
 //! [`crate::title`] and [`crate::menu_model`], which decide what to show).
 
 use crate::icon::{IconCache, IconKey, SIZE};
+use crate::login_item::{self, LoginItemState};
 use crate::menu_model::{ItemId, MenuModel};
 use crate::state::AppState;
 use crate::{actions, window};
@@ -16,7 +17,6 @@ use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Manager, Runtime};
-use tauri_plugin_autostart::ManagerExt;
 
 /// The tray icon's id.
 pub const TRAY_ID: &str = "headroom";
@@ -51,13 +51,13 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayView<R>> {
         let menu_item = MenuItem::with_id(app, id.id(), &item.label, item.enabled, None::<&str>)?;
         items.insert(id, menu_item);
     }
-    let login = autostart_enabled(app);
+    let login = login_item::check_mark(login_item::state(app));
     let launch_at_login = CheckMenuItem::with_id(
         app,
         LAUNCH_AT_LOGIN,
-        "Launch at login",
-        true,
-        login,
+        login.label,
+        login.enabled,
+        login.checked,
         None::<&str>,
     )?;
     let menu = build_menu(app, &items, &launch_at_login)?;
@@ -212,21 +212,45 @@ impl<R: Runtime> TrayView<R> {
         }
     }
 
-    /// Sets the "Launch at login" check mark.
-    pub fn show_launch_at_login(&self, enabled: bool) {
-        if let Err(e) = self.launch_at_login.set_checked(enabled) {
+    /// Shows the login item's state as the system reports it (check mark and label).
+    pub fn show_launch_at_login(&self, state: LoginItemState) {
+        let mark = login_item::check_mark(state);
+        let result = self
+            .launch_at_login
+            .set_checked(mark.checked)
+            .and_then(|()| self.launch_at_login.set_text(mark.label))
+            .and_then(|()| self.launch_at_login.set_enabled(mark.enabled));
+        if let Err(e) = result {
             log::warn!("cannot update the launch-at-login item: {e}");
         }
     }
 }
 
-/// Whether the app is registered to start at login.
-pub fn autostart_enabled<R: Runtime>(app: &AppHandle<R>) -> bool {
-    app.autolaunch().is_enabled().unwrap_or(false)
+/// Where the tray icon is, in physical pixels (tray-icon reports it with each mouse event on
+/// macOS and Windows; Linux indicators do not report events).
+fn tray_rect(rect: &tauri::Rect) -> crate::popover::Rect {
+    let position = rect.position.to_physical::<i32>(1.0);
+    let size = rect.size.to_physical::<u32>(1.0);
+    crate::popover::Rect {
+        x: position.x,
+        y: position.y,
+        width: size.width,
+        height: size.height,
+    }
 }
 
 fn on_tray_event<R: Runtime>(tray: &TrayIcon<R>, event: TrayIconEvent) {
-    tauri_plugin_positioner::on_tray_event(tray.app_handle(), &event);
+    let rect = match &event {
+        TrayIconEvent::Click { rect, .. }
+        | TrayIconEvent::DoubleClick { rect, .. }
+        | TrayIconEvent::Enter { rect, .. }
+        | TrayIconEvent::Move { rect, .. }
+        | TrayIconEvent::Leave { rect, .. } => Some(tray_rect(rect)),
+        _ => None,
+    };
+    if let Some(rect) = rect {
+        tray.app_handle().state::<AppState>().set_tray_rect(rect);
+    }
     if let TrayIconEvent::Click {
         button: MouseButton::Left,
         button_state: MouseButtonState::Up,

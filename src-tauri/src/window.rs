@@ -1,69 +1,193 @@
-//! The popover window: shown under the tray icon, hidden when it loses focus or is closed
-//! (closing never quits), and the only consumer of per-sample `snapshot` events.
+//! The popover window. Its web view exists only while it is shown and for a short while after
+//! (see [`crate::popover`]): created on the first open, shown once the page has painted a
+//! sample (never blank), placed before it is shown (no flicker), hidden when it loses focus
+//! or is closed (closing never quits), and destroyed — with WebKit's web and network
+//! processes — once it has stayed hidden for the keep time. The tray, the native menu,
+//! notifications, rules and history live in the app process and need no web view.
 
+use crate::popover::{self, HiddenTicket, Rect};
 use crate::state::AppState;
-use tauri::{AppHandle, Manager, PhysicalPosition, Runtime, WebviewWindow, WindowEvent};
-use tauri_plugin_positioner::{Position, WindowExt};
+use headroom_core::Snapshot;
+use std::time::Instant;
+use tauri::{AppHandle, Emitter, Manager, PhysicalPosition, Runtime, WebviewUrl, WebviewWindow};
+use tauri::{WebviewWindowBuilder, WindowEvent};
 
-/// The label of the main window (`tauri.conf.json`).
+/// The label of the main window (`tauri.conf.json`, created on demand: `"create": false`).
 pub const MAIN: &str = "main";
 
 fn main_window<R: Runtime>(app: &AppHandle<R>) -> Option<WebviewWindow<R>> {
     app.get_webview_window(MAIN)
 }
 
-/// Shows the window under the tray icon (top-right corner when the tray has not reported
-/// its position, e.g. on Linux) and focuses it.
+/// Shows the popover (a click on the tray icon, "Open Headroom", a second launch, a relaunch
+/// from Finder); runs on the main thread.
 pub fn show<R: Runtime>(app: &AppHandle<R>) {
+    request(app, None);
+}
+
+/// Shows the popover on the view `view` (`alerts`, `tools`, …): the UI follows the URL hash.
+pub fn show_view<R: Runtime>(app: &AppHandle<R>, view: &str) {
+    request(app, Some(view.to_owned()));
+}
+
+fn request<R: Runtime>(app: &AppHandle<R>, view: Option<String>) {
+    let requested = Instant::now();
+    let handle = app.clone();
+    let run = app.run_on_main_thread(move || show_now(&handle, view.as_deref(), requested));
+    if let Err(e) = run {
+        log::warn!("cannot show the window: {e}");
+    }
+}
+
+fn show_now<R: Runtime>(app: &AppHandle<R>, view: Option<&str>, requested: Instant) {
     let Some(w) = main_window(app) else {
-        log::warn!("no main window to show");
+        return create(app, view, requested);
+    };
+    if app.state::<AppState>().pending_show().is_some() {
+        return; // being created: it shows itself once painted
+    }
+    if let Some(view) = view {
+        let script = format!("location.hash = {};", serde_json::Value::from(view));
+        if let Err(e) = w.eval(&script) {
+            log::debug!("cannot ask the UI to show {view}: {e}");
+        }
+    }
+    reveal(app, &w);
+    // The page stopped getting samples while hidden: the newest one at once.
+    if let Some(s) = app.state::<AppState>().backend.latest() {
+        send_snapshot(app, &s);
+    }
+    log::info!(
+        "popover shown {} ms after the request (kept web view)",
+        requested.elapsed().as_millis()
+    );
+}
+
+/// Sends `snapshot` to the popover's page.
+pub fn send_snapshot<R: Runtime>(app: &AppHandle<R>, snapshot: &Snapshot) {
+    if let Err(e) = app.emit_to(MAIN, crate::live::EVENT_SNAPSHOT, snapshot) {
+        log::debug!("cannot send the snapshot to the window: {e}");
+    }
+}
+
+/// Creates the window off screen; it moves into place when its page has painted a sample
+/// (the document title names the pressure level, see [`popover::painted_title`]), or after
+/// [`popover::PAINT_TIMEOUT`] at the latest.
+fn create<R: Runtime>(app: &AppHandle<R>, view: Option<&str>, requested: Instant) {
+    let Some(mut config) = app
+        .config()
+        .app
+        .windows
+        .iter()
+        .find(|w| w.label == MAIN)
+        .cloned()
+    else {
+        return log::warn!("no window named {MAIN} in the configuration");
+    };
+    if let Some(view) = view {
+        config.url = WebviewUrl::App(format!("index.html#{view}").into());
+    }
+    let state = app.state::<AppState>();
+    state.set_pending_show(Some(requested));
+    // Mapped, but off every screen until the page has painted: a web view whose window is
+    // hidden does not render (WebKit treats the page as hidden: no animation frames,
+    // throttled timers), so the page would paint only once shown, and the popover would open
+    // blank. Moved into place, then focused, once painted (see `reveal`).
+    let built = WebviewWindowBuilder::from_config(app, &config).and_then(|b| {
+        b.visible(true)
+            .focused(false)
+            .position(popover::OFF_SCREEN, popover::OFF_SCREEN)
+            .on_document_title_changed(move |w, title| {
+                log::debug!(
+                    "page title {} ms after the request: {title}",
+                    requested.elapsed().as_millis()
+                );
+                if popover::painted_title(&title) {
+                    reveal_pending(w.app_handle(), "painted");
+                }
+            })
+            .build()
+    });
+    let w = match built {
+        Ok(w) => w,
+        Err(e) => {
+            state.set_pending_show(None);
+            return log::warn!("cannot create the window: {e}");
+        }
+    };
+    console_to_stdout(&w);
+    #[cfg(target_os = "macos")]
+    crate::macos::float_over_full_screen(&w);
+    log::debug!("web view created");
+    let handle = app.clone();
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(popover::PAINT_TIMEOUT).await;
+        let app = handle.clone();
+        let _ = handle.run_on_main_thread(move || reveal_pending(&app, "not painted yet"));
+    });
+}
+
+/// Shows the window being created, if it still waits (`why`: what let it show).
+fn reveal_pending<R: Runtime>(app: &AppHandle<R>, why: &str) {
+    let state = app.state::<AppState>();
+    let Some(requested) = state.pending_show() else {
         return;
     };
-    // Positioned after `show`: before its first mapping GTK reports a zero size, which
-    // would put the window off screen.
+    let Some(w) = main_window(app) else {
+        return state.set_pending_show(None);
+    };
+    state.set_pending_show(None);
+    reveal(app, &w);
+    log::info!(
+        "popover shown {} ms after the request (new web view, {why})",
+        requested.elapsed().as_millis()
+    );
+}
+
+/// Places the window, then shows and focuses it.
+fn reveal<R: Runtime>(app: &AppHandle<R>, w: &WebviewWindow<R>) {
+    place(app, w);
     if let Err(e) = w.show().and_then(|()| w.set_focus()) {
         log::warn!("cannot show the window: {e}");
     }
-    place(&w);
-    app.state::<AppState>().set_window_visible(true);
+    app.state::<AppState>().popover_shown();
 }
 
-/// Moves the window under the tray icon, or to the top-right corner of its screen when the
-/// tray has not reported where it is (Linux indicators do not).
-fn place<R: Runtime>(w: &WebviewWindow<R>) {
-    if w.move_window(Position::TrayBottomCenter).is_ok() {
-        return;
-    }
-    if let Err(e) = top_right(w) {
+/// Moves the window under the tray icon, or below the menu bar (a top panel) in the
+/// top-right corner of its screen's work area when the tray has not reported where it is
+/// (Linux indicators do not): see [`popover::origin`].
+fn place<R: Runtime>(app: &AppHandle<R>, w: &WebviewWindow<R>) {
+    let placed = (|| -> tauri::Result<()> {
+        let monitor = match w.current_monitor()? {
+            Some(m) => Some(m),
+            None => w.primary_monitor()?,
+        };
+        let Some(monitor) = monitor else {
+            return Ok(());
+        };
+        let work = monitor.work_area();
+        let work = Rect {
+            x: work.position.x,
+            y: work.position.y,
+            width: work.size.width,
+            height: work.size.height,
+        };
+        let size = w.inner_size()?;
+        let tray = app.state::<AppState>().tray_rect();
+        let (x, y) = popover::origin(tray, work, (size.width, size.height));
+        w.set_position(PhysicalPosition::new(x, y))
+    })();
+    if let Err(e) = placed {
         log::debug!("cannot position the window: {e}");
     }
 }
 
-/// The top-right corner, computed from the inner size: before GTK realizes a window
-/// without decorations its outer size reads as zero, which the positioner would use.
-fn top_right<R: Runtime>(w: &WebviewWindow<R>) -> tauri::Result<()> {
-    let Some(monitor) = w.current_monitor()?.or(w.primary_monitor()?) else {
-        return Ok(());
-    };
-    let size = w.inner_size()?;
-    let x = corner(monitor.position().x, monitor.size().width, size.width);
-    w.set_position(PhysicalPosition::new(x, monitor.position().y))
-}
-
-/// The x of a window `width` wide at the right edge of a screen at `screen_x`, `screen_width`
-/// wide (never left of the screen).
-pub fn corner(screen_x: i32, screen_width: u32, width: u32) -> i32 {
-    let free = i64::from(screen_width) - i64::from(width);
-    i32::try_from(i64::from(screen_x) + free.max(0)).unwrap_or(screen_x)
-}
-
 /// With `HEADROOM_WEBVIEW_CONSOLE=1`, the page's console messages go to stdout (Linux), so
 /// a script error in the UI shows in the smoke test's log.
-pub fn console_to_stdout<R: Runtime>(app: &AppHandle<R>) {
+fn console_to_stdout<R: Runtime>(w: &WebviewWindow<R>) {
     if std::env::var("HEADROOM_WEBVIEW_CONSOLE").as_deref() != Ok("1") {
         return;
     }
-    let Some(w) = main_window(app) else { return };
     #[cfg(target_os = "linux")]
     {
         let result = w.with_webview(|webview| {
@@ -77,68 +201,88 @@ pub fn console_to_stdout<R: Runtime>(app: &AppHandle<R>) {
         }
     }
     #[cfg(not(target_os = "linux"))]
-    drop(w);
+    let _ = w;
 }
 
-/// Shows the window on the view `view` (`alerts`, `mlx`, …): the UI follows the URL hash.
-pub fn show_view<R: Runtime>(app: &AppHandle<R>, view: &str) {
-    show(app);
-    let Some(w) = main_window(app) else { return };
-    let script = format!("location.hash = {};", serde_json::Value::from(view));
-    if let Err(e) = w.eval(&script) {
-        log::debug!("cannot ask the UI to show {view}: {e}");
-    }
-}
-
-/// Hides the window (the app keeps running in the tray).
+/// Hides the window (the app keeps running in the tray) and starts the keep timer.
 pub fn hide<R: Runtime>(app: &AppHandle<R>) {
-    if let Some(w) = main_window(app) {
-        if let Err(e) = w.hide() {
-            log::warn!("cannot hide the window: {e}");
-        }
+    let Some(w) = main_window(app) else { return };
+    if let Err(e) = w.hide() {
+        log::warn!("cannot hide the window: {e}");
     }
-    app.state::<AppState>().set_window_visible(false);
+    let state = app.state::<AppState>();
+    let ticket = state.popover_hidden();
+    let Some(keep) = state.keep else { return };
+    let handle = app.clone();
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(keep).await;
+        let app = handle.clone();
+        let _ = handle.run_on_main_thread(move || drop_web_view(&app, ticket));
+    });
+}
+
+/// Destroys the window and its web view if it stayed hidden since `ticket`.
+fn drop_web_view<R: Runtime>(app: &AppHandle<R>, ticket: HiddenTicket) {
+    let state = app.state::<AppState>();
+    if !state.may_drop_web_view(ticket) {
+        return;
+    }
+    let Some(w) = main_window(app) else { return };
+    if let Err(e) = w.destroy() {
+        return log::warn!("cannot close the web view: {e}");
+    }
+    log::info!(
+        "web view closed after {} s hidden",
+        state.keep.map_or(0, |k| k.as_secs())
+    );
+    crate::trim::after_web_view_closed();
+    tauri::async_runtime::spawn(crate::trim::end_idle_network_process());
 }
 
 /// Shows the window when hidden, hides it when shown (a click on the tray icon).
 pub fn toggle<R: Runtime>(app: &AppHandle<R>) {
-    let visible = main_window(app).is_some_and(|w| w.is_visible().unwrap_or(false));
-    if visible {
+    let state = app.state::<AppState>();
+    if state.pending_show().is_some() {
+        return; // opening already
+    }
+    if state.window_visible() {
         hide(app);
     } else {
         show(app);
     }
 }
 
-/// Window events of the main window: close hides, losing focus hides (popover behaviour).
+/// Window events of the main window: close hides, losing focus hides (popover behaviour)
+/// unless pinned or an administrator prompt is up.
 pub fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &WindowEvent) {
     if window.label() != MAIN {
         return;
     }
+    let app = window.app_handle();
     match event {
         WindowEvent::CloseRequested { api, .. } => {
             api.prevent_close();
-            hide(window.app_handle());
+            hide(app);
         }
-        WindowEvent::Focused(false) if hide_on_blur() => hide(window.app_handle()),
+        WindowEvent::Focused(false) => {
+            let prompts = app.state::<AppState>().admin_prompts_open();
+            if popover::hides_on_blur(pinned(), prompts) {
+                hide(app);
+            }
+        }
+        WindowEvent::Destroyed => {
+            let state = app.state::<AppState>();
+            state.set_pending_show(None);
+            if state.window_visible() {
+                state.popover_hidden();
+            }
+        }
         _ => {}
     }
 }
 
-/// Whether losing focus hides the window: yes, unless `HEADROOM_APP_PIN=1` keeps it open
-/// (handy on Linux desktops without a tray popover, and for screenshots).
-fn hide_on_blur() -> bool {
-    std::env::var("HEADROOM_APP_PIN").map_or(true, |v| v != "1")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::corner;
-
-    #[test]
-    fn corner_keeps_the_window_on_screen() {
-        assert_eq!(corner(0, 1280, 380), 900);
-        assert_eq!(corner(1920, 1280, 380), 2820);
-        assert_eq!(corner(0, 300, 380), 0);
-    }
+/// `HEADROOM_APP_PIN=1` keeps the window open when it loses focus (handy on Linux desktops
+/// without a tray popover, and for screenshots).
+fn pinned() -> bool {
+    std::env::var("HEADROOM_APP_PIN").is_ok_and(|v| v == "1")
 }

@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
 # Smoke test of the real menu-bar app on Linux, under Xvfb and a private D-Bus session:
-#   1. build and start `headroom-app --show` with a throw-away HOME, config and data dir;
-#   2. wait for the tray and the first sample (log), and for the window to be mapped;
-#   3. screenshot the screen (artifacts/app/window.png) and check it is not blank;
-#   4. check live samples: `/api/snapshot` of the app's HTTP server twice with a changing
+#   1. build and start `headroom-app` with a throw-away HOME, config and data dir, and a
+#      web view kept 3 s after the popover is hidden (HEADROOM_WEBVIEW_KEEP_SECS);
+#   2. wait for the tray and the first sample (log);
+#   3. the desktop end to end while NO web view exists (the popover was never opened), with a
+#      real MLX process under the agent (tests/app/mlx_holder.py, ≥ 64 MB of MLX cache) and a
+#      D-Bus peer playing the desktop (tests/app/desktop_peer.py: StatusNotifierWatcher +
+#      notification server): the tray registers with it; a rule on the MLX cache notifies
+#      once while it stays fired; the native menu's "Clear MLX cache — 1 process, …" is
+#      clicked over dbusmenu like a tray host does; the app's snapshot then shows the cache at
+#      ~0, the process still alive, and a notification says what was cleared; the app has no
+#      WebKit process all along;
+#   4. open the popover from the tray menu ("Open Headroom" over dbusmenu; without the peer:
+#      `--show`): it is mapped once its page painted a sample; screenshot
+#      (artifacts/app/window.png), not blank;
+#   5. check live samples: `/api/snapshot` of the app's HTTP server twice with a changing
 #      `at` (or, without the server, two different per-sample log lines);
-#   5. the desktop end to end, with a real MLX process under the agent
-#      (tests/app/mlx_holder.py, ≥ 64 MB of MLX cache) and a D-Bus peer playing the desktop
-#      (tests/app/desktop_peer.py: StatusNotifierWatcher + notification server): the tray
-#      registers with it; a rule on the MLX cache notifies once while it stays fired; the
-#      native menu's "Clear MLX cache — 1 process, …" is clicked over dbusmenu like a tray
-#      host does; the app's snapshot then shows the cache at ~0, the process still alive, and
-#      a notification says what was cleared;
-#   6. close the window like a window manager does (WM_DELETE_WINDOW): it must hide and the
-#      app must keep running;
-#   7. launch a second instance: it must exit and bring the first one's window back;
-#   8. SIGTERM: the app must exit with status 0.
+#   6. close the window like a window manager does (WM_DELETE_WINDOW): it must hide, the app
+#      keep running, and after the keep time the web view and WebKit's web and network
+#      processes must be gone;
+#   7. open it again from the tray menu: a new web view, painted with a sample, not blank;
+#   8. launch a second instance: it must exit and bring the first one's window back;
+#   9. SIGTERM: the app must exit with status 0;
+#  10. when a .deb was built (HEADROOM_APP_DEB, or target/<profile>/bundle/deb/*.deb):
+#      unpack it into a scratch root (dpkg -x), start the installed binary, and see it alive
+#      with its tray registered; SIGTERM, status 0.
 #
 # Environment: HEADROOM_APP_PROFILE=release|debug (default debug), CARGO_TARGET_DIR,
 # ARTIFACTS (default artifacts/app), HEADROOM_APP_SKIP_BUILD=1 to use an existing binary.
@@ -86,6 +95,7 @@ PORT=$(free_port)
 export HOME=$WORK/home XDG_CONFIG_HOME=$WORK/home/.config XDG_DATA_HOME=$WORK/home/.local/share
 export XDG_CACHE_HOME=$WORK/home/.cache XDG_RUNTIME_DIR=$WORK/run
 export HEADROOM_CONFIG=$WORK/config.toml HEADROOM_DATA_DIR=$WORK/data HEADROOM_LOG=debug
+export HEADROOM_WEBVIEW_KEEP_SECS=3
 mkdir -p "$HOME" "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 cat > "$HEADROOM_CONFIG" <<EOF
 [sampling]
@@ -144,10 +154,13 @@ fi
 # WebKit passes LANG=C to the page as the language tag "C", which Intl rejects.
 export HEADROOM_WEBVIEW_CONSOLE=1 LANG=en_US.UTF-8
 
-LOG_FILE=$XDG_DATA_HOME/dev.headroom.app/logs/headroom.log
-say "starting $BIN --show on $DISPLAY"
+LOG_FILE=$XDG_DATA_HOME/dev.headroom.Headroom/logs/headroom.log
+# With the desktop peer the popover is opened from the tray menu, as a person does; without
+# it, at launch.
+SHOW=(); [[ $E2E == 1 ]] || SHOW=(--show)
+say "starting $BIN ${SHOW[*]} on $DISPLAY"
 START_NS=$(date +%s%N)
-"$BIN" --show >"$WORK/app.log" 2>&1 &
+"$BIN" "${SHOW[@]}" >"$WORK/app.log" 2>&1 &
 APP_PID=$!
 
 wait_for() { # wait_for SECONDS DESCRIPTION COMMAND... (by the clock: COMMAND may be slow)
@@ -161,50 +174,26 @@ wait_for 60 "the tray icon" logged "tray icon ready"
 wait_for 30 "the first sample" logged "first sample"
 say "$(grep -ao 'tray icon ready.*' "$WORK/app.log" | head -1); $(grep -ao 'first sample.*' "$WORK/app.log" | head -1)"
 
-# The main window: a mapped top-level named "Headroom".
-window_id() { xwininfo -root -tree | awk '/"Headroom": \(/ && $0 ~ /[0-9]+x[0-9]+\+/ {print $1}' | while read -r id; do
-    xwininfo -id "$id" | grep -q 'IsViewable' && echo "$id"; done | head -1; }
-mapped() { [[ -n "$(window_id)" ]]; }
-wait_for 30 "the window to be mapped" mapped
-WID=$(window_id)
-say "window $WID mapped after $(( ($(date +%s%N) - START_NS) / 1000000 )) ms"
 
-# Screenshot of the screen, and of the window alone; retry while the web view paints. The
-# window's own pixels must vary (a blank page is one flat colour).
-geometry() { xwininfo -id "$WID" | awk '/Absolute upper-left X/ {x=$NF} /Absolute upper-left Y/ {y=$NF}
-    /Width:/ {w=$NF} /Height:/ {h=$NF} END {printf "%dx%d+%d+%d", w, h, x, y}'; }
-SCREEN=$ARTIFACTS/screen.png SHOT=$ARTIFACTS/window.png
-ok=0
-for _ in $(seq 30); do
-    sleep 1
-    /usr/bin/import -window root "$SCREEN"
-    /usr/bin/convert "$SCREEN" -crop "$(geometry)" +repage "$SHOT"
-    sd=$(/usr/bin/convert "$SHOT" -format '%[fx:standard_deviation]' info:)
-    if python3 -c "import sys; sys.exit(0 if float('$sd') > 0.05 else 1)"; then ok=1; break; fi
-done
-[[ $ok == 1 ]] || fail "the window looks blank (standard deviation $sd)"
-sleep 2  # let the charts and the MLX scan land, then keep that picture
-/usr/bin/import -window root "$SCREEN"
-/usr/bin/convert "$SCREEN" -crop "$(geometry)" +repage "$SHOT"
-sd=$(/usr/bin/convert "$SHOT" -format '%[fx:standard_deviation]' info:)
-say "screenshot $SHOT ($(geometry), standard deviation $sd)"
-if grep -aq 'CONSOLE JS ERROR' "$WORK/app.log"; then fail "script error in the page: $(grep -a 'CONSOLE JS ERROR' "$WORK/app.log" | head -1)"; fi
-
-# Live samples.
-if grep -aq "HTTP server listening" "$WORK/app.log"; then
-    # The owner's credential: the per-user secret in the data directory (as `headroom serve`).
-    bearer() { echo "Authorization: Bearer $(cat "$HEADROOM_DATA_DIR/serve-token")"; }
-    at() { curl -sf -H "$(bearer)" "http://127.0.0.1:$PORT/api/snapshot" | python3 -c 'import json,sys; print(json.load(sys.stdin)["at"])'; }
-    a=$(at) || fail "GET /api/snapshot failed"; sleep 2.2; b=$(at) || fail "GET /api/snapshot failed"
-    [[ "$a" != "$b" ]] || fail "/api/snapshot did not change: $a"
-    say "live samples over HTTP: $a -> $b"
-else
-    n=$(grep -ac 'sample at=' "$WORK/app.log" || true); sleep 2.2
-    m=$(grep -ac 'sample at=' "$WORK/app.log" || true)
-    (( m > n && m >= 2 )) || fail "no live samples in the log ($n then $m)"
-    say "live samples in the log: $n -> $m lines ($(grep -ao 'sample at=[^ ]*' "$WORK/app.log" | tail -1))"
-fi
-[[ -s "$LOG_FILE" ]] || fail "no log file at $LOG_FILE"
+# WebKit's processes among the app's descendants (its web and network processes).
+descendants() {
+    local pids=("$1") i=0
+    while (( i < ${#pids[@]} )); do
+        for c in $(cat /proc/"${pids[$i]}"/task/*/children 2>/dev/null); do pids+=("$c"); done
+        i=$((i + 1))
+    done
+    echo "${pids[@]:1}"
+}
+web_processes() {
+    local p n out=()
+    for p in $(descendants "$APP_PID"); do
+        n=$(cat /proc/"$p"/comm 2>/dev/null) || continue
+        [[ $n == WebKit* ]] && out+=("$p:$n")
+    done
+    echo "${out[*]}"
+}
+no_web_processes() { [[ -z "$(web_processes)" ]]; }
+open_from_menu() { "$VENV_PY" "$HERE/desktop_peer.py" click "Open Headroom" >/dev/null || fail "could not click 'Open Headroom' over dbusmenu"; }
 
 # The desktop end to end: tray registration, an alert notified once, "Clear MLX cache" clicked
 # in the native menu over dbusmenu, the real MLX process's cache at ~0 afterwards (seen from
@@ -292,9 +281,67 @@ print("absent" if not found else found[0].get("cache", "unknown") if found[0].ge
     n=$(count_notes "$RULE_TEXT")
     (( n == 1 )) || fail "the rule was notified $n times: $(cat "$NOTES")"
     say "rule after the clear: rule_firing=$(rule_firing) (resolved quietly), rule notifications: $n"
-    say "desktop end to end ok in $(ms_since "$STEP_NS") ms; all notifications: $(wc -l <"$NOTES")"
+    no_web_processes || fail "WebKit processes exist although the popover was never opened: $(web_processes)"
+    say "desktop end to end ok in $(ms_since "$STEP_NS") ms with no web view (no WebKit process); all notifications: $(wc -l <"$NOTES")"
     cp "$NOTES" "$ARTIFACTS/notifications.jsonl"
 fi
+
+# Open the popover from the tray menu, like a person.
+if [[ $E2E == 1 ]]; then
+    OPEN_NS=$(date +%s%N)
+    open_from_menu
+fi
+# The main window: a mapped top-level named "Headroom", on the screen (a new popover waits off
+# screen until its page has painted).
+window_id() { xwininfo -root -tree | awk '/"Headroom": \(/ && $0 ~ /[0-9]+x[0-9]+\+/ {print $1}' | while read -r id; do
+    xwininfo -id "$id" | awk '/IsViewable/ {v=1} /Absolute upper-left X/ {x=$NF} END {exit !(v && x >= 0)}' && echo "$id"; done | head -1; }
+mapped() { [[ -n "$(window_id)" ]]; }
+wait_for 30 "the window to be mapped" mapped
+WID=$(window_id)
+say "window $WID mapped after $(( ($(date +%s%N) - START_NS) / 1000000 )) ms"
+
+# Screenshot of the screen, and of the window alone; retry while the web view paints. The
+# window's own pixels must vary (a blank page is one flat colour).
+geometry() { xwininfo -id "$WID" | awk '/Absolute upper-left X/ {x=$NF} /Absolute upper-left Y/ {y=$NF}
+    /Width:/ {w=$NF} /Height:/ {h=$NF} END {printf "%dx%d+%d+%d", w, h, x, y}'; }
+SCREEN=$ARTIFACTS/screen.png SHOT=$ARTIFACTS/window.png
+ok=0
+for _ in $(seq 30); do
+    sleep 1
+    /usr/bin/import -window root "$SCREEN"
+    /usr/bin/convert "$SCREEN" -crop "$(geometry)" +repage "$SHOT"
+    sd=$(/usr/bin/convert "$SHOT" -format '%[fx:standard_deviation]' info:)
+    if python3 -c "import sys; sys.exit(0 if float('$sd') > 0.05 else 1)"; then ok=1; break; fi
+done
+[[ $ok == 1 ]] || fail "the window looks blank (standard deviation $sd)"
+sleep 2  # let the charts and the MLX scan land, then keep that picture
+/usr/bin/import -window root "$SCREEN"
+/usr/bin/convert "$SCREEN" -crop "$(geometry)" +repage "$SHOT"
+sd=$(/usr/bin/convert "$SHOT" -format '%[fx:standard_deviation]' info:)
+say "screenshot $SHOT ($(geometry), standard deviation $sd)"
+# The page painted a sample (its title names the pressure level; the app shows a new popover
+# once it has, or after 2 s at the latest, which a loaded CI machine can reach).
+painted_count() { grep -ac 'page title [0-9]* ms after the request: .* — Headroom' "$WORK/app.log" || true; }
+painted() { (( $(painted_count) > ${1:-0} )); }
+wait_for 10 "the page to paint a sample" painted 0
+say "$(grep -ao 'popover shown.*' "$WORK/app.log" | tail -1); WebKit processes now: $(web_processes)"
+if grep -aq 'CONSOLE JS ERROR' "$WORK/app.log"; then fail "script error in the page: $(grep -a 'CONSOLE JS ERROR' "$WORK/app.log" | head -1)"; fi
+
+# Live samples.
+if grep -aq "HTTP server listening" "$WORK/app.log"; then
+    # The owner's credential: the per-user secret in the data directory (as `headroom serve`).
+    bearer() { echo "Authorization: Bearer $(cat "$HEADROOM_DATA_DIR/serve-token")"; }
+    at() { curl -sf -H "$(bearer)" "http://127.0.0.1:$PORT/api/snapshot" | python3 -c 'import json,sys; print(json.load(sys.stdin)["at"])'; }
+    a=$(at) || fail "GET /api/snapshot failed"; sleep 2.2; b=$(at) || fail "GET /api/snapshot failed"
+    [[ "$a" != "$b" ]] || fail "/api/snapshot did not change: $a"
+    say "live samples over HTTP: $a -> $b"
+else
+    n=$(grep -ac 'sample at=' "$WORK/app.log" || true); sleep 2.2
+    m=$(grep -ac 'sample at=' "$WORK/app.log" || true)
+    (( m > n && m >= 2 )) || fail "no live samples in the log ($n then $m)"
+    say "live samples in the log: $n -> $m lines ($(grep -ao 'sample at=[^ ]*' "$WORK/app.log" | tail -1))"
+fi
+[[ -s "$LOG_FILE" ]] || fail "no log file at $LOG_FILE"
 
 # Close like a window manager: hidden, still running.
 python3 "$HERE/xclose.py" "$WID"
@@ -302,6 +349,30 @@ wait_for 10 "the window to hide" bash -c "xwininfo -id $WID | grep -q IsUnMapped
 sleep 1
 kill -0 "$APP_PID" || fail "closing the window quit the app"
 say "window closed: hidden, app still running"
+wait_for 20 "the web view to be closed after the keep time (${HEADROOM_WEBVIEW_KEEP_SECS} s)" logged "web view closed"
+wait_for 10 "WebKit's web and network processes to exit" no_web_processes
+say "web view closed after the keep time; no WebKit process left"
+
+# Open it again: a new web view, shown once painted with a sample.
+if [[ $E2E == 1 ]]; then
+    before=$(painted_count)
+    open_from_menu
+    wait_for 30 "the window to be mapped again" mapped
+    WID=$(window_id)
+    wait_for 10 "the re-opened page to paint a sample" painted "$before"
+    ok=0
+    for _ in $(seq 20); do
+        sleep 0.5
+        /usr/bin/import -window root "$SCREEN"
+        /usr/bin/convert "$SCREEN" -crop "$(geometry)" +repage "$ARTIFACTS/window-reopened.png"
+        sd=$(/usr/bin/convert "$ARTIFACTS/window-reopened.png" -format '%[fx:standard_deviation]' info:)
+        if python3 -c "import sys; sys.exit(0 if float('$sd') > 0.05 else 1)"; then ok=1; break; fi
+    done
+    [[ $ok == 1 ]] || fail "the re-opened window looks blank (standard deviation $sd)"
+    say "re-opened: $(grep -ao 'popover shown.*' "$WORK/app.log" | tail -1); screenshot standard deviation $sd"
+    python3 "$HERE/xclose.py" "$WID"
+    wait_for 10 "the window to hide" bash -c "xwininfo -id $WID | grep -q IsUnMapped"
+fi
 
 # A second launch exits and shows the first instance's window.
 timeout 20 "$BIN" >"$WORK/second.log" 2>&1 || fail "second launch failed: $(cat "$WORK/second.log")"
@@ -316,4 +387,33 @@ APP_PID=""
 logged "stopped" || fail "no clean stop in the log"
 say "SIGTERM: exit status 0"
 cp "$WORK/app.log" "$ARTIFACTS/app.log"
+
+# The Debian package: unpacked into a scratch root, its binary started and seen alive with its
+# tray registered (the desktop peer counts registrations), then stopped.
+DEB=${HEADROOM_APP_DEB:-$(ls -t "$TARGET_DIR/$PROFILE"/bundle/deb/*.deb 2>/dev/null | head -1 || true)}
+if [[ -n "$DEB" ]]; then
+    [[ -f "$DEB" ]] || fail "no .deb at $DEB"
+    ROOTFS=$WORK/rootfs
+    dpkg -x "$DEB" "$ROOTFS" || fail "dpkg -x $DEB failed"
+    INSTALLED=$ROOTFS/usr/bin/headroom-app
+    [[ -x "$INSTALLED" ]] || fail "the package has no usr/bin/headroom-app: $(cd "$ROOTFS" && find . -type f | head)"
+    [[ -f "$ROOTFS/usr/share/applications/Headroom.desktop" ]] || fail "the package has no desktop entry"
+    items_before=$(grep -c '^ITEM ' "$WORK/peer.log" 2>/dev/null || true)
+    "$INSTALLED" >"$WORK/deb.log" 2>&1 &
+    APP_PID=$!
+    wait_for 60 "the installed app's first sample" grep -aq "first sample" "$WORK/deb.log"
+    if [[ $E2E == 1 ]]; then
+        deb_registered() { (( $(grep -c '^ITEM ' "$WORK/peer.log" || true) > ${items_before:-0} )); }
+        wait_for 20 "the installed app's tray to register" deb_registered
+    else
+        grep -aq "tray icon ready" "$WORK/deb.log" || fail "the installed app logged no tray"
+    fi
+    kill -TERM "$APP_PID"
+    set +e; wait "$APP_PID"; status=$?; set -e
+    APP_PID=""
+    [[ $status == 0 ]] || fail "the installed app exited with status $status after SIGTERM: $(tail -5 "$WORK/deb.log")"
+    say "package $(basename "$DEB") ($(du -k "$DEB" | cut -f1) KiB): unpacked, the installed binary ran with its tray registered, SIGTERM: status 0"
+else
+    say "no .deb built (npx tauri build --bundles deb): package step skipped"
+fi
 if [[ $E2E == 1 ]]; then say "ok"; else say "ok (tray menu click, MLX cache clear and notifications SKIPPED)"; fi
