@@ -261,11 +261,16 @@ fn run_disable(t: &TargetArgs) -> u8 {
 
 fn run_attach(a: &AttachArgs) -> u8 {
     match attach::attach(a.pid, &config::data_dir(), &runtime_dir()) {
-        Ok(socket) => crate::output::exit_code(
+        Ok(done) => crate::output::exit_code(
             emit(&format!(
-                "attached: process {} serves its agent at {}\n",
+                "{}: process {} serves its agent at {}\n",
+                if done.already {
+                    "already attached"
+                } else {
+                    "attached"
+                },
                 a.pid,
-                safe(&socket.display().to_string())
+                safe(&done.socket.display().to_string())
             )),
             0,
         ),

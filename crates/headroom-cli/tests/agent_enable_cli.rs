@@ -551,7 +551,10 @@ fn attach_names_what_stands_in_the_way() {
         err.contains("live attach needs sys.remote_exec (PEP 768, Python 3.14+)"),
         "{err}"
     );
-    assert!(err.contains("headroom agent enable --pid PID"), "{err}");
+    assert!(
+        err.contains(&format!("headroom agent enable --pid {}", p.pid)),
+        "{err}"
+    );
     drop(p);
     // A process started with remote debugging disabled is reported as such.
     let mut child = Command::new(&python)
@@ -573,4 +576,48 @@ fn attach_names_what_stands_in_the_way() {
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("started with remote debugging disabled (PYTHON_DISABLE_REMOTE_DEBUG=1 in its environment)"), "{err}");
+}
+
+#[test]
+fn attach_leaves_a_process_alone_when_its_agent_is_elsewhere_or_already_there() {
+    let Some(base) = base_python("attach_leaves_alone") else {
+        return;
+    };
+    let venv = Scratch::new(&base);
+    let dirs = Dirs::new();
+    let python = venv.python();
+    let module = venv.site.join("plain_mlx.py");
+    // Its environment puts its agent in another runtime directory: refused up front with the
+    // variable that fixes it, whatever the Python version.
+    let elsewhere = Dirs::new();
+    let p = elsewhere.start(&[python.as_path(), module.as_path()], "8MiB");
+    let out = dirs.headroom(&["agent", "attach", &p.pid.to_string()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    let fix = format!(
+        "run `HEADROOM_RUNTIME_DIR={} headroom agent attach {}`",
+        elsewhere.runtime.path().display(),
+        p.pid
+    );
+    assert!(err.contains(&fix), "{err}");
+    assert!(p.finish().is_empty());
+    // Its agent already serves (here started by `enable`): nothing is sent to the process,
+    // which writes nothing to its stderr.
+    dirs.ok(&[
+        "agent",
+        "enable",
+        "--python",
+        python.to_str().unwrap(),
+        "--yes",
+    ]);
+    let mut p = dirs.start(&[python.as_path(), module.as_path()], "8MiB");
+    first_stats(&dirs.socket(p.pid), Duration::from_secs(30));
+    let said = dirs.ok(&["agent", "attach", &p.pid.to_string()]);
+    assert!(
+        said.starts_with(&format!("already attached: process {}", p.pid)),
+        "{said}"
+    );
+    assert!(p.ask("cache", "CACHE") > 0);
+    let err = p.finish();
+    assert!(err.is_empty(), "the process wrote: {err}");
 }

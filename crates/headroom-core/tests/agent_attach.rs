@@ -31,7 +31,7 @@ fn the_bootstrap_starts_the_agent_from_headrooms_folder() {
     std::fs::set_permissions(runtime.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let bundle = install::install_bundle(data.path()).unwrap();
     let script = data.path().join("bootstrap.py");
-    std::fs::write(&script, attach::bootstrap_text(&bundle)).unwrap();
+    std::fs::write(&script, attach::bootstrap_text(&bundle, &script)).unwrap();
     let code = "import os, sys\nimport mlx.core\n\
 exec(compile(open(sys.argv[1]).read(), sys.argv[1], 'exec'), {'__name__': '__remote__'})\n\
 print(os.path.exists(os.path.join(os.environ['HEADROOM_RUNTIME_DIR'], f'agent-{os.getpid()}.sock')))\n\
@@ -56,4 +56,6 @@ print(sys.modules['headroom_agent'].__file__)";
         "the agent comes from Headroom's folder"
     );
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    // The target reads it at a moment only it knows, so it removes it itself.
+    assert!(!script.exists(), "{} left behind", script.display());
 }

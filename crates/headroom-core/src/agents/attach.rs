@@ -9,13 +9,19 @@
 //! What can stand in the way, each named with its fix before anything is tried:
 //! - the target's Python is older than 3.14 (no `sys.remote_exec`);
 //! - the target disabled remote debugging: `PYTHON_DISABLE_REMOTE_DEBUG` in its environment
-//!   or `-X disable_remote_debug` on its command line (PEP 768, "Security implications");
+//!   or `-X disable_remote_debug` on its command line (PEP 768, "Security implications"); the
+//!   caller's `sys.remote_exec` then returns without error and the target ignores the request;
+//! - the target belongs to another user: its agent would run as that user, who can read
+//!   neither this user's agent folder nor serve in this user's runtime directory;
+//! - the target's environment puts its agent's socket in another runtime directory
+//!   (`HEADROOM_RUNTIME_DIR`, `XDG_RUNTIME_DIR`) than the one this Headroom watches;
 //! - Linux: ptrace rights. Yama's `/proc/sys/kernel/yama/ptrace_scope` (kernel
 //!   Documentation/admin-guide/LSM/Yama.rst): 0 any process of the same user, 1 only
 //!   descendants unless the tracer has `CAP_SYS_PTRACE`, 2 only with `CAP_SYS_PTRACE`, 3 never;
 //! - macOS: attaching needs `task_for_pid`, in practice administrator rights. The CLI does not
 //!   ask for them (the only privileged command Headroom runs is the GPU wired limit).
 
+use super::discovery;
 use super::install::{self, InstallError};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -51,6 +57,24 @@ pub enum AttachError {
         /// Why, and the fix.
         why: String,
     },
+    /// The process belongs to another user.
+    OtherUser {
+        /// Process id.
+        pid: u32,
+        /// Its real user id.
+        uid: u32,
+        /// This process's effective user id.
+        ours: u32,
+    },
+    /// The process's environment puts its agent in another runtime directory.
+    OtherRuntimeDir {
+        /// Process id.
+        pid: u32,
+        /// Where its agent would serve.
+        theirs: PathBuf,
+        /// Where this Headroom looks for agents.
+        ours: PathBuf,
+    },
     /// macOS: needs administrator rights.
     NeedsAdmin {
         /// Process id.
@@ -67,22 +91,37 @@ pub enum AttachError {
 
 impl std::fmt::Display for AttachError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let enable = "use `headroom agent enable --pid PID` and restart the program instead";
+        let enable = |pid: &u32| {
+            format!("use `headroom agent enable --pid {pid}` and restart the program instead")
+        };
         match self {
             Self::Target(e) => write!(f, "{e}"),
             Self::TooOld { pid, version } => write!(
                 f,
-                "process {pid} runs Python {version}; live attach needs sys.remote_exec (PEP 768, Python {}.{}+): {enable}",
-                MIN_REMOTE_EXEC.0, MIN_REMOTE_EXEC.1
+                "process {pid} runs Python {version}; live attach needs sys.remote_exec (PEP 768, Python {}.{}+): {}",
+                MIN_REMOTE_EXEC.0, MIN_REMOTE_EXEC.1, enable(pid)
             ),
             Self::RemoteDebugDisabled { pid, how } => write!(
                 f,
-                "process {pid} was started with remote debugging disabled ({how}); {enable}"
+                "process {pid} was started with remote debugging disabled ({how}); {}",
+                enable(pid)
+            ),
+            Self::OtherUser { pid, uid, ours } => write!(
+                f,
+                "process {pid} runs as uid {uid}, not as this user (uid {ours}): its agent would run as uid {uid} and serve only that user; run `headroom agent attach {pid}` as uid {uid}"
+            ),
+            Self::OtherRuntimeDir { pid, theirs, ours } => write!(
+                f,
+                "process {pid} would serve its agent in {} (its HEADROOM_RUNTIME_DIR or XDG_RUNTIME_DIR), but this headroom looks in {}; run `HEADROOM_RUNTIME_DIR={} headroom agent attach {pid}` and use the same variable for `headroom status`",
+                theirs.display(),
+                ours.display(),
+                theirs.display()
             ),
             Self::PtraceDenied { why } => write!(f, "{why}"),
             Self::NeedsAdmin { pid } => write!(
                 f,
-                "attaching to process {pid} on macOS needs administrator rights (task_for_pid), which the headroom CLI does not ask for; {enable}"
+                "attaching to process {pid} on macOS needs administrator rights (task_for_pid), which the headroom CLI does not ask for; {}",
+                enable(pid)
             ),
             Self::Failed { pid, detail } => write!(f, "attaching to process {pid} failed: {detail}"),
         }
@@ -128,14 +167,14 @@ pub fn remote_debug_disabled(environ: &[String], cmdline: &[String]) -> Option<S
 /// Whether this process may ptrace a process of the same user that is not its child, from
 /// Yama's `ptrace_scope` (`None`: no Yama) and whether it holds `CAP_SYS_PTRACE`.
 pub fn ptrace_verdict(scope: Option<u8>, cap_sys_ptrace: bool) -> Result<(), String> {
-    let fix_scope = "an administrator can allow it until reboot with `sysctl -w kernel.yama.ptrace_scope=0`, or run the attach as root";
+    let fix_scope = "an administrator can allow it until reboot with `sysctl -w kernel.yama.ptrace_scope=0`, or use `headroom agent enable --pid PID` and restart the program";
     match (scope, cap_sys_ptrace) {
         (None | Some(0), _) | (Some(1 | 2), true) => Ok(()),
         (Some(1), false) => Err(format!(
             "ptrace is limited to a process's own descendants (kernel.yama.ptrace_scope = 1) and headroom lacks CAP_SYS_PTRACE; {fix_scope}"
         )),
         (Some(2), false) => Err(
-            "ptrace needs CAP_SYS_PTRACE (kernel.yama.ptrace_scope = 2); run the attach as root, or use `headroom agent enable --pid PID` and restart the program".into(),
+            "ptrace needs CAP_SYS_PTRACE (kernel.yama.ptrace_scope = 2), which headroom lacks; use `headroom agent enable --pid PID` and restart the program".into(),
         ),
         (Some(_), _) => Err(
             "ptrace is disabled on this machine (kernel.yama.ptrace_scope = 3, until reboot); use `headroom agent enable --pid PID` and restart the program".into(),
@@ -153,16 +192,87 @@ pub fn has_cap_sys_ptrace(status: &str) -> bool {
         .is_some_and(|caps| caps & (1 << 19) != 0)
 }
 
+/// The real user id in a `/proc/<pid>/status` text (first field of `Uid:`, proc(5)): the uid
+/// the agent runs as and names its runtime directory after.
+pub fn real_uid(status: &str) -> Option<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().next())
+        .and_then(|uid| uid.parse().ok())
+}
+
+/// The runtime directory the agent of a Linux process with this environment (`KEY=VALUE`
+/// entries) and real uid chooses ([`discovery::choose_runtime_dir`], the rule the agent
+/// shares), given what is at `/tmp/headroom-<uid>` now (`fallback`); or why it cannot serve.
+pub fn runtime_dir_of(
+    environ: &[String],
+    uid: u32,
+    fallback: Option<discovery::DirState>,
+) -> Result<PathBuf, String> {
+    let env = |key: &str| {
+        environ.iter().find_map(|e| {
+            e.strip_prefix(key)
+                .and_then(|rest| rest.strip_prefix('='))
+                .filter(|v| !v.is_empty())
+                .map(std::ffi::OsString::from)
+        })
+    };
+    discovery::choose_runtime_dir(&discovery::RuntimeDirInputs {
+        platform: crate::snapshot::Platform::Linux,
+        env: &env,
+        user_dir: None,
+        uid,
+        fallback,
+    })
+}
+
+/// Whether the agent of `pid` (real uid `uid`, environment `environ`) would serve where this
+/// process (effective uid `ours`, watching `our_dir`) finds it; `fallback` as for
+/// [`runtime_dir_of`].
+pub fn placement_verdict(
+    pid: u32,
+    uid: u32,
+    environ: &[String],
+    ours: u32,
+    our_dir: &Path,
+    fallback: Option<discovery::DirState>,
+) -> Result<(), AttachError> {
+    if uid != ours {
+        return Err(AttachError::OtherUser { pid, uid, ours });
+    }
+    let theirs = runtime_dir_of(environ, uid, fallback).map_err(|why| AttachError::Failed {
+        pid,
+        detail: format!("its agent would have no runtime directory: {why}"),
+    })?;
+    if theirs != our_dir {
+        return Err(AttachError::OtherRuntimeDir {
+            pid,
+            theirs,
+            ours: our_dir.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
 /// The bootstrap `sys.remote_exec` runs in the target: it loads the hook of the agent folder
 /// and starts the agent (failures are written once to the target's stderr, never raised).
-pub fn bootstrap_text(bundle_dir: &Path) -> String {
+/// It first removes its own file `script`: the target reads it at its next safe point, which
+/// may come after `attach` has stopped waiting, so only the target knows when it is done.
+pub fn bootstrap_text(bundle_dir: &Path, script: &Path) -> String {
     let hook = bundle_dir.join(format!("{}.py", install::HOOK_MODULE));
     let name = format!("{:?}", install::HOOK_MODULE);
     let hook = format!("{:?}", hook.display().to_string());
+    let script = format!("{:?}", script.display().to_string());
     [
         "# Written by `headroom agent attach`: starts the Headroom agent in this process."
             .to_string(),
         "import sys".into(),
+        "try:".into(),
+        "    import os".into(),
+        format!("    os.remove({script})"),
+        "except OSError:".into(),
+        "    pass".into(),
         "try:".into(),
         "    import importlib.util as u".into(),
         format!("    h = sys.modules.get({name})"),
@@ -179,12 +289,47 @@ pub fn bootstrap_text(bundle_dir: &Path) -> String {
     .join("\n")
 }
 
+/// An agent that answers in a process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attached {
+    /// Its socket.
+    pub socket: PathBuf,
+    /// It was already running: nothing was sent to the process.
+    pub already: bool,
+}
+
 /// Attaches the agent to `pid` (Linux; macOS refuses with [`AttachError::NeedsAdmin`]) and
-/// returns the socket path once it answers.
-pub fn attach(pid: u32, data_dir: &Path, runtime_dir: &Path) -> Result<PathBuf, AttachError> {
+/// returns its socket once it answers.
+pub fn attach(pid: u32, data_dir: &Path, runtime_dir: &Path) -> Result<Attached, AttachError> {
     let (environ, cmdline) = process_words(pid);
     if let Some(how) = remote_debug_disabled(&environ, &cmdline) {
         return Err(AttachError::RemoteDebugDisabled { pid, how });
+    }
+    let socket = runtime_dir.join(format!("agent-{pid}.sock"));
+    if cfg!(target_os = "linux") {
+        if let Some(uid) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .as_deref()
+            .and_then(real_uid)
+        {
+            let fallback = discovery::dir_state(&discovery::fallback_dir(uid));
+            placement_verdict(
+                pid,
+                uid,
+                &environ,
+                super::sys::euid(),
+                runtime_dir,
+                fallback,
+            )?;
+        }
+    }
+    // An agent already serving (started by `enable`, `run`, or an earlier attach) is the
+    // answer: the process is left alone, whatever its Python version.
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        return Ok(Attached {
+            socket,
+            already: true,
+        });
     }
     let python = install::interpreter_of(pid).map_err(AttachError::Target)?;
     let interp = install::probe(&python).map_err(AttachError::Target)?;
@@ -204,15 +349,20 @@ pub fn attach(pid: u32, data_dir: &Path, runtime_dir: &Path) -> Result<PathBuf, 
     ptrace_verdict(scope, cap).map_err(|why| AttachError::PtraceDenied { why })?;
     let bundle = install::install_bundle(data_dir).map_err(AttachError::Target)?;
     let script = bundle.join(format!("attach-{pid}.py"));
-    std::fs::write(&script, bootstrap_text(&bundle)).map_err(|e| AttachError::Failed {
+    std::fs::write(&script, bootstrap_text(&bundle, &script)).map_err(|e| AttachError::Failed {
         pid,
         detail: format!("cannot write {}: {e}", script.display()),
     })?;
-    let result = remote_exec(&python, pid, &script);
-    let socket = runtime_dir.join(format!("agent-{pid}.sock"));
-    let answered = result.and_then(|()| wait_for(&socket, SOCKET_WAIT, pid));
-    let _ = std::fs::remove_file(&script);
-    answered.map(|()| socket)
+    if let Err(e) = remote_exec(&python, pid, &script) {
+        // The process was not asked to run it: nobody else will remove it.
+        let _ = std::fs::remove_file(&script);
+        return Err(e);
+    }
+    wait_for(&socket, SOCKET_WAIT, pid)?;
+    Ok(Attached {
+        socket,
+        already: false,
+    })
 }
 
 /// Runs `python -c "sys.remote_exec(pid, script)"` with the target's own interpreter.
@@ -239,7 +389,7 @@ fn remote_exec(python: &Path, pid: u32, script: &Path) -> Result<(), AttachError
     let last = err.lines().last().unwrap_or("").trim().to_string();
     if last.contains("PermissionError") || last.contains("Operation not permitted") {
         return Err(AttachError::PtraceDenied {
-            why: format!("the kernel refused to let headroom trace process {pid} ({last}); run the attach as the same user, or as root"),
+            why: format!("the kernel refused to let headroom trace process {pid} ({last}); run the attach as the user who runs it"),
         });
     }
     Err(AttachError::Failed { pid, detail: last })
@@ -332,8 +482,92 @@ mod tests {
     }
 
     #[test]
+    fn the_agent_must_serve_where_this_headroom_looks() {
+        let status = "Name:\tpython3.14\nUid:\t501\t501\t501\t501\nGid:\t20\t20\t20\t20\n";
+        assert_eq!(real_uid(status), Some(501));
+        assert_eq!(real_uid("Name:\tx\n"), None);
+        let ours = Path::new("/tmp/headroom-501");
+        assert_eq!(
+            placement_verdict(7, 501, &v(&["HOME=/h"]), 501, ours, None),
+            Ok(())
+        );
+        // Another user's process: refused before anything is sent to it.
+        let other = placement_verdict(7, 502, &[], 501, ours, None).unwrap_err();
+        assert_eq!(
+            other,
+            AttachError::OtherUser {
+                pid: 7,
+                uid: 502,
+                ours: 501
+            }
+        );
+        assert!(
+            other
+                .to_string()
+                .contains("run `headroom agent attach 7` as uid 502"),
+            "{other}"
+        );
+        // Its environment moves the socket: the variable wins over XDG_RUNTIME_DIR.
+        let dir = |env: &[&str], fallback| runtime_dir_of(&v(env), 501, fallback);
+        assert_eq!(
+            dir(&["XDG_RUNTIME_DIR=/run/user/501"], None),
+            Ok(PathBuf::from("/run/user/501/headroom"))
+        );
+        assert_eq!(
+            dir(
+                &[
+                    "XDG_RUNTIME_DIR=/run/user/501",
+                    "HEADROOM_RUNTIME_DIR=/x/rt"
+                ],
+                None
+            ),
+            Ok(PathBuf::from("/x/rt"))
+        );
+        assert_eq!(
+            dir(&["HEADROOM_RUNTIME_DIR=", "XDG_RUNTIME_DIRX=/y"], None),
+            Ok(ours.to_path_buf())
+        );
+        // /tmp/headroom-501 taken by someone else: the target's own HOME decides.
+        let taken = Some(discovery::DirState {
+            is_dir: true,
+            uid: 0,
+            mode: 0o755,
+        });
+        assert_eq!(
+            dir(&["HOME=/home/t"], taken),
+            Ok(PathBuf::from("/home/t/.cache/headroom/run"))
+        );
+        assert!(matches!(
+            placement_verdict(7, 501, &[], 501, ours, taken),
+            Err(AttachError::Failed { .. })
+        ));
+        let moved = placement_verdict(
+            7,
+            501,
+            &v(&["XDG_RUNTIME_DIR=/run/user/501"]),
+            501,
+            ours,
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            moved.to_string().contains(
+                "run `HEADROOM_RUNTIME_DIR=/run/user/501/headroom headroom agent attach 7`"
+            ),
+            "{moved}"
+        );
+    }
+
+    #[test]
     fn the_bootstrap_loads_the_hook_of_the_folder() {
-        let t = bootstrap_text(Path::new("/d/agent/0.1.0-abc"));
+        let t = bootstrap_text(
+            Path::new("/d/agent/0.1.0-abc"),
+            Path::new("/d/agent/0.1.0-abc/attach-7.py"),
+        );
+        assert!(
+            t.contains("os.remove(\"/d/agent/0.1.0-abc/attach-7.py\")"),
+            "{t}"
+        );
         assert!(
             t.contains("\"/d/agent/0.1.0-abc/_headroom_hook.py\""),
             "{t}"
