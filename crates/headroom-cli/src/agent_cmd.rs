@@ -156,38 +156,16 @@ fn run_enable(t: &TargetArgs) -> u8 {
         }
     }
     let data = config::data_dir();
-    let mut text = String::new();
-    let mut results = Vec::new();
-    let mut failures = 0usize;
-    for python in found.keys() {
-        match install::enable(python, &data) {
-            Ok(env) => {
-                if !t.json {
-                    text.push_str(&format!(
-                        "enabled: {} (Python {}), agent {} in {}\n  restart its MLX programs to see their caches; undo with `headroom agent disable --python {}`\n",
-                        safe(&env.python), env.python_version, env.agent_version, safe(&env.site_packages), safe(&env.python)
-                    ));
-                }
-                results
-                    .push(serde_json::json!({ "python": python, "ok": true, "environment": env }));
-            }
-            Err(e) => {
-                failures += 1;
-                if !t.json {
-                    say(&format!("not enabled: {e}"));
-                }
-                results.push(
-                    serde_json::json!({ "python": python, "ok": false, "error": e.to_string() }),
-                );
-            }
-        }
-    }
-    let written = if t.json {
-        print_json(&results, true)
-    } else {
-        emit(&text)
-    };
-    crate::output::exit_code(written, outcome_code(failures, found.len()))
+    let pythons: Vec<PathBuf> = found.into_keys().collect();
+    change_each(&pythons, t.json, ("not enabled", "environment"), |python| {
+        install::enable(python, &data).map(|env| {
+            let text = format!(
+                "enabled: {} (Python {}), agent {} in {}\n  restart its MLX programs to see their caches; undo with `headroom agent disable --python {}`\n",
+                safe(&env.python), env.python_version, env.agent_version, safe(&env.site_packages), safe(&env.python)
+            );
+            (text, env)
+        })
+    })
 }
 
 fn run_disable(t: &TargetArgs) -> u8 {
@@ -215,43 +193,59 @@ fn run_disable(t: &TargetArgs) -> u8 {
         say("nothing to disable; name the environment with --python PATH, or use --all (see `headroom agent status`)");
         return 2;
     }
+    change_each(&pythons, t.json, ("not disabled", "result"), |python| {
+        install::disable(python, &data).map(|done| {
+            let mut text = if done.removed.is_empty() {
+                format!("{}: the agent was not enabled there\n", safe(&done.python))
+            } else {
+                format!(
+                    "disabled: {} (removed {})\n",
+                    safe(&done.python),
+                    safe(&done.removed.join(", "))
+                )
+            };
+            for k in &done.kept {
+                text.push_str(&format!("  kept {}\n", safe(k)));
+            }
+            (text, done)
+        })
+    })
+}
+
+/// Applies `change` to each environment and reports every outcome: lines of text (failures
+/// on stderr as `failed: error`), or with `json` one array of `{"python", "ok", <key>}` /
+/// `{"python", "ok": false, "error"}`. The exit status is [`outcome_code`]'s, or the write
+/// error's.
+fn change_each<T: serde::Serialize, E: std::fmt::Display>(
+    pythons: &[PathBuf],
+    json: bool,
+    (failed, key): (&str, &str),
+    change: impl Fn(&PathBuf) -> Result<(String, T), E>,
+) -> u8 {
     let mut text = String::new();
     let mut results = Vec::new();
     let mut failures = 0usize;
-    for python in &pythons {
-        match install::disable(python, &data) {
-            Ok(done) => {
-                if !t.json {
-                    if done.removed.is_empty() {
-                        text.push_str(&format!(
-                            "{}: the agent was not enabled there\n",
-                            safe(&done.python)
-                        ));
-                    } else {
-                        text.push_str(&format!(
-                            "disabled: {} (removed {})\n",
-                            safe(&done.python),
-                            safe(&done.removed.join(", "))
-                        ));
-                    }
-                    for k in &done.kept {
-                        text.push_str(&format!("  kept {}\n", safe(k)));
-                    }
-                }
-                results.push(serde_json::json!({ "python": python, "ok": true, "result": done }));
+    for python in pythons {
+        let mut entry = serde_json::Map::new();
+        entry.insert("python".into(), serde_json::json!(python));
+        match change(python) {
+            Ok((line, value)) => {
+                text.push_str(&line);
+                entry.insert("ok".into(), true.into());
+                entry.insert(key.into(), serde_json::json!(value));
             }
             Err(e) => {
                 failures += 1;
-                if !t.json {
-                    say(&format!("not disabled: {e}"));
+                if !json {
+                    say(&format!("{failed}: {e}"));
                 }
-                results.push(
-                    serde_json::json!({ "python": python, "ok": false, "error": e.to_string() }),
-                );
+                entry.insert("ok".into(), false.into());
+                entry.insert("error".into(), e.to_string().into());
             }
         }
+        results.push(serde_json::Value::Object(entry));
     }
-    let written = if t.json {
+    let written = if json {
         print_json(&results, true)
     } else {
         emit(&text)

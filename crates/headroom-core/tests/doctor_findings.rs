@@ -121,7 +121,7 @@ fn healthy_machine_has_no_findings() {
     let r = doctor::report(&s, &ctx);
     assert_eq!(r.status, "healthy", "{:?}", r.findings);
     assert_eq!(r.exit_code(), 0);
-    assert_eq!(r.checks.len(), 10);
+    assert_eq!(r.checks.len(), 12);
     assert!(r.checks.iter().all(|c| c.status == "ok"), "{:?}", r.checks);
     assert!(doctor::top_finding(&s, &ctx).is_none());
 }
