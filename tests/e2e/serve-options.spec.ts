@@ -34,12 +34,14 @@ test('a config file that failed to load is shown with its error and is not overw
     const rule = page.locator('details.rule').first();
     await rule.locator('summary').click();
     await rule.getByLabel(/^Name/).fill('Renamed');
-    await expect(page.getByRole('button', { name: 'Save' })).toBeDisabled();
+    await expect(page.getByRole('button', { name: 'Save', exact: true })).toBeDisabled();
     await expect(page.getByTestId('config-status')).toHaveText(/Saving is off while the file has an error/);
     await page.goto(`${serve.url}/#settings`); // logged in by the cookie
     await expect(page.getByTestId('config-error')).toBeVisible();
     await page.getByLabel(/Sample memory every/).fill('2s');
-    await expect(page.getByRole('button', { name: 'Save' })).toBeDisabled();
+    // Settings holds two forms (settings, MLX policies): neither can save a broken file.
+    await expect(page.getByRole('button', { name: 'Save', exact: true })).toBeDisabled();
+    await expect(page.getByRole('button', { name: 'Save policies' })).toBeDisabled();
     expect(env.readConfig()).toBe(broken);
   } finally {
     await serve.stop();

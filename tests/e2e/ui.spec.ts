@@ -160,14 +160,14 @@ test('an invalid threshold shows the engine\'s error and saves nothing', async (
   await threshold.fill('150');
   await expect(rule.getByRole('alert')).toHaveText(message);
   await expect(threshold).toHaveAttribute('aria-invalid', 'true');
-  await expect(page.getByRole('button', { name: 'Save' })).toBeDisabled();
+  await expect(page.getByRole('button', { name: 'Save', exact: true })).toBeDisabled();
   await threshold.press('Enter');
   // Sizes that do not parse get parse_size's own message, before any request.
   const swap = page.getByTestId('rule-swap-used');
   await swap.locator('summary').click();
   await swap.getByLabel(/^Threshold/).fill('12XB');
   await expect(swap.getByRole('alert')).toHaveText(/^invalid size "12XB": expected a non-negative number with an optional unit B, K\/KB\/KiB/);
-  await expect(page.getByRole('button', { name: 'Save' })).toBeDisabled();
+  await expect(page.getByRole('button', { name: 'Save', exact: true })).toBeDisabled();
   await page.waitForTimeout(1000);
   expect(env.readConfig()).toBe(before);
   const { body: after } = await serve.api<{ config: { rules: { threshold: number }[] } }>('/api/config');
@@ -180,7 +180,7 @@ test('a valid threshold is saved to the config file', async ({ page }) => {
   await rule.locator('summary').click();
   await rule.getByLabel(/^Threshold/).fill('12');
   await expect(page.getByTestId('config-status')).toHaveText('Valid — not saved yet');
-  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
   await expect(page.getByTestId('config-status')).toHaveText(/^Saved/);
   const text = env.readConfig();
   expect(text, 'config file written').not.toBeNull();
