@@ -43,6 +43,7 @@ impl Backend for Fake {
             path: PathBuf::from("/nonexistent/config.toml"),
             error: None,
             issues: Vec::new(),
+            suggested_policy: None,
         }
     }
     fn save_config(&self, _: Config) -> BoxFuture<'_, Result<(), Vec<ConfigIssue>>> {
