@@ -26,7 +26,12 @@ PREAMBLE = "import sys; sys.path.insert(0, sys.argv[1]); import _headroom_hook; 
 # Threads and sockets of this process, from the kernel (imports nothing that could start one).
 SELF_REPORT = """
 import os, json
-fds = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd") if os.path.exists(f"/proc/self/fd/{fd}")]
+def link(fd):  # an agent thread may close a descriptor between the listing and the read
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""
+fds = [link(fd) for fd in os.listdir("/proc/self/fd")]
 print(json.dumps({"threads": len(os.listdir("/proc/self/task")), "sockets": [f for f in fds if f.startswith("socket:")],
                   "agent_loaded": "headroom_agent" in sys.modules, "watchers": sum(type(f).__name__ == "MlxImportWatcher" for f in sys.meta_path)}))
 """
@@ -83,6 +88,7 @@ sys.stdin.read()
         # The module looks as if loaded without the hook.
         assert first["loader"] == first["spec_loader"] == "ExtensionFileLoader", first
         out, err = proc.communicate("", timeout=30)
+        assert proc.returncode == 0 and out.strip(), (proc.returncode, out, err)
         last = json.loads(out.splitlines()[-1])
         assert last["agent_loaded"] is True and last["watchers"] == 0, last
         assert err == "", err
