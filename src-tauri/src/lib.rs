@@ -21,6 +21,7 @@ pub mod menu_model;
 pub mod migrate;
 pub mod notify;
 pub mod popover;
+pub mod render_env;
 pub mod server;
 pub mod settings;
 #[cfg(unix)]
@@ -87,6 +88,9 @@ const NOTIFICATION_CAPABILITY: &str = r#"{
 /// Starts the app and runs until "Quit", SIGTERM or SIGINT.
 pub fn run() {
     let started = Instant::now();
+    // Before any thread starts (it changes the environment WebKitGTK reads).
+    #[cfg(target_os = "linux")]
+    render_env::apply();
     let options = LaunchOptions::parse(
         std::env::args().skip(1),
         std::env::var("HEADROOM_APP_SHOW").ok().as_deref(),

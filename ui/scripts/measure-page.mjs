@@ -130,20 +130,52 @@ function ticks(pid) {
 
 const CLK_TCK = 100; // USER_HZ on Linux (getconf CLK_TCK): /proc/<pid>/stat counts in these
 
-/** CPU ticks per process type over a window: call once to start, the result to stop. */
+/** The short process type a CPU figure is filed under: renderer, gpu, browser, utility. */
+const typeKey = (type) => (type.startsWith('renderer') ? 'renderer' : type === 'gpu-process' ? 'gpu' : type.split(':')[0]);
+
+/** CPU ticks of each thread of the renderer and GPU processes, keyed `type/thread name`
+ * (numbered pool threads folded together: `ThreadPoolForegroundWorker`, not one per id). */
+function threadTicks(tree) {
+  const out = new Map();
+  for (const [pid, type] of tree) {
+    const key = typeKey(type);
+    if (key !== 'renderer' && key !== 'gpu') continue;
+    let tids = [];
+    try { tids = readdirSync(`/proc/${pid}/task`); } catch { continue; }
+    for (const tid of tids) {
+      let name = '?';
+      try { name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim().replace(/\d+$/, ''); } catch { continue; }
+      const t = ticks(`${pid}/task/${tid}`);
+      if (t == null) continue;
+      out.set(`${pid}:${tid}`, { name: `${key}/${name}`, t });
+    }
+  }
+  return out;
+}
+
+/** CPU ticks per process type (and per renderer/GPU thread) over a window: call once to
+ * start, the result to stop. */
 function cpuWindow(root) {
-  const start = new Map([...processTree(root).keys()].map((p) => [p, ticks(p) ?? 0]));
+  const tree0 = processTree(root);
+  const start = new Map([...tree0.keys()].map((p) => [p, ticks(p) ?? 0]));
+  const threads0 = threadTicks(tree0);
   const t0 = performance.now();
   return () => {
     const secs = (performance.now() - t0) / 1000;
     const byType = {};
-    for (const [pid, type] of processTree(root)) {
+    const tree = processTree(root);
+    for (const [pid, type] of tree) {
       const now = ticks(pid);
       if (now == null) continue;
-      const key = type.startsWith('renderer') ? 'renderer' : type === 'gpu-process' ? 'gpu' : type.split(':')[0];
+      const key = typeKey(type);
       byType[key] = (byType[key] ?? 0) + (now - (start.get(pid) ?? 0)) / CLK_TCK / secs * 100;
     }
-    return { secs, byType };
+    const byThread = {};
+    for (const [id, { name, t }] of threadTicks(tree)) {
+      const d = t - (threads0.get(id)?.t ?? 0);
+      if (d > 0) byThread[name] = (byThread[name] ?? 0) + d / CLK_TCK / secs * 100;
+    }
+    return { secs, byType, byThread };
   };
 }
 
@@ -272,7 +304,7 @@ async function main() {
       const c = cpu[i].byType;
       return {
         variant: r.v.name, view: o.view, secs: Math.round(cpu[i].secs),
-        cpu: { rendererGpu: (c.renderer ?? 0) + (c.gpu ?? 0), renderer: c.renderer ?? 0, gpu: c.gpu ?? 0, all: Object.values(c).reduce((a, b) => a + b, 0) },
+        cpu: { rendererGpu: (c.renderer ?? 0) + (c.gpu ?? 0), renderer: c.renderer ?? 0, gpu: c.gpu ?? 0, all: Object.values(c).reduce((a, b) => a + b, 0), threads: cpu[i].byThread },
         metricsPerSecondMs: { script: per('ScriptDuration'), layout: per('LayoutDuration'), recalcStyle: per('RecalcStyleDuration'), task: per('TaskDuration') },
         trace: perUpdate(traces[i]),
       };
@@ -292,7 +324,8 @@ export function describe(r) {
   return `${r.variant} ${r.view}: renderer+GPU ${f(r.cpu.rendererGpu)} % of one core (renderer ${f(r.cpu.renderer)}, GPU ${f(r.cpu.gpu)}, all browser processes ${f(r.cpu.all)}) over ${r.secs} s; `
     + `per update: script ${f(t.script?.median)} ms median, ${f(t.script?.p95)} ms p95; style+layout ${f(t.styleLayout?.median)}/${f(t.styleLayout?.p95)} ms; `
     + `paint ${f(t.paint?.median)}/${f(t.paint?.p95)} ms; main thread busy ${f(t.busy?.median)}/${f(t.busy?.p95)} ms (${t.periods} periods); `
-    + `getMetrics per s: script ${f(r.metricsPerSecondMs.script)} ms, layout ${f(r.metricsPerSecondMs.layout)} ms, style ${f(r.metricsPerSecondMs.recalcStyle)} ms, task ${f(r.metricsPerSecondMs.task)} ms`;
+    + `getMetrics per s: script ${f(r.metricsPerSecondMs.script)} ms, layout ${f(r.metricsPerSecondMs.layout)} ms, style ${f(r.metricsPerSecondMs.recalcStyle)} ms, task ${f(r.metricsPerSecondMs.task)} ms; `
+    + `threads (% of one core): ${Object.entries(r.cpu.threads ?? {}).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${f(v)}`).join(', ')}`;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

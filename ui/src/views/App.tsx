@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { State, Store } from '../store';
-import { shallowEqual, useIsStale, useSelected, useStale } from '../store';
+import { shallowEqual, useIsStale, useSelected, useStale, watchSelected } from '../store';
 import { ago, percent } from '../format';
 import { PRESSURE_WORD, PressureBadge } from './common';
 import { Overview } from './Overview';
@@ -23,17 +23,23 @@ const fromHash = (): TabId => {
   return (TABS.find((t) => t.id === h)?.id ?? 'overview') as TabId;
 };
 
-/** What the shell shows of the state: a few values that rarely change. */
+/** What the shell shows of the state: a few values that rarely change (not the title). */
 function shellView(s: State) {
   const snap = s.snapshot;
-  const used = snap && snap.memory.used != null && snap.memory.total ? `${percent(snap.memory.used / snap.memory.total)} used · ` : '';
   return {
     level: snap?.pressure.level ?? null,
     mlxCount: snap?.mlx.length ?? 0,
     hasSnapshot: snap != null,
     loadError: s.loadError,
-    title: snap ? `${used}${snap.pressure.level ? PRESSURE_WORD[snap.pressure.level] : 'Unknown'} — Headroom` : null,
   };
+}
+
+/** The document's title: `42.0% used · Normal — Headroom` (null before the first sample). */
+export function pageTitle(s: State): string | null {
+  const snap = s.snapshot;
+  if (!snap) return null;
+  const used = snap.memory.used != null && snap.memory.total ? `${percent(snap.memory.used / snap.memory.total)} used · ` : '';
+  return `${used}${snap.pressure.level ? PRESSURE_WORD[snap.pressure.level] : 'Unknown'} — Headroom`;
 }
 
 export function App({ store }: { store: Store }) {
@@ -71,9 +77,13 @@ export function App({ store }: { store: Store }) {
       performance.mark('headroom:first-render');
     }
   }, [shell.hasSnapshot]);
+  // The title follows the store without re-rendering the shell (it changes with the used
+  // percentage, nearly every sample).
   useEffect(() => {
-    if (shell.title != null) document.title = shell.title;
-  }, [shell.title]);
+    const show = (t: string | null) => { if (t != null) document.title = t; };
+    show(pageTitle(store.state));
+    return watchSelected(store, () => pageTitle, Object.is, show);
+  }, [store]);
 
   return (
     <div class={`shell${stale ? ' is-stale' : ''}`}>

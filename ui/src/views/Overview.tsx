@@ -13,8 +13,38 @@ const PARTS = [
   { key: 'free', label: 'Free' },
 ] as const;
 
+/**
+ * What the Overview shows of a snapshot, as text: a sample that changes none of it (bytes
+ * moving under the shown precision) does not re-render the view. The exact bytes in
+ * `data-bytes` are those of the sample that last changed the text, so they always match it.
+ */
+export function overviewText(s: Snapshot | null): string {
+  if (!s) return '';
+  const m = s.memory;
+  const frac = m.used != null && m.total ? m.used / m.total : null;
+  const mlxCache = s.mlx.reduce((a, p) => a + (p.cache ?? 0), 0);
+  const bar = barView(m);
+  return [
+    size(m.used), size(m.total), percent(frac), s.pressure.free_percent == null ? '' : Math.round(s.pressure.free_percent),
+    size(s.swap.used), size(s.swap.total), rate(s.rates.swapouts), size(m.compressed), rate(s.rates.compressions),
+    size(m.available), size(mlxCache), s.mlx.filter((p) => p.attached).length, s.mlx.length,
+    s.gpu.wired_limit ?? '', s.pressure.psi_some_avg10?.toFixed(1) ?? '', s.pressure.psi_full_avg10?.toFixed(1) ?? '',
+    ...PARTS.map((p) => `${bar[p.key]}:${bar[`w_${p.key}`]}`), s.unavailable.join(','),
+  ].join('|');
+}
+
+/** `overviewText` of each snapshot compared, worked out once per snapshot. */
+const texts = new WeakMap<Snapshot, string>();
+function textOf(s: Snapshot | null): string {
+  if (!s) return '';
+  let t = texts.get(s);
+  if (t === undefined) texts.set(s, (t = overviewText(s)));
+  return t;
+}
+const sameOverview = (a: Snapshot | null, b: Snapshot | null) => a === b || (a != null && b != null && textOf(a) === textOf(b));
+
 export function Overview({ store }: { store: Store }) {
-  const s = useSelected(store, (st) => st.snapshot);
+  const s = useSelected(store, (st) => st.snapshot, sameOverview);
   if (!s) return <p class="muted">Waiting for the first sample…</p>;
   const m = s.memory;
   const frac = m.used != null && m.total ? m.used / m.total : null;
