@@ -1,12 +1,13 @@
 import { describe, expect, it, vi } from 'vitest';
 import {
-  JOURNAL_MAX, LiveSeries, Store, shallowEqual, staleCheckIn, staleSeconds, watchSelected, watchStale,
+  JOURNAL_MAX, LiveSeries, Store, shallowEqual, type State, staleCheckIn, staleSeconds, watchSelected, watchStale,
 } from '../src/store';
 import type { Config, Event, Snapshot } from '../src/api-types';
 import type { StreamHandlers, Transport } from '../src/transport';
 import { ChartWindow } from '../src/chart-data';
 import { followLive, mergeColumns } from '../src/views/History';
-import { barView } from '../src/views/Overview';
+import { barView, overviewText } from '../src/views/Overview';
+import { pageTitle } from '../src/views/App';
 import { sameProcesses } from '../src/views/Mlx';
 import { memo } from '../src/views/common';
 
@@ -246,5 +247,34 @@ describe('staleness without a clock', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('what the live views re-render for', () => {
+  const GB = 2 ** 30;
+  const big = (sec: number, used: number): Snapshot => {
+    const s = snap(sec, used);
+    return { ...s, memory: { ...s.memory, total: 16 * GB } };
+  };
+
+  it('the Overview text ignores bytes below the shown precision and follows every shown figure', () => {
+    // A few KB apart: the same "4.0 GB used of 16.0 GB (25%)".
+    const a = big(1, 4 * GB);
+    const b = big(2, 4 * GB + 4096);
+    expect(overviewText(a)).toBe(overviewText(b));
+    expect(overviewText(big(3, 5 * GB))).not.toBe(overviewText(a));
+    const slower = { ...b, rates: { ...b.rates, compressions: 2 ** 20 } };
+    expect(overviewText(slower)).not.toBe(overviewText(b));
+    const fewer = { ...b, mlx: b.mlx.slice(1) };
+    expect(overviewText(fewer)).not.toBe(overviewText(b));
+    expect(overviewText(null)).toBe('');
+  });
+
+  it('the page title is worked out apart from the shell', () => {
+    const st = (s: Snapshot | null): State => ({
+      snapshot: s, receivedAt: null, intervalMs: 1000, stream: { state: 'open', failures: 0 }, journal: [], loadError: null,
+    });
+    expect(pageTitle(st(null))).toBeNull();
+    expect(pageTitle(st(big(1, 4 * GB)))).toBe('25% used · Normal — Headroom');
   });
 });

@@ -10,10 +10,18 @@ type ChartView = (typeof import('./Chart'))['Chart'];
 let chartModule: Promise<ChartView> | null = null;
 const loadChart = () => (chartModule ??= import('./Chart').then((m) => m.Chart));
 
+/**
+ * The chart ranges. 10 min follows the stream; the longer ones reload from the history every
+ * `refreshSecs`: about the time one pixel of the ~300 px wide plot stands for (12 s at
+ * 1 hour, 288 s at 24 hours), at least a minute. A 24-hour reload reads a day of samples on
+ * the backend and sends 1000 points (~0.5 MB of JSON): reloaded every minute, that was
+ * most of what the 24-hour view cost beyond the 10-minute one, for a chart that had moved by
+ * a fifth of a pixel.
+ */
 const RANGES = [
-  { id: '10m', label: '10 min', secs: 600 },
-  { id: '1h', label: '1 hour', secs: 3600 },
-  { id: '24h', label: '24 hours', secs: 86400 },
+  { id: '10m', label: '10 min', secs: 600, refreshSecs: 0 },
+  { id: '1h', label: '1 hour', secs: 3600, refreshSecs: 60 },
+  { id: '24h', label: '24 hours', secs: 86400, refreshSecs: 300 },
 ] as const;
 type RangeId = (typeof RANGES)[number]['id'];
 
@@ -51,7 +59,7 @@ export const History = memo(function History({ store }: { store: Store }) {
   const [range, setRange] = useState<RangeId>('10m');
   const [ready, setReady] = useState(false);
   const [note, setNote] = useState<string | null>(null);
-  const secs = RANGES.find((r) => r.id === range)!.secs;
+  const { secs, refreshSecs } = RANGES.find((r) => r.id === range)!;
   const [Chart, setChart] = useState<ChartView | null>(null);
   // One set of arrays for the chart's life: uPlot is handed the same columns on every update.
   const win = useMemo(() => new ChartWindow(), []);
@@ -71,14 +79,14 @@ export const History = memo(function History({ store }: { store: Store }) {
       // Without history from the backend: what this page has seen since it opened.
       setNote(hist || range === '10m' ? null : 'History is not available; showing what this page has seen.');
       stop();
-      // 10 min follows the stream; longer ranges refresh once a minute.
-      stop = followLive(store, win, secs, hist, range === '10m');
+      // 10 min follows the stream; longer ranges reload every `refreshSecs`.
+      stop = followLive(store, win, secs, hist, refreshSecs === 0);
       setReady(true);
     };
     void load();
-    const timer = range === '10m' ? null : setInterval(load, 60_000);
+    const timer = refreshSecs === 0 ? null : setInterval(load, refreshSecs * 1000);
     return () => { alive = false; stop(); if (timer) clearInterval(timer); };
-  }, [range, store, secs, win]);
+  }, [range, store, secs, refreshSecs, win]);
 
   return (
     <section class="history" aria-label="History">
