@@ -4,8 +4,9 @@
 //! WebKitGTK composites a page with OpenGL when it can. For this window — a few figures and
 //! one small chart that change once a second — that costs far more than drawing it in
 //! software: under Xvfb (Mesa's llvmpipe, OpenGL on the CPU) the web process of the open
-//! popover on the Overview measured 13.4 % of one core composited and 4.0 % without, side by
-//! side (benches/REPORT.md). WebKitGTK's UI process reads `WEBKIT_DISABLE_COMPOSITING_MODE`
+//! popover on the Overview measured 13.4 % of one core composited and 4.0 % without (the same
+//! binary, side by side, on a loaded machine; README, "The live window", has the whole-app
+//! figures). WebKitGTK's UI process reads `WEBKIT_DISABLE_COMPOSITING_MODE`
 //! when it decides the hardware-acceleration mode (`HardwareAccelerationManager`,
 //! Source/WebKit/UIProcess/gtk/HardwareAccelerationManager.cpp; listed in
 //! <https://trac.webkit.org/wiki/EnvironmentVariables>); any value set by the user, `0`
