@@ -192,3 +192,26 @@ fn the_read_only_reader_reads_a_database_of_the_previous_schema() {
     assert_eq!(user_version(&dir), 0);
     assert_eq!(reader.integrity_check().unwrap(), "ok");
 }
+
+#[tokio::test]
+async fn a_versioned_database_missing_a_newer_metric_gains_its_column() {
+    let now = chrono::Utc::now().timestamp_millis();
+    let dir = old_file(&["mlx_cache"], &rows(now));
+    Connection::open(dir.path().join("history.db"))
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 1")
+        .unwrap();
+    let store = HistoryStore::open(dir.path(), &HistoryLimits::default());
+    assert!(store.status().ok, "{:?}", store.status());
+    assert_eq!(points(&store, now).await.len(), 5, "rows kept");
+    drop(store);
+    let conn = Connection::open(dir.path().join("history.db")).unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('samples_1m') WHERE name LIKE 'mlx_cache_%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 3);
+}

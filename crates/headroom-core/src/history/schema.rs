@@ -95,19 +95,21 @@ pub(crate) const SCHEMA_VERSION: i64 = 1;
 /// - 1: every stored column of the metric registry exists in `samples` and `samples_1m` (a
 ///   metric added to the registry is added to an older file; its old rows read as unknown).
 ///
-/// A file written by a newer version is left as it is: reading and writing name their columns,
-/// so the columns this build knows keep working.
+/// A metric added to the registry later needs no new version: any stored column a file lacks
+/// is added whenever it is opened for writing. A file written by a newer version keeps its
+/// version; reading and writing name their columns, so the columns this build knows work.
 pub(crate) fn migrate(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
     conn.execute_batch(&ddl())?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version >= SCHEMA_VERSION {
+    if version >= SCHEMA_VERSION && missing_columns(conn)?.is_empty() {
         return Ok(version);
     }
     let tx = conn.unchecked_transaction()?;
     add_missing_columns(&tx)?;
-    tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+    let version = version.max(SCHEMA_VERSION);
+    tx.execute_batch(&format!("PRAGMA user_version = {version}"))?;
     tx.commit()?;
-    Ok(SCHEMA_VERSION)
+    Ok(version)
 }
 
 /// The columns `table` has.
