@@ -292,6 +292,16 @@ pub static METRICS: &[MetricSpec] = &[
         rule: Some("mlx_cache_total"),
     },
     MetricSpec {
+        key: "pagein_rate",
+        label: "Page-in rate",
+        help: "Bytes read in from disk per second (mapped files such as model weights, and swap)",
+        unit: Unit::BytesPerSecond,
+        read: Read::Machine(|s| s.rates.pageins),
+        history: stored("pagein_rate", Agg::Avg),
+        prometheus: Some("pageins_rate"),
+        rule: Some("pagein_rate"),
+    },
+    MetricSpec {
         key: "total",
         label: "Installed memory",
         help: "Installed physical memory",

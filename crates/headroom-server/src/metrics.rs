@@ -199,6 +199,7 @@ mod tests {
     fn sample() -> Snapshot {
         let mut s = Snapshot::empty(Platform::Linux, DateTime::<Utc>::UNIX_EPOCH);
         s.memory.total = Some(16 << 30);
+        s.rates.pageins = Some(2048.0);
         s.mlx.push(MlxProcess {
             pid: 42,
             name: "python3".into(),
@@ -229,6 +230,10 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("headroom_memory_used_bytes"), "{text}");
+        assert!(
+            text.contains("headroom_pageins_rate_bytes_per_second 2048"),
+            "{text}"
+        );
         assert!(text.contains("headroom_mlx_cache_bytes{pid=\"42\",name=\"python3\"} 1048576"));
         assert!(
             text.contains("headroom_mlx_outside_bytes{pid=\"42\",name=\"python3\"} 3145728"),

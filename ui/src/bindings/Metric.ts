@@ -3,4 +3,4 @@
 /**
  * The value a rule watches: the rule names of `crates/headroom-core/src/metrics.rs`.
  */
-export type Metric = "available" | "compressed" | "swap_used" | "pressure_level" | "free_percent" | "swapout_rate" | "compression_rate" | "mlx_cache_total" | "process_footprint" | "process_mlx_cache";
+export type Metric = "available" | "compressed" | "swap_used" | "pressure_level" | "free_percent" | "swapout_rate" | "compression_rate" | "mlx_cache_total" | "pagein_rate" | "process_footprint" | "process_mlx_cache";

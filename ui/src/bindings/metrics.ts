@@ -32,6 +32,7 @@ export const METRICS: readonly MetricInfo[] = [
   { key: "swapout_rate", label: "Swap-out rate", help: "Bytes written to swap per second", unit: 'rate', perProcess: false, history: "swapout_rate", aggregation: 'avg', prometheus: "headroom_swapouts_rate", rule: "swapout_rate" },
   { key: "compression_rate", label: "Compression rate", help: "Bytes compressed per second", unit: 'rate', perProcess: false, history: "compression_rate", aggregation: 'avg', prometheus: "headroom_compressions_rate", rule: "compression_rate" },
   { key: "mlx_cache", label: "MLX cache, all processes", help: "Sum of the MLX allocator caches of attached processes", unit: 'bytes', perProcess: false, history: "mlx_cache", aggregation: 'min_avg_max', prometheus: null, rule: "mlx_cache_total" },
+  { key: "pagein_rate", label: "Page-in rate", help: "Bytes read in from disk per second (mapped files such as model weights, and swap)", unit: 'rate', perProcess: false, history: "pagein_rate", aggregation: 'avg', prometheus: "headroom_pageins_rate", rule: "pagein_rate" },
   { key: "total", label: "Installed memory", help: "Installed physical memory", unit: 'bytes', perProcess: false, history: null, aggregation: null, prometheus: "headroom_memory_total", rule: null },
   { key: "swap_total", label: "Swap size", help: "Swap space size", unit: 'bytes', perProcess: false, history: null, aggregation: null, prometheus: "headroom_swap_total", rule: null },
   { key: "psi_some_avg10", label: "PSI some (avg10)", help: "Linux PSI memory some avg10 (percent of time)", unit: 'percent', perProcess: false, history: null, aggregation: null, prometheus: "headroom_psi_some_avg10", rule: null },
@@ -52,4 +53,4 @@ export const METRICS: readonly MetricInfo[] = [
 ];
 
 /** The keys of the metrics a history point carries. */
-export const HISTORY_KEYS = ["used", "available", "app", "wired", "compressed", "cached", "free", "swap_used", "pressure", "free_percent", "swapin_rate", "swapout_rate", "compression_rate", "mlx_cache"] as const;
+export const HISTORY_KEYS = ["used", "available", "app", "wired", "compressed", "cached", "free", "swap_used", "pressure", "free_percent", "swapin_rate", "swapout_rate", "compression_rate", "mlx_cache", "pagein_rate"] as const;
