@@ -91,14 +91,6 @@ impl Metric {
     /// One attached process's MLX cache, bytes (evaluated per process).
     pub const PROCESS_MLX_CACHE: Metric = Metric("process_mlx_cache");
 
-    /// Every metric rules may watch, in the registry's order.
-    pub fn all() -> Vec<Metric> {
-        crate::metrics::rule_names()
-            .into_iter()
-            .map(Metric)
-            .collect()
-    }
-
     /// The metric rules call `name`, if there is one.
     pub fn parse(name: &str) -> Option<Metric> {
         crate::metrics::by_rule_name(name).and_then(|m| m.rule.map(Metric))
@@ -315,4 +307,28 @@ pub enum Scope {
     All,
     /// The process that breached (per-process metrics); every attached process otherwise.
     Breaching,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_metrics_are_registry_rule_names() {
+        let named = [
+            Metric::PRESSURE_LEVEL,
+            Metric::FREE_PERCENT,
+            Metric::SWAP_USED,
+            Metric::COMPRESSED,
+            Metric::PROCESS_MLX_CACHE,
+        ];
+        for m in named {
+            assert_eq!(Metric::parse(m.name()), Some(m));
+            assert_eq!(m.spec().rule, Some(m.name()));
+        }
+        assert!(Metric::PROCESS_MLX_CACHE.per_process());
+        assert_eq!(Metric::FREE_PERCENT.unit(), MetricUnit::Percent);
+        let e = serde_json::from_str::<Metric>("\"gpu_temperature\"").unwrap_err();
+        assert!(e.to_string().contains("`swapout_rate`"), "{e}");
+    }
 }
