@@ -146,7 +146,7 @@ const fn stored(column: &'static str, agg: Agg) -> Option<Stored> {
 
 /// Every metric. History columns are created in this order (new ones go after the last
 /// stored one: an older file gains them at its end).
-pub static METRICS: &[MetricSpec] = &[
+pub const METRICS: &[MetricSpec] = &[
     MetricSpec {
         key: "used",
         label: "Used",
@@ -472,6 +472,20 @@ pub static METRICS: &[MetricSpec] = &[
         rule: None,
     },
 ];
+
+/// How many metrics history keeps (a stored row is an array this long: no allocation on the
+/// sampler thread).
+pub const STORED_COUNT: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < METRICS.len() {
+        if METRICS[i].history.is_some() {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+};
 
 /// The metrics kept in history, with how, in column order.
 pub fn stored_metrics() -> impl Iterator<Item = (&'static MetricSpec, Stored)> {

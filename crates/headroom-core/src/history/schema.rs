@@ -5,7 +5,7 @@
 //! (bytes, bytes per second, hundredths of a percent, pressure 0/1/2): SQLite stores small
 //! integers in 0–6 bytes, which keeps a day at 1 s small (see `benches/history.rs`).
 
-use crate::metrics::{stored_metrics, Agg, MetricSpec, Stored};
+use crate::metrics::{stored_metrics, Agg, MetricSpec, Stored, STORED_COUNT};
 use crate::snapshot::Snapshot;
 
 /// The stored columns, in storage order: the metrics of the registry that history keeps.
@@ -19,20 +19,20 @@ pub(crate) struct SampleRow {
     /// Milliseconds since the Unix epoch.
     pub t: i64,
     /// Values in [`columns`] order.
-    pub values: Vec<Option<i64>>,
+    pub values: [Option<i64>; STORED_COUNT],
 }
 
 impl SampleRow {
     /// The stored form of a snapshot: each stored metric's value × its scale, rounded.
     pub fn from_snapshot(s: &Snapshot) -> Self {
-        let values = stored_metrics()
-            .map(|(m, h)| {
-                m.machine_value(s)
-                    .map(|v| (v * h.scale).round())
-                    .filter(|v| v.abs() < 9.2e18)
-                    .map(|v| v as i64)
-            })
-            .collect();
+        let mut values = [None; STORED_COUNT];
+        for (slot, (m, h)) in values.iter_mut().zip(stored_metrics()) {
+            *slot = m
+                .machine_value(s)
+                .map(|v| (v * h.scale).round())
+                .filter(|v| v.abs() < 9.2e18)
+                .map(|v| v as i64);
+        }
         Self {
             t: s.at.timestamp_millis(),
             values,
