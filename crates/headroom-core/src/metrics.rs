@@ -41,6 +41,17 @@ impl Unit {
         }
     }
 
+    /// The Prometheus unit, also the name's suffix (`headroom_memory_used_bytes`); levels,
+    /// percentages and counts have none.
+    pub fn prometheus_unit(self) -> Option<&'static str> {
+        match self {
+            Unit::Bytes => Some("bytes"),
+            Unit::BytesPerSecond => Some("bytes_per_second"),
+            Unit::Seconds => Some("seconds"),
+            Unit::Level | Unit::Percent | Unit::Count => None,
+        }
+    }
+
     /// Whether values are whole numbers (stored and answered as integers).
     pub fn integral(self) -> bool {
         matches!(self, Unit::Level | Unit::Bytes | Unit::Count)
@@ -129,6 +140,15 @@ impl MetricSpec {
     /// Whether it is read once per MLX process.
     pub fn per_process(&self) -> bool {
         matches!(self.read, Read::Process(_))
+    }
+
+    /// The full name `/metrics` exposes (`headroom_memory_used_bytes`), if it is exported.
+    pub fn prometheus_name(&self) -> Option<String> {
+        let name = self.prometheus?;
+        Some(match self.unit.prometheus_unit() {
+            Some(u) => format!("headroom_{name}_{u}"),
+            None => format!("headroom_{name}"),
+        })
     }
 }
 
@@ -532,7 +552,7 @@ fn ts_entry(m: &MetricSpec) -> String {
         ts_str(m.help),
         m.unit.ts_name(),
         m.per_process(),
-        ts_opt(m.prometheus.map(|p| format!("headroom_{p}")).as_deref()),
+        ts_opt(m.prometheus_name().as_deref()),
         ts_opt(m.rule),
     )
 }

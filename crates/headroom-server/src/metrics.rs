@@ -9,7 +9,7 @@
 use crate::backend::{Feed, RuleGauge};
 use futures_util::stream::{BoxStream, StreamExt};
 use headroom_core::events::{Event, EventKind};
-use headroom_core::metrics::{Unit as MetricUnit, METRICS};
+use headroom_core::metrics::METRICS;
 use headroom_core::snapshot::MlxProcess;
 use headroom_core::Snapshot;
 use prometheus_client::encoding::text::encode;
@@ -111,22 +111,12 @@ fn gauge(reg: &mut Registry, name: &str, help: &str, unit: Option<Unit>, v: Opti
     }
 }
 
-/// The Prometheus unit suffix of a registry unit.
-fn unit_of(u: MetricUnit) -> Option<Unit> {
-    match u {
-        MetricUnit::Bytes => Some(Unit::Bytes),
-        MetricUnit::BytesPerSecond => Some(Unit::Other("bytes_per_second".into())),
-        MetricUnit::Seconds => Some(Unit::Seconds),
-        MetricUnit::Level | MetricUnit::Percent | MetricUnit::Count => None,
-    }
-}
-
 /// Every metric of the registry with a Prometheus name: a gauge per machine metric, a family
 /// labelled by pid and name per process metric.
 fn register_snapshot(reg: &mut Registry, s: &Snapshot) {
     for m in METRICS {
         let Some(name) = m.prometheus else { continue };
-        let unit = unit_of(m.unit);
+        let unit = m.unit.prometheus_unit().map(|u| Unit::Other(u.into()));
         if !m.per_process() {
             gauge(reg, name, m.help, unit, m.machine_value(s));
             continue;
