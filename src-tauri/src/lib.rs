@@ -265,6 +265,7 @@ fn setup<R: Runtime>(
     tray::log_ready(app);
     live::spawn(app.clone(), Some(tray));
     stop_on_signals(app.clone());
+    tauri::async_runtime::spawn(trim::settle_after_launch());
     if options.show {
         window::show(app);
     }

@@ -18,13 +18,149 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 /// After the web view was destroyed: glibc keeps freed heap pages in its arenas; hand them
-/// back (`malloc_trim(3)`), so the process shrinks instead of keeping the page's peak.
+/// back (`malloc_trim(3)`), so the process shrinks instead of keeping the page's peak; then
+/// let go of the library pages the web view touched (see [`release_file_pages`]).
 pub fn after_web_view_closed() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: malloc_trim has no preconditions; it only releases free memory.
         let released = unsafe { libc::malloc_trim(0) };
         log::debug!("malloc_trim released memory: {}", released != 0);
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let kb = release_file_pages();
+        log::debug!("released {kb} kB of unmodified library pages");
+    }
+}
+
+/// A range of this process's address space whose resident pages are unmodified copies of a
+/// file (see [`releasable_ranges`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileRange {
+    /// First address.
+    pub start: usize,
+    /// One past the last address.
+    pub end: usize,
+    /// Resident kB when read.
+    pub rss_kb: u64,
+}
+
+/// The mappings of `/proc/PID/smaps` text whose resident pages can be dropped without losing
+/// anything: private, not writable, mapping a regular file that still exists (not a device,
+/// memfd or deleted file), with no page copied on write (`Anonymous: 0 kB`: relocated data
+/// such as RELRO is excluded), not locked, no I/O or PFN mapping, and something resident.
+/// Dropping such a page only unmaps it: the next access maps the same page from the page cache
+/// (proc(5) for the fields; madvise(2), `MADV_DONTNEED`: private file mappings are refilled
+/// from the file). Code and read-only data of GTK, WebKit, JavaScriptCore, Mesa and the app's
+/// own binary make up most of it.
+pub fn releasable_ranges(smaps: &str) -> Vec<FileRange> {
+    let mut out = Vec::new();
+    let mut current: Option<(FileRange, bool)> = None;
+    let mut finish = |m: Option<(FileRange, bool)>| {
+        if let Some((range, true)) = m {
+            if range.rss_kb > 0 {
+                out.push(range);
+            }
+        }
+    };
+    for line in smaps.lines() {
+        if let Some(header) = mapping_header(line) {
+            finish(current.take());
+            current = Some(header);
+            continue;
+        }
+        let Some((range, ok)) = current.as_mut() else {
+            continue;
+        };
+        let (key, value) = line.split_once(':').unwrap_or((line, ""));
+        let kb = || {
+            value
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        match key {
+            "Rss" => range.rss_kb = kb().unwrap_or(0),
+            "Anonymous" | "Locked" => *ok &= kb() == Some(0),
+            "VmFlags" => {
+                *ok &= !value
+                    .split_whitespace()
+                    .any(|f| matches!(f, "wr" | "io" | "pf" | "lo" | "ht" | "sh" | "dd"));
+            }
+            _ => {}
+        }
+    }
+    finish(current.take());
+    out
+}
+
+/// A mapping's first line (`start-end perms offset dev inode path`): its range and whether it
+/// is a candidate by permissions and path; `None` for the other lines.
+fn mapping_header(line: &str) -> Option<(FileRange, bool)> {
+    let mut fields = line.split_whitespace();
+    let (start, end) = fields.next()?.split_once('-')?;
+    let start = usize::from_str_radix(start, 16).ok()?;
+    let end = usize::from_str_radix(end, 16).ok()?;
+    let perms = fields.next()?.as_bytes();
+    if perms.len() != 4 {
+        return None;
+    }
+    let path = fields.nth(3).unwrap_or("");
+    let deleted = line.ends_with(" (deleted)");
+    let ok = perms[1] == b'-'
+        && perms[3] == b'p'
+        && path.starts_with('/')
+        && !path.starts_with("/dev/")
+        && !path.starts_with("/memfd:")
+        && !deleted;
+    let range = FileRange {
+        start,
+        end,
+        rss_kb: 0,
+    };
+    Some((range, ok))
+}
+
+/// Linux: drops this process's resident pages that are unmodified copies of library and
+/// binary files ([`releasable_ranges`]), so the idle app counts only what it touches again;
+/// the pages stay in the page cache, shared and reclaimable. `MADV_PAGEOUT` would leave the
+/// mappings alone for a user who may not write the file (madvise(2)), which is every system
+/// library; unmapping with `MADV_DONTNEED` works for any user. Returns the kB released.
+#[cfg(target_os = "linux")]
+pub fn release_file_pages() -> u64 {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return 0;
+    };
+    let mut released = 0;
+    for range in releasable_ranges(&smaps) {
+        // SAFETY: the range is a whole mapping of this process, read from /proc/self/smaps just
+        // now: private, not writable and with no copied-on-write page, so every resident page
+        // is the file's own page and MADV_DONTNEED only unmaps it; the next access maps it
+        // again from the file with the same content. A mapping gone since is skipped by the
+        // kernel (ENOMEM), and no memory is freed that Rust code could still own.
+        let rc = unsafe {
+            libc::madvise(
+                range.start as *mut libc::c_void,
+                range.end - range.start,
+                libc::MADV_DONTNEED,
+            )
+        };
+        if rc == 0 {
+            released += range.rss_kb;
+        }
+    }
+    released
+}
+
+/// Linux: once the app has settled after launch (tray up, first samples taken), drops the
+/// library pages only start-up needed ([`release_file_pages`]).
+pub async fn settle_after_launch() {
+    #[cfg(target_os = "linux")]
+    {
+        tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+        let kb = release_file_pages();
+        log::debug!("released {kb} kB of unmodified library pages after launch");
     }
 }
 
@@ -104,6 +240,103 @@ pub async fn end_idle_network_process() {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Mappings from `/proc/self/smaps` of a Python process on Linux 6.x (fields the parser
+    /// does not read left out), plus a deleted memfd and a locked mapping.
+    const SMAPS: &str = "\
+55adaef95000-55adaef96000 r--p 00000000 fe:00 18504                      /root/.pyenv/versions/3.11.7/bin/python3.11
+Rss:                   4 kB
+Anonymous:             0 kB
+Locked:                0 kB
+VmFlags: rd mr mw me 
+55adaef96000-55adaef97000 r-xp 00001000 fe:00 18504                      /root/.pyenv/versions/3.11.7/bin/python3.11
+Rss:                   4 kB
+Anonymous:             0 kB
+Locked:                0 kB
+VmFlags: rd ex mr mw me 
+55adaef97000-55adaef98000 r--p 00002000 fe:00 18504                      /root/.pyenv/versions/3.11.7/bin/python3.11
+Rss:                   0 kB
+Anonymous:             0 kB
+Locked:                0 kB
+VmFlags: rd mr mw me 
+55adaef98000-55adaef99000 r--p 00002000 fe:00 18504                      /root/.pyenv/versions/3.11.7/bin/python3.11
+Rss:                   4 kB
+Anonymous:             4 kB
+Locked:                0 kB
+VmFlags: rd mr mw me ac 
+55adaef99000-55adaef9a000 rw-p 00003000 fe:00 18504                      /root/.pyenv/versions/3.11.7/bin/python3.11
+Rss:                   4 kB
+Anonymous:             4 kB
+Locked:                0 kB
+VmFlags: rd wr mr mw me ac 
+55ade0aa6000-55ade0c35000 rw-p 00000000 00:00 0                          [heap]
+Rss:                1544 kB
+Anonymous:          1544 kB
+Locked:                0 kB
+VmFlags: rd wr mr mw me ac 
+7f0455fd7000-7f0455fdc000 r-xp 00003000 fe:00 21536                      /usr/lib/x86_64-linux-gnu/libz.so.1.2.13
+Rss:                  20 kB
+Anonymous:             0 kB
+Locked:               20 kB
+VmFlags: rd ex mr mw me lo 
+7f0455fdc000-7f0455fdf000 r--s 00000000 00:01 2048                       /memfd:WebKitSharedMemory (deleted)
+Rss:                  12 kB
+Anonymous:             0 kB
+Locked:                0 kB
+VmFlags: rd sh mr mw me 
+7f0455fe0000-7f0455fe3000 r--p 00000000 00:01 2049                       /usr/lib/old.so (deleted)
+Rss:                  12 kB
+Anonymous:             0 kB
+Locked:                0 kB
+VmFlags: rd mr mw me 
+7ffd3b5f0000-7ffd3b5f2000 r-xp 00000000 00:00 0                          [vdso]
+Rss:                   8 kB
+Anonymous:             0 kB
+Locked:                0 kB
+VmFlags: rd ex mr mw me de sd 
+";
+
+    #[test]
+    fn only_unmodified_private_file_pages_are_released() {
+        let ranges = releasable_ranges(SMAPS);
+        // The binary's read-only header and code; not the empty one, the relocated RELRO
+        // page, the data, the heap, the locked library, the memfd, the deleted file, vdso.
+        assert_eq!(
+            ranges,
+            vec![
+                FileRange {
+                    start: 0x55ad_aef9_5000,
+                    end: 0x55ad_aef9_6000,
+                    rss_kb: 4
+                },
+                FileRange {
+                    start: 0x55ad_aef9_6000,
+                    end: 0x55ad_aef9_7000,
+                    rss_kb: 4
+                },
+            ]
+        );
+        assert!(releasable_ranges("").is_empty());
+        assert!(releasable_ranges("not smaps\nRss: 4 kB\n").is_empty());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn released_pages_read_back_the_same() {
+        // This test binary's own code and read-only data: released, then still intact.
+        let before = RELEASED_MARKER.to_owned();
+        let kb = release_file_pages();
+        assert!(kb > 0, "this process has read-only file pages to release");
+        assert_eq!(RELEASED_MARKER, before);
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let resident: u64 = releasable_ranges(&smaps).iter().map(|r| r.rss_kb).sum();
+        assert!(
+            resident < kb,
+            "resident {resident} kB after releasing {kb} kB"
+        );
+    }
+
+    const RELEASED_MARKER: &str = "read-only data of this test binary";
 
     #[test]
     fn the_network_process_goes_only_after_the_web_process() {

@@ -235,8 +235,10 @@ fn drop_web_view<R: Runtime>(app: &AppHandle<R>, ticket: HiddenTicket) {
         "web view closed after {} s hidden",
         state.keep.map_or(0, |k| k.as_secs())
     );
-    crate::trim::after_web_view_closed();
-    tauri::async_runtime::spawn(crate::trim::end_idle_network_process());
+    tauri::async_runtime::spawn(async {
+        crate::trim::end_idle_network_process().await;
+        crate::trim::after_web_view_closed();
+    });
 }
 
 /// Shows the window when hidden, hides it when shown (a click on the tray icon).
