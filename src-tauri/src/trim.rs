@@ -164,6 +164,40 @@ pub async fn settle_after_launch() {
     }
 }
 
+/// The most open files [`raise_open_file_limit`] asks for.
+pub const OPEN_FILES_WANTED: u64 = 65_536;
+
+/// The soft limit on open files to set, from the current soft and hard limits: up to
+/// [`OPEN_FILES_WANTED`] within the hard limit, never lower than it is.
+pub fn open_file_limit(soft: u64, hard: u64) -> u64 {
+    soft.max(OPEN_FILES_WANTED.min(hard))
+}
+
+/// Linux: raises the soft limit on open files (commonly 1024) towards the hard limit.
+/// WebKitGTK 2.50 keeps one 4 KiB shared-memory file (`memfd:WebKitSharedMemory`) open and
+/// mapped in this process for every web view it has shown, after the view is destroyed, so a
+/// popover opened fresh some thousand times would otherwise exhaust the limit. GLib, GTK and
+/// WebKit wait on descriptors with poll(2), which has no `FD_SETSIZE` bound.
+#[cfg(target_os = "linux")]
+pub fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into `limit`, a valid, exclusive local.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    let wanted = open_file_limit(limit.rlim_cur, limit.rlim_max);
+    if wanted == limit.rlim_cur {
+        return;
+    }
+    limit.rlim_cur = wanted;
+    // SAFETY: setrlimit reads one valid rlimit; the soft limit stays within the hard one.
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    log::debug!("open file limit {wanted}: {}", rc == 0);
+}
+
 /// The helper processes WebKitGTK starts, by their `comm` (15 characters at most).
 const WEB_PROCESS: &str = "WebKitWebProces";
 const NETWORK_PROCESS: &str = "WebKitNetworkPr";
@@ -337,6 +371,14 @@ VmFlags: rd ex mr mw me de sd
     }
 
     const RELEASED_MARKER: &str = "read-only data of this test binary";
+
+    #[test]
+    fn the_open_file_limit_only_goes_up_within_the_hard_limit() {
+        assert_eq!(open_file_limit(1024, 524_288), OPEN_FILES_WANTED);
+        assert_eq!(open_file_limit(1024, 4096), 4096);
+        assert_eq!(open_file_limit(1024, 1024), 1024);
+        assert_eq!(open_file_limit(100_000, 1_048_576), 100_000);
+    }
 
     #[test]
     fn the_network_process_goes_only_after_the_web_process() {
