@@ -123,7 +123,11 @@ fn create<R: Runtime>(app: &AppHandle<R>, view: Option<&str>, requested: Instant
     tauri::async_runtime::spawn(async move {
         tokio::time::sleep(popover::PAINT_TIMEOUT).await;
         let app = handle.clone();
-        let _ = handle.run_on_main_thread(move || reveal_pending(&app, "not painted yet"));
+        let _ = handle.run_on_main_thread(move || {
+            if popover::timeout_reveals(app.state::<AppState>().pending_show(), requested) {
+                reveal_pending(&app, "not painted yet");
+            }
+        });
     });
 }
 
