@@ -37,9 +37,9 @@ fi
 
 say "generated TypeScript contract is up to date"
 cargo test -q --locked -p headroom-core export_bindings >/dev/null
-if [ -n "$(git status --porcelain -- ui/src/bindings 2>/dev/null)" ]; then
-  echo "ui/src/bindings differs from the Rust types: run 'cargo test -p headroom-core export_bindings' and commit" >&2
-  git status --porcelain -- ui/src/bindings >&2
+if [ -n "$(git status --porcelain -- ui/src/bindings src-tauri/capabilities 2>/dev/null)" ]; then
+  echo "ui/src/bindings or src-tauri/capabilities differs from the Rust tables: run 'cargo test -p headroom-core export_bindings' and commit" >&2
+  git status --porcelain -- ui/src/bindings src-tauri/capabilities >&2
   exit 1
 fi
 

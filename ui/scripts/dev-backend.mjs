@@ -47,7 +47,7 @@ function fabricate() {
     platform: 'macos', at: new Date().toISOString(),
     memory: { total: 64 * GIB, used: 41.3 * GIB + Math.sin(tick / 10) * GIB, app: 28.4 * GIB, wired: 9.1 * GIB, compressed: 3.8 * GIB, cached: 14.2 * GIB, free: 8.5 * GIB, available: 22.7 * GIB },
     swap: { total: 4 * GIB, used: 1.3 * GIB }, pressure: { level: tick % 60 < 40 ? 'normal' : 'warn', free_percent: 35 },
-    rates: { swapins: 0, swapouts: 12_345, compressions: 2.5 * 2 ** 20, decompressions: 1.1 * 2 ** 20 },
+    rates: { swapins: 0, swapouts: 12_345, compressions: 2.5 * 2 ** 20, decompressions: 1.1 * 2 ** 20, pageins: 6 * 2 ** 20 },
     gpu: { wired_limit: 0, recommended_working_set: 48 * GIB },
     mlx: [
       { pid: 4242, name: 'mlx_lm.server', attached: true, footprint: 22.1 * GIB, active: 18.4 * GIB, cache, peak: 20.2 * GIB, cache_limit: 2 * GIB, memory_limit: 48 * GIB, wired_limit: 0, backend: 'gpu', mlx_version: '0.32.0' },

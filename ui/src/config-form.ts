@@ -5,22 +5,20 @@
 
 import type { Action, Comparison, Config, ConfigIssue, IconStyle, Metric, Policy, Rule, Scope, TitleFormat } from './api-types';
 import { durationInput, parseDuration, parseSize, sizeInput } from './format';
+import { METRICS as REGISTRY, type MetricUnit } from './bindings/metrics';
 
 export type Unit = 'level' | 'percent' | 'bytes' | 'rate';
 
-/** Metrics in the engine's documentation order, with the label and unit shown. */
-export const METRICS: { id: Metric; label: string; unit: Unit }[] = [
-  { id: 'pressure_level', label: 'Pressure level', unit: 'level' },
-  { id: 'free_percent', label: 'Free memory %', unit: 'percent' },
-  { id: 'swap_used', label: 'Swap used', unit: 'bytes' },
-  { id: 'swapout_rate', label: 'Swap-out rate', unit: 'rate' },
-  { id: 'compressed', label: 'Compressed', unit: 'bytes' },
-  { id: 'compression_rate', label: 'Compression rate', unit: 'rate' },
-  { id: 'mlx_cache_total', label: 'MLX cache, all processes', unit: 'bytes' },
-  { id: 'process_mlx_cache', label: 'MLX cache of one process', unit: 'bytes' },
-  { id: 'process_footprint', label: 'Footprint of one process', unit: 'bytes' },
-  { id: 'available', label: 'Available memory', unit: 'bytes' },
-];
+/** The metrics rules may watch, with the label and unit shown: read from the engine's metric
+ *  registry (`bindings/metrics.ts`, generated), in its order. */
+export const METRICS: { id: Metric; label: string; unit: Unit }[] = REGISTRY.flatMap((m) =>
+  m.rule ? [{ id: m.rule as Metric, label: m.label, unit: formUnit(m.unit) }] : [],
+);
+
+/** Counts and times are typed as plain numbers, like levels and percentages. */
+function formUnit(u: MetricUnit): Unit {
+  return u === 'count' || u === 'seconds' ? 'percent' : u;
+}
 
 export const LEVELS = [
   { value: 0, label: 'Normal' },

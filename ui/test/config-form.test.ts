@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Config, Rule } from '../src/api-types';
-import { formToRule, formToSettings, issuesByKey, newRule, ruleFieldKey, ruleToForm, settingsToForm, type FieldErrors } from '../src/config-form';
+import { METRICS, formToRule, formToSettings, issuesByKey, newRule, ruleFieldKey, ruleToForm, settingsToForm, unitOf, type FieldErrors } from '../src/config-form';
+import { METRICS as REGISTRY } from '../src/bindings/metrics';
 
 const GIB = 2 ** 30;
 const swapRule = {
@@ -83,5 +84,17 @@ describe('settings form', () => {
     expect(base.sampling.interval_ms).toBe(1000);
     formToSettings(base, { ...f, interval: 'soon' }, errors);
     expect(errors['sampling.interval_ms']).toMatch(/^invalid duration "soon"/);
+  });
+});
+
+describe('rule metrics come from the generated registry', () => {
+  it('lists every rule name once, with its label and unit', () => {
+    const names = REGISTRY.flatMap((m) => (m.rule ? [m.rule] : []));
+    expect(METRICS.map((m) => m.id)).toEqual(names);
+    expect(new Set(names).size).toBe(names.length);
+    expect(METRICS.find((m) => m.id === 'pagein_rate')?.label).toBe('Page-in rate');
+    expect(unitOf('pagein_rate')).toBe('rate');
+    expect(unitOf('pressure_level')).toBe('level');
+    expect(unitOf('process_footprint')).toBe('bytes');
   });
 });

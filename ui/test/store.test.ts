@@ -14,7 +14,7 @@ const snap = (sec: number, used = sec): Snapshot => ({
   platform: 'linux', at: new Date(sec * 1000).toISOString(),
   memory: { total: 100, used, app: null, wired: null, compressed: null, cached: null, free: null, available: null },
   swap: { total: 0, used: 0 }, pressure: { level: 'normal', free_percent: 50 },
-  rates: { swapins: null, swapouts: null, compressions: null, decompressions: null },
+  rates: { swapins: null, swapouts: null, compressions: null, decompressions: null, pageins: null },
   gpu: { wired_limit: null, recommended_working_set: null },
   mlx: [{ pid: 1, name: 'p', attached: true, footprint: 10, cache: 5, restart_for_wired_limit: false },
     { pid: 2, name: 'q', attached: false, footprint: 10, restart_for_wired_limit: false }],

@@ -13,7 +13,7 @@ const snap = (n: number): Snapshot => ({
   memory: { total: 16 * 2 ** 30, used: n, app: null, wired: null, compressed: null, cached: null, free: null, available: null },
   swap: { total: 0, used: 0 },
   pressure: { level: 'normal', free_percent: 50 },
-  rates: { swapins: null, swapouts: null, compressions: null, decompressions: null },
+  rates: { swapins: null, swapouts: null, compressions: null, decompressions: null, pageins: null },
   gpu: { wired_limit: null, recommended_working_set: null },
   mlx: [],
   unavailable: [],

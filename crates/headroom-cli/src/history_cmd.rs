@@ -5,6 +5,7 @@ use crate::output::{emit, exit_code, fail, print_json, safe};
 use chrono::{DateTime, Utc};
 use headroom_core::events::{Event, Severity};
 use headroom_core::history::{parse_since, EventQuery, HistoryPoint, HistoryQuery};
+use headroom_core::metrics::{stored_metrics, Agg, Unit};
 use headroom_core::ops::{self, Local, OpError, Param};
 use headroom_core::units::format_bytes;
 use std::path::PathBuf;
@@ -100,62 +101,57 @@ fn stamp(ms: i64) -> String {
     )
 }
 
-fn cell<T: ToString>(v: Option<T>) -> String {
-    v.map(|x| x.to_string()).unwrap_or_default()
-}
-
-/// The CSV `headroom history --csv` prints.
+/// The CSV `headroom history --csv` prints: time, sample count, one column per stored metric
+/// of the registry, then `<key>_min`/`<key>_max` for the metrics summarised min/avg/max.
 pub fn to_csv(points: &[HistoryPoint]) -> String {
-    let mut out = String::from(
-        "t_ms,time,samples,used,available,app,wired,compressed,cached,free,swap_used,pressure,\
-         free_percent,swapin_rate,swapout_rate,compression_rate,mlx_cache,used_min,used_max,\
-         compressed_min,compressed_max,swap_used_min,swap_used_max,mlx_cache_min,mlx_cache_max\n",
-    );
+    let stored: Vec<_> = stored_metrics().collect();
+    let ranged: Vec<&str> = stored
+        .iter()
+        .filter(|(_, h)| h.agg == Agg::MinAvgMax)
+        .map(|(m, _)| m.key)
+        .collect();
+    let mut header = vec!["t_ms".to_string(), "time".into(), "samples".into()];
+    header.extend(stored.iter().map(|(m, _)| m.key.to_string()));
+    for k in &ranged {
+        header.extend([format!("{k}_min"), format!("{k}_max")]);
+    }
+    let mut out = header.join(",") + "\n";
     for p in points {
-        let cells = [
-            p.t.to_string(),
-            stamp(p.t),
-            p.samples.to_string(),
-            cell(p.used),
-            cell(p.available),
-            cell(p.app),
-            cell(p.wired),
-            cell(p.compressed),
-            cell(p.cached),
-            cell(p.free),
-            cell(p.swap_used),
-            cell(p.pressure),
-            cell(p.free_percent),
-            cell(p.swapin_rate),
-            cell(p.swapout_rate),
-            cell(p.compression_rate),
-            cell(p.mlx_cache),
-            cell(p.used_min),
-            cell(p.used_max),
-            cell(p.compressed_min),
-            cell(p.compressed_max),
-            cell(p.swap_used_min),
-            cell(p.swap_used_max),
-            cell(p.mlx_cache_min),
-            cell(p.mlx_cache_max),
-        ];
+        let mut cells = vec![p.t.to_string(), stamp(p.t), p.samples.to_string()];
+        cells.extend(stored.iter().map(|(m, _)| number(m.unit, p.get(m.key))));
+        for k in &ranged {
+            let unit = stored
+                .iter()
+                .find(|(m, _)| m.key == *k)
+                .map(|(m, _)| m.unit);
+            let (lo, hi) = p.range(k).unzip();
+            cells.extend(
+                unit.map(|u| [number(u, lo), number(u, hi)])
+                    .into_iter()
+                    .flatten(),
+            );
+        }
         out += &cells.join(",");
         out.push('\n');
     }
     out
 }
 
+/// A CSV cell: empty when unknown, whole numbers for whole units.
+fn number(unit: Unit, v: Option<f64>) -> String {
+    match v {
+        Some(x) if unit.integral() => format!("{}", x.max(0.0).round() as u64),
+        Some(x) => x.to_string(),
+        None => String::new(),
+    }
+}
+
 fn size(v: Option<u64>) -> String {
     v.map_or_else(|| "n/a".to_string(), format_bytes)
 }
 
-fn pressure(p: Option<u8>) -> &'static str {
-    match p {
-        Some(0) => "Normal",
-        Some(1) => "Warning",
-        Some(_) => "Critical",
-        None => "n/a",
-    }
+fn pressure(p: Option<f64>) -> String {
+    p.map_or_else(|| "n/a".into(), |v| Unit::Level.format(v))
 }
 
 /// The table `headroom history` prints.
@@ -171,12 +167,12 @@ pub fn to_text(points: &[HistoryPoint]) -> String {
         out += &format!(
             "{:<20}  {:>10}  {:>10}  {:>10}  {:>10}  {:<8}  {:>10}\n",
             stamp(p.t),
-            size(p.used),
-            size(p.available),
-            size(p.compressed),
-            size(p.swap_used),
-            pressure(p.pressure),
-            size(p.mlx_cache)
+            size(p.bytes("used")),
+            size(p.bytes("available")),
+            size(p.bytes("compressed")),
+            size(p.bytes("swap_used")),
+            pressure(p.get("pressure")),
+            size(p.bytes("mlx_cache"))
         );
     }
     out
@@ -236,12 +232,7 @@ mod tests {
 
     #[test]
     fn csv_has_a_cell_per_header_and_empty_unknowns() {
-        let p = HistoryPoint {
-            t: 0,
-            samples: 1,
-            used: Some(5),
-            ..HistoryPoint::default()
-        };
+        let p = HistoryPoint::new(0, 1).with("used", Some(5.0));
         let csv = to_csv(&[p]);
         let mut lines = csv.lines();
         let header = lines.next().unwrap().split(',').count();

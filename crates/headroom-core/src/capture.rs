@@ -382,7 +382,10 @@ mod tests {
             at: DateTime::<Utc>::UNIX_EPOCH,
             raw: RawSample::Linux(LinuxRaw {
                 meminfo: Some(MEMINFO.into()),
-                vmstat: Some(format!("pswpin 0\npswpout {pswpout}\n")),
+                vmstat: Some(format!(
+                    "pswpin 0\npswpout {pswpout}\npgpgin {}\n",
+                    3 * pswpout
+                )),
                 pressure_memory: None,
                 zram: Vec::new(),
                 page_size: 4096,
@@ -418,6 +421,8 @@ mod tests {
         assert_eq!(snaps.len(), 2);
         assert_eq!(snaps[0].rates.swapouts, None);
         assert_eq!(snaps[1].rates.swapouts, Some(10.0 * 4096.0 / 2.0));
+        // `pgpgin` counts KiB, whatever the page size.
+        assert_eq!(snaps[1].rates.pageins, Some(30.0 * 1024.0 / 2.0));
         assert_eq!(snaps[1].memory.available, Some(600 * 1024));
     }
 

@@ -925,7 +925,7 @@ pub fn cmdline_from_stats(stats: &serde_json::Value) -> Vec<String> {
 pub fn trend_from_history(points: &[crate::history::HistoryPoint]) -> Option<Trend> {
     let with: Vec<(i64, u64)> = points
         .iter()
-        .filter_map(|p| Some((p.t, p.compressed?)))
+        .filter_map(|p| Some((p.t, p.bytes("compressed")?)))
         .collect();
     let (&(t0, c0), &(t1, c1)) = (with.first()?, with.last()?);
     let secs = (t1 - t0) as f64 / 1000.0;

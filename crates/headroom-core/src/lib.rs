@@ -12,6 +12,7 @@ pub mod events;
 pub mod files;
 pub mod fit;
 pub mod history;
+pub mod metrics;
 pub mod ops;
 pub mod platform;
 pub mod policies;

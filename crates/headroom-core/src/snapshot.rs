@@ -152,6 +152,9 @@ pub struct Rates {
     pub compressions: Option<f64>,
     /// Bytes decompressed per second.
     pub decompressions: Option<f64>,
+    /// Bytes read in from disk per second (page-ins: mapped files such as model weights, and
+    /// swap).
+    pub pageins: Option<f64>,
 }
 
 /// GPU wired-memory limits, in bytes (Apple Silicon only).
@@ -307,7 +310,13 @@ mod tests {
         ] {
             assert!(v["memory"].get(k).unwrap().is_null(), "memory.{k}");
         }
-        for k in ["swapins", "swapouts", "compressions", "decompressions"] {
+        for k in [
+            "swapins",
+            "swapouts",
+            "compressions",
+            "decompressions",
+            "pageins",
+        ] {
             assert!(v["rates"].get(k).unwrap().is_null(), "rates.{k}");
         }
         assert!(v["gpu"]["wired_limit"].is_null());

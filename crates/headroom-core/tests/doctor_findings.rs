@@ -524,11 +524,8 @@ async fn compressed_trend_from_the_history_database() {
     let one = local(tmp.path().into()).history(earlier).await.unwrap();
     assert_eq!(one.len(), 1);
     assert!(doctor::trend_from_history(&one).is_none());
-    let close = [(0, GIB), (2_000, 2 * GIB)].map(|(t, c)| HistoryPoint {
-        t,
-        compressed: Some(c),
-        ..HistoryPoint::default()
-    });
+    let close = [(0, GIB), (2_000, 2 * GIB)]
+        .map(|(t, c)| HistoryPoint::new(t, 1).with("compressed", Some(c as f64)));
     let t = doctor::trend_from_history(&close).expect("two samples");
     assert_eq!((t.secs, t.source.as_str()), (2.0, "two samples"));
     // No database: an error saying so (not an empty history).

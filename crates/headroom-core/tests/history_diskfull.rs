@@ -87,7 +87,7 @@ async fn child(dir: &std::path::Path) {
     let points = store.query(q.clone()).await;
     assert!(!points.is_empty());
     assert_eq!(
-        points.last().unwrap().used,
+        points.last().unwrap().bytes("used"),
         Some(1_000_000_000 + n as u64 + 9)
     );
     // Room again: the store recovers by itself and keeps the samples from the outage.
@@ -97,7 +97,7 @@ async fn child(dir: &std::path::Path) {
     let reader = HistoryReader::open(dir).unwrap();
     let stored = reader.query(&q, Utc::now()).unwrap();
     assert_eq!(
-        stored.last().unwrap().used,
+        stored.last().unwrap().bytes("used"),
         Some(1_000_000_000 + n as u64 + 9)
     );
     let kinds: Vec<bool> = reader

@@ -86,7 +86,7 @@ async fn unwritable_data_dir_falls_back_to_memory_then_recovers() {
 
     let reader = HistoryReader::open(&data_dir).unwrap();
     let on_disk = reader.query(&HistoryQuery::default(), Utc::now()).unwrap();
-    let used: Vec<u64> = on_disk.iter().filter_map(|p| p.used).collect();
+    let used: Vec<u64> = on_disk.iter().filter_map(|p| p.bytes("used")).collect();
     assert_eq!(
         used,
         [1, 2, 3, 4, 5, 6],
@@ -177,6 +177,6 @@ async fn a_full_queue_drops_the_oldest_and_counts() {
     }
     assert_eq!(store.status().dropped, 15);
     let points = store.query(HistoryQuery::default()).await;
-    let used: Vec<u64> = points.iter().filter_map(|p| p.used).collect();
+    let used: Vec<u64> = points.iter().filter_map(|p| p.bytes("used")).collect();
     assert_eq!(used, (16..=25).collect::<Vec<u64>>(), "the newest are kept");
 }

@@ -2,7 +2,7 @@
 //! migration (`PRAGMA user_version`) brings them up to date.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use headroom_core::history::{HistoryLimits, HistoryQuery, HistoryStore};
+use headroom_core::history::{HistoryLimits, HistoryQuery, HistoryReader, HistoryStore};
 use headroom_core::snapshot::{MlxProcess, Platform, Snapshot};
 use rusqlite::Connection;
 
@@ -85,7 +85,7 @@ async fn points(store: &HistoryStore, now: i64) -> Vec<(i64, Option<u64>, Option
         .query(q)
         .await
         .into_iter()
-        .map(|p| (p.t, p.used, p.mlx_cache))
+        .map(|p| (p.t, p.bytes("used"), p.bytes("mlx_cache")))
         .collect()
 }
 
@@ -157,4 +157,61 @@ async fn a_database_from_before_a_column_existed_gains_it_and_keeps_its_rows() {
         )
         .unwrap();
     assert_eq!(n, 5, "old rows read as unknown");
+}
+
+#[test]
+fn the_read_only_reader_reads_a_database_of_the_previous_schema() {
+    let now = chrono::Utc::now().timestamp_millis();
+    // Written before versions were recorded, and before the MLX cache column existed.
+    let dir = old_file(&["mlx_cache"], &rows(now));
+    let reader = HistoryReader::open(dir.path()).unwrap();
+    let q = HistoryQuery {
+        since_ms: Some(now - 3_600_000),
+        until_ms: None,
+        max_points: None,
+    };
+    let got: Vec<_> = reader
+        .query(&q, chrono::Utc::now())
+        .unwrap()
+        .into_iter()
+        .map(|p| {
+            (
+                p.t,
+                p.bytes("used"),
+                p.bytes("compressed"),
+                p.get("mlx_cache"),
+            )
+        })
+        .collect();
+    let want: Vec<_> = rows(now)
+        .into_iter()
+        .map(|(t, u)| (t, Some(u as u64), Some(u as u64), None))
+        .collect();
+    assert_eq!(got, want);
+    // Read-only: the file is neither migrated nor versioned.
+    assert_eq!(user_version(&dir), 0);
+    assert_eq!(reader.integrity_check().unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn a_versioned_database_missing_a_newer_metric_gains_its_column() {
+    let now = chrono::Utc::now().timestamp_millis();
+    let dir = old_file(&["mlx_cache"], &rows(now));
+    Connection::open(dir.path().join("history.db"))
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 1")
+        .unwrap();
+    let store = HistoryStore::open(dir.path(), &HistoryLimits::default());
+    assert!(store.status().ok, "{:?}", store.status());
+    assert_eq!(points(&store, now).await.len(), 5, "rows kept");
+    drop(store);
+    let conn = Connection::open(dir.path().join("history.db")).unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('samples_1m') WHERE name LIKE 'mlx_cache_%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 3);
 }

@@ -110,9 +110,9 @@ async fn two_days_at_one_second_keep_a_day_full_rate_and_minutes_before() {
     assert_eq!(points.len(), 3600);
     assert!(points
         .iter()
-        .all(|p| p.samples == 1 && p.used_min.is_none()));
-    assert_eq!(points[0].used, Some((2 * DAY - 3600) as u64));
-    assert_eq!(points[0].free_percent, Some(42.5));
+        .all(|p| p.samples == 1 && p.range("used").is_none()));
+    assert_eq!(points[0].bytes("used"), Some((2 * DAY - 3600) as u64));
+    assert_eq!(points[0].get("free_percent"), Some(42.5));
 
     // The first day comes from the minute table: min/avg/max per minute.
     let first_day = HistoryQuery {
@@ -125,12 +125,25 @@ async fn two_days_at_one_second_keep_a_day_full_rate_and_minutes_before() {
     let p = &points[0];
     assert_eq!((p.t, p.samples), (ms(0), 60));
     assert_eq!(
-        (p.used_min, p.used, p.used_max),
+        (
+            p.range("used").map(|r| r.0 as u64),
+            p.bytes("used"),
+            p.range("used").map(|r| r.1 as u64)
+        ),
         (Some(0), Some(30), Some(59))
     );
-    assert_eq!((p.compressed_min, p.compressed_max), (Some(0), Some(59)));
-    assert_eq!(p.pressure, Some(2), "pressure is the worst of the minute");
-    assert_eq!(p.swap_used, Some(7));
+    assert_eq!(
+        p.range("compressed")
+            .map(|(a, b)| (a as u64, b as u64))
+            .unzip(),
+        (Some(0), Some(59))
+    );
+    assert_eq!(
+        p.get("pressure"),
+        Some(2.0),
+        "pressure is the worst of the minute"
+    );
+    assert_eq!(p.bytes("swap_used"), Some(7));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,8 +167,11 @@ async fn max_points_covers_every_sample_exactly_once() {
         assert!(points.len() <= max_points as usize, "{max_points}");
         let total: u32 = points.iter().map(|p| p.samples).sum();
         assert_eq!(total, 3 * 3600, "max_points {max_points}");
-        assert_eq!(points[0].used_min, Some(0));
-        assert_eq!(points.last().unwrap().used_max, Some(3 * 3600 - 1));
+        assert_eq!(points[0].range("used").map(|r| r.0 as u64), Some(0));
+        assert_eq!(
+            points.last().unwrap().range("used").map(|r| r.1),
+            Some((3 * 3600 - 1) as f64)
+        );
     }
     // Within the full-rate window, downsampling merges 1 s rows.
     let q = HistoryQuery {
@@ -166,7 +182,10 @@ async fn max_points_covers_every_sample_exactly_once() {
     let points = store.query(q).await;
     assert_eq!(points.len(), 10);
     assert!(points.iter().all(|p| p.samples == 60));
-    assert_eq!(points[0].used_min, Some((3 * 3600 - 600) as u64));
+    assert_eq!(
+        points[0].range("used").map(|r| r.0 as u64),
+        Some((3 * 3600 - 600) as u64)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

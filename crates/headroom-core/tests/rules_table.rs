@@ -24,7 +24,7 @@ fn swap_rule() -> Rule {
     Rule {
         id: "swap".into(),
         name: "Swap above 100".into(),
-        metric: Metric::SwapUsed,
+        metric: Metric::SWAP_USED,
         comparison: Comparison::Above,
         threshold: 100.0,
         for_secs: 0,
@@ -150,7 +150,7 @@ fn table() {
 #[test]
 fn below_rules_mirror_above() {
     let rule = Rule {
-        metric: Metric::FreePercent,
+        metric: Metric::FREE_PERCENT,
         comparison: Comparison::Below,
         threshold: 15.0,
         recovery: Some(20.0),
@@ -236,7 +236,7 @@ fn process_rules_fire_per_process_and_target_the_breaching_one() {
     let rule = Rule {
         id: "cache".into(),
         name: "MLX cache".into(),
-        metric: Metric::ProcessMlxCache,
+        metric: Metric::PROCESS_MLX_CACHE,
         threshold: 64.0 * MIB,
         recovery: Some(0.0),
         samples: 2,
@@ -292,7 +292,7 @@ fn process_rules_fire_per_process_and_target_the_breaching_one() {
 #[test]
 fn scope_all_targets_every_attached_process_and_none_means_no_action() {
     let rule = Rule {
-        metric: Metric::PressureLevel,
+        metric: Metric::PRESSURE_LEVEL,
         threshold: 0.0,
         recovery: Some(0.0),
         actions: vec![Action::ClearCache { scope: Scope::All }],

@@ -9,6 +9,7 @@
 use crate::backend::{Feed, RuleGauge};
 use futures_util::stream::{BoxStream, StreamExt};
 use headroom_core::events::{Event, EventKind};
+use headroom_core::metrics::METRICS;
 use headroom_core::snapshot::MlxProcess;
 use headroom_core::Snapshot;
 use prometheus_client::encoding::text::encode;
@@ -110,163 +111,31 @@ fn gauge(reg: &mut Registry, name: &str, help: &str, unit: Option<Unit>, v: Opti
     }
 }
 
-fn bytes(reg: &mut Registry, name: &str, help: &str, v: Option<u64>) {
-    gauge(reg, name, help, Some(Unit::Bytes), v.map(|b| b as f64));
-}
-
+/// Every metric of the registry with a Prometheus name: a gauge per machine metric, a family
+/// labelled by pid and name per process metric.
 fn register_snapshot(reg: &mut Registry, s: &Snapshot) {
-    register_memory(reg, s);
-    let p = &s.pressure;
-    gauge(
-        reg,
-        "pressure_level",
-        "Memory pressure: 0 normal, 1 warn, 2 critical",
-        None,
-        p.level.map(|l| f64::from(l.as_number())),
-    );
-    gauge(
-        reg,
-        "pressure_free_percent",
-        "Free memory percentage (macOS kern.memorystatus_level; Linux MemAvailable/MemTotal)",
-        None,
-        p.free_percent,
-    );
-    gauge(
-        reg,
-        "psi_some_avg10",
-        "Linux PSI memory some avg10 (percent of time)",
-        None,
-        p.psi_some_avg10,
-    );
-    gauge(
-        reg,
-        "psi_full_avg10",
-        "Linux PSI memory full avg10 (percent of time)",
-        None,
-        p.psi_full_avg10,
-    );
-    register_rates(reg, s);
-    bytes(
-        reg,
-        "gpu_wired_limit",
-        "iogpu.wired_limit_mb in bytes (0: macOS default)",
-        s.gpu.wired_limit,
-    );
-    bytes(
-        reg,
-        "gpu_recommended_working_set",
-        "Metal recommendedMaxWorkingSetSize as an MLX agent reports it",
-        s.gpu.recommended_working_set,
-    );
-    gauge(
-        reg,
-        "sample_timestamp",
-        "Wall-clock time of the sample",
-        Some(Unit::Seconds),
-        Some(s.at.timestamp_millis() as f64 / 1000.0),
-    );
-    register_mlx(reg, &s.mlx);
-}
-
-fn register_memory(reg: &mut Registry, s: &Snapshot) {
-    let m = &s.memory;
-    let fields = [
-        ("total", "Installed physical memory", m.total),
-        (
-            "used",
-            "Used memory (Activity Monitor's meaning; Linux total - available)",
-            m.used,
-        ),
-        ("app", "App memory (anonymous)", m.app),
-        ("wired", "Wired memory", m.wired),
-        (
-            "compressed",
-            "Memory occupied by the compressed pool",
-            m.compressed,
-        ),
-        ("cached", "Cached files and purgeable memory", m.cached),
-        ("free", "Memory not in use", m.free),
-        (
-            "available",
-            "Memory available without swapping",
-            m.available,
-        ),
-    ];
-    for (name, help, v) in fields {
-        bytes(reg, &format!("memory_{name}"), help, v);
-    }
-    bytes(reg, "swap_total", "Swap space size", s.swap.total);
-    bytes(reg, "swap_used", "Swap in use", s.swap.used);
-}
-
-fn register_rates(reg: &mut Registry, s: &Snapshot) {
-    let r = &s.rates;
-    let rates = [
-        ("swapins", "Bytes read back from swap per second", r.swapins),
-        ("swapouts", "Bytes written to swap per second", r.swapouts),
-        (
-            "compressions",
-            "Bytes compressed per second",
-            r.compressions,
-        ),
-        (
-            "decompressions",
-            "Bytes decompressed per second",
-            r.decompressions,
-        ),
-    ];
-    for (name, help, v) in rates {
-        gauge(
-            reg,
-            &format!("{name}_rate"),
-            help,
-            Some(Unit::Other("bytes_per_second".into())),
-            v,
-        );
-    }
-}
-
-fn register_mlx(reg: &mut Registry, procs: &[MlxProcess]) {
-    let attached = procs.iter().filter(|p| p.attached).count();
-    gauge(
-        reg,
-        "mlx_processes",
-        "Processes that loaded MLX",
-        None,
-        Some(procs.len() as f64),
-    );
-    gauge(
-        reg,
-        "agents_attached",
-        "MLX processes with a headroom_agent answering",
-        None,
-        Some(attached as f64),
-    );
-    type Field = fn(&MlxProcess) -> Option<u64>;
-    let fields: [(&str, &str, Field); 7] = [
-        ("footprint", "Physical footprint of the process", |p| {
-            p.footprint
-        }),
-        ("active", "MLX active memory", |p| p.active),
-        ("cache", "MLX allocator cache", |p| p.cache),
-        ("peak", "MLX peak memory", |p| p.peak),
-        ("cache_limit", "MLX cache limit", |p| p.cache_limit),
-        ("memory_limit", "MLX memory limit", |p| p.memory_limit),
-        (
-            "outside",
-            "Footprint MLX's allocator does not count: footprint - (active + cache)",
-            |p| p.outside_mlx,
-        ),
-    ];
-    for (name, help, get) in fields {
+    for m in METRICS {
+        let Some(name) = m.prometheus else { continue };
+        let unit = m.unit.prometheus_unit().map(|u| Unit::Other(u.into()));
+        if !m.per_process() {
+            gauge(reg, name, m.help, unit, m.machine_value(s));
+            continue;
+        }
         let family = Family::<Labels, FloatGauge>::default();
-        for p in procs {
-            if let Some(v) = get(p) {
-                family.get_or_create(&process_labels(p)).set(v as f64);
+        for p in &s.mlx {
+            if let Some(v) = m.process_value(p) {
+                family.get_or_create(&process_labels(p)).set(v);
             }
         }
-        reg.register_with_unit(format!("mlx_{name}"), help, Unit::Bytes, family);
+        match unit {
+            Some(u) => reg.register_with_unit(name, m.help, u, family),
+            None => reg.register(name, m.help, family),
+        }
     }
+    register_attached(reg, &s.mlx);
+}
+
+fn register_attached(reg: &mut Registry, procs: &[MlxProcess]) {
     let family = Family::<Labels, Gauge>::default();
     for p in procs {
         family
@@ -320,6 +189,7 @@ mod tests {
     fn sample() -> Snapshot {
         let mut s = Snapshot::empty(Platform::Linux, DateTime::<Utc>::UNIX_EPOCH);
         s.memory.total = Some(16 << 30);
+        s.rates.pageins = Some(2048.0);
         s.mlx.push(MlxProcess {
             pid: 42,
             name: "python3".into(),
@@ -350,6 +220,10 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("headroom_memory_used_bytes"), "{text}");
+        assert!(
+            text.contains("headroom_pageins_rate_bytes_per_second 2048"),
+            "{text}"
+        );
         assert!(text.contains("headroom_mlx_cache_bytes{pid=\"42\",name=\"python3\"} 1048576"));
         assert!(
             text.contains("headroom_mlx_outside_bytes{pid=\"42\",name=\"python3\"} 3145728"),

@@ -32,12 +32,7 @@ impl Fake {
             latest: latest.map(Arc::new),
             config: Mutex::new(Config::default()),
             calls: Mutex::new(Vec::new()),
-            history: vec![HistoryPoint {
-                t: 1,
-                samples: 1,
-                used: Some(10 * GIB),
-                ..HistoryPoint::default()
-            }],
+            history: vec![HistoryPoint::new(1, 1).with("used", Some((10 * GIB) as f64))],
             tx: broadcast::channel(4).0,
         }
     }

@@ -19,4 +19,9 @@ compressions: number | null,
 /**
  * Bytes decompressed per second.
  */
-decompressions: number | null, };
+decompressions: number | null, 
+/**
+ * Bytes read in from disk per second (page-ins: mapped files such as model weights, and
+ * swap).
+ */
+pageins: number | null, };

@@ -316,7 +316,7 @@ fn required(field: &str) -> String {
         format!("one of {}", quoted.join(", "))
     };
     match field {
-        "metric" => list(&crate::rules::Metric::ALL.map(|m| m.name())),
+        "metric" => list(&crate::metrics::rule_names()),
         "comparison" => list(&["above", "below"]),
         "id" => "1 to 64 letters, digits, '-' or '_'".into(),
         "name" => "a non-empty name".into(),
@@ -531,6 +531,7 @@ fn threshold_issues(r: &Rule, i: usize, out: &mut Vec<ConfigIssue>) {
         MetricUnit::Percent => "a number from 0 to 100 (percent)".to_string(),
         MetricUnit::Bytes => format!("a number of bytes from 0 to {}", num(hi)),
         MetricUnit::BytesPerSecond => format!("a number of bytes per second from 0 to {}", num(hi)),
+        MetricUnit::Count | MetricUnit::Seconds => format!("a number from 0 to {}", num(hi)),
     };
     let in_range = |v: f64| v.is_finite() && (lo..=hi).contains(&v);
     let bad = |field: &str, v: f64, problem: &str, allowed: &str| {

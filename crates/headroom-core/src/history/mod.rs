@@ -20,12 +20,14 @@
 //!   `history.db.corrupt-<time>`, never deleted.
 
 mod clock;
+mod point;
 mod reader;
 mod schema;
 mod store;
 mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use point::HistoryPoint;
 pub use reader::{default_data_dir, parse_since, HistoryReader, DB_FILE};
 
 /// How often the engine records each MLX process's reading for the per-process history.
@@ -125,87 +127,6 @@ pub struct EventQuery {
     /// At most this many (the newest); default 1000.
     #[serde(default)]
     pub limit: Option<u32>,
-}
-
-/// One point of history: a 1 s sample, or the merge of several (then values are averages,
-/// `pressure` is the worst level, and the `*_min`/`*_max` fields are set).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
-#[ts(export)]
-pub struct HistoryPoint {
-    /// Time of the first sample in the point, ms since the Unix epoch.
-    #[ts(type = "number")]
-    pub t: i64,
-    /// How many 1 s samples the point stands for.
-    pub samples: u32,
-    /// Used memory, bytes.
-    #[ts(type = "number | null")]
-    pub used: Option<u64>,
-    /// Available memory, bytes.
-    #[ts(type = "number | null")]
-    pub available: Option<u64>,
-    /// App memory, bytes.
-    #[ts(type = "number | null")]
-    pub app: Option<u64>,
-    /// Wired memory, bytes.
-    #[ts(type = "number | null")]
-    pub wired: Option<u64>,
-    /// Compressed memory, bytes.
-    #[ts(type = "number | null")]
-    pub compressed: Option<u64>,
-    /// Cached files, bytes.
-    #[ts(type = "number | null")]
-    pub cached: Option<u64>,
-    /// Free memory, bytes.
-    #[ts(type = "number | null")]
-    pub free: Option<u64>,
-    /// Swap used, bytes.
-    #[ts(type = "number | null")]
-    pub swap_used: Option<u64>,
-    /// Pressure: 0 normal, 1 warn, 2 critical (the worst in the point).
-    pub pressure: Option<u8>,
-    /// Free percentage.
-    pub free_percent: Option<f64>,
-    /// Bytes read from swap per second.
-    pub swapin_rate: Option<f64>,
-    /// Bytes written to swap per second.
-    pub swapout_rate: Option<f64>,
-    /// Bytes compressed per second.
-    pub compression_rate: Option<f64>,
-    /// Total MLX allocator cache of attached processes, bytes.
-    #[ts(type = "number | null")]
-    pub mlx_cache: Option<u64>,
-    /// Lowest used memory in the point.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional, type = "number")]
-    pub used_min: Option<u64>,
-    /// Highest used memory in the point.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional, type = "number")]
-    pub used_max: Option<u64>,
-    /// Lowest compressed memory in the point.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional, type = "number")]
-    pub compressed_min: Option<u64>,
-    /// Highest compressed memory in the point.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional, type = "number")]
-    pub compressed_max: Option<u64>,
-    /// Lowest swap used in the point.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional, type = "number")]
-    pub swap_used_min: Option<u64>,
-    /// Highest swap used in the point.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional, type = "number")]
-    pub swap_used_max: Option<u64>,
-    /// Lowest MLX cache in the point.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional, type = "number")]
-    pub mlx_cache_min: Option<u64>,
-    /// Highest MLX cache in the point.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional, type = "number")]
-    pub mlx_cache_max: Option<u64>,
 }
 
 /// The state of the history storage, for the CLI, the API and the UI.
@@ -481,7 +402,6 @@ mod tests {
     #[test]
     fn export_bindings_history() {
         // ts-rs writes the files on `cargo test`; this asserts the types stay exportable.
-        assert!(HistoryPoint::decl().contains("samples"));
         assert!(StorageStatus::decl().contains("in_memory"));
     }
 }

@@ -5,53 +5,12 @@
 //! (bytes, bytes per second, hundredths of a percent, pressure 0/1/2): SQLite stores small
 //! integers in 0–6 bytes, which keeps a day at 1 s small (see `benches/history.rs`).
 
+use crate::metrics::{stored_metrics, Agg, MetricSpec, Stored, STORED_COUNT};
 use crate::snapshot::Snapshot;
 
-/// How a column is summarised per minute and per downsampled point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Agg {
-    /// Minimum, average and maximum are kept.
-    MinAvgMax,
-    /// Only the average is kept.
-    Avg,
-    /// Only the maximum is kept (pressure: the worst level in the interval).
-    Max,
-}
-
-/// The stored columns, in storage order.
-pub(crate) const COLS: [(&str, Agg); 14] = [
-    ("used", Agg::MinAvgMax),
-    ("available", Agg::Avg),
-    ("app", Agg::Avg),
-    ("wired", Agg::Avg),
-    ("compressed", Agg::MinAvgMax),
-    ("cached", Agg::Avg),
-    ("free", Agg::Avg),
-    ("swap_used", Agg::MinAvgMax),
-    ("pressure", Agg::Max),
-    ("free_pct_x100", Agg::Avg),
-    ("swapin_rate", Agg::Avg),
-    ("swapout_rate", Agg::Avg),
-    ("compression_rate", Agg::Avg),
-    ("mlx_cache", Agg::MinAvgMax),
-];
-
-/// Index of each column in [`COLS`] and [`SampleRow::values`].
-pub(crate) mod col {
-    pub const USED: usize = 0;
-    pub const AVAILABLE: usize = 1;
-    pub const APP: usize = 2;
-    pub const WIRED: usize = 3;
-    pub const COMPRESSED: usize = 4;
-    pub const CACHED: usize = 5;
-    pub const FREE: usize = 6;
-    pub const SWAP_USED: usize = 7;
-    pub const PRESSURE: usize = 8;
-    pub const FREE_PCT: usize = 9;
-    pub const SWAPIN: usize = 10;
-    pub const SWAPOUT: usize = 11;
-    pub const COMPRESSION: usize = 12;
-    pub const MLX_CACHE: usize = 13;
+/// The stored columns, in storage order: the metrics of the registry that history keeps.
+pub(crate) fn columns() -> Vec<(&'static MetricSpec, Stored)> {
+    stored_metrics().collect()
 }
 
 /// One full-rate sample as stored.
@@ -59,50 +18,24 @@ pub(crate) mod col {
 pub(crate) struct SampleRow {
     /// Milliseconds since the Unix epoch.
     pub t: i64,
-    /// Values in [`COLS`] order.
-    pub values: [Option<i64>; 14],
-}
-
-fn bytes(v: Option<u64>) -> Option<i64> {
-    v.and_then(|b| i64::try_from(b).ok())
-}
-
-fn rate(v: Option<f64>) -> Option<i64> {
-    v.filter(|r| r.is_finite()).map(|r| r.round() as i64)
+    /// Values in [`columns`] order.
+    pub values: [Option<i64>; STORED_COUNT],
 }
 
 impl SampleRow {
-    /// The stored form of a snapshot.
+    /// The stored form of a snapshot: each stored metric's value × its scale, rounded.
     pub fn from_snapshot(s: &Snapshot) -> Self {
-        let m = &s.memory;
-        let mlx_cache = s
-            .mlx
-            .iter()
-            .any(|p| p.cache.is_some())
-            .then(|| s.mlx_cache_total());
-        let free_pct = s
-            .pressure
-            .free_percent
-            .filter(|p| p.is_finite())
-            .map(|p| (p * 100.0).round() as i64);
+        let mut values = [None; STORED_COUNT];
+        for (slot, (m, h)) in values.iter_mut().zip(stored_metrics()) {
+            *slot = m
+                .machine_value(s)
+                .map(|v| (v * h.scale).round())
+                .filter(|v| v.abs() < 9.2e18)
+                .map(|v| v as i64);
+        }
         Self {
             t: s.at.timestamp_millis(),
-            values: [
-                bytes(m.used),
-                bytes(m.available),
-                bytes(m.app),
-                bytes(m.wired),
-                bytes(m.compressed),
-                bytes(m.cached),
-                bytes(m.free),
-                bytes(s.swap.used),
-                s.pressure.level.map(|l| i64::from(l.as_number())),
-                free_pct,
-                rate(s.rates.swapins),
-                rate(s.rates.swapouts),
-                rate(s.rates.compressions),
-                bytes(mlx_cache),
-            ],
+            values,
         }
     }
 }
@@ -122,10 +55,14 @@ fn minute_cols(name: &str, agg: Agg) -> Vec<String> {
 
 /// The schema (idempotent).
 pub(crate) fn ddl() -> String {
-    let raw: Vec<String> = COLS.iter().map(|(n, _)| format!("{n} INTEGER")).collect();
-    let minute: Vec<String> = COLS
+    let cols = columns();
+    let raw: Vec<String> = cols
         .iter()
-        .flat_map(|(n, a)| minute_cols(n, *a))
+        .map(|(_, h)| format!("{} INTEGER", h.column))
+        .collect();
+    let minute: Vec<String> = cols
+        .iter()
+        .flat_map(|(_, h)| minute_cols(h.column, h.agg))
         .map(|c| {
             let ty = if c.ends_with("_avg") {
                 "REAL"
@@ -155,34 +92,61 @@ pub(crate) const SCHEMA_VERSION: i64 = 1;
 
 /// Brings a database written by an earlier schema up to this one, keeping its rows, then
 /// records [`SCHEMA_VERSION`]. Each step runs once, in order, in one transaction:
-/// - 1: every stored column of [`COLS`] exists in `samples` and `samples_1m` (a column added
-///   to [`COLS`] — a new metric — is added to an older file; its old rows read as unknown).
+/// - 1: every stored column of the metric registry exists in `samples` and `samples_1m` (a
+///   metric added to the registry is added to an older file; its old rows read as unknown).
 ///
-/// A file written by a newer version is left as it is: reading and writing name their columns,
-/// so the columns this build knows keep working.
+/// A metric added to the registry later needs no new version: any stored column a file lacks
+/// is added whenever it is opened for writing. A file written by a newer version keeps its
+/// version; reading and writing name their columns, so the columns this build knows work.
 pub(crate) fn migrate(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
     conn.execute_batch(&ddl())?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version >= SCHEMA_VERSION {
+    if version >= SCHEMA_VERSION && missing_columns(conn)?.is_empty() {
         return Ok(version);
     }
     let tx = conn.unchecked_transaction()?;
     add_missing_columns(&tx)?;
-    tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+    let version = version.max(SCHEMA_VERSION);
+    tx.execute_batch(&format!("PRAGMA user_version = {version}"))?;
     tx.commit()?;
-    Ok(SCHEMA_VERSION)
+    Ok(version)
 }
 
-/// Adds the columns of [`COLS`] (and their minute columns) that a table lacks.
+/// The columns `table` has.
+fn present(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut st = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+    let names = st.query_map([], |r| r.get::<_, String>(1))?;
+    names.collect()
+}
+
+/// The stored columns a database written by an older schema lacks (in `samples` or
+/// `samples_1m`): a read-only reader cannot add them, so its queries read them as unknown.
+pub(crate) fn missing_columns(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<&'static str>> {
+    let samples = present(conn, "samples")?;
+    let minutes = present(conn, "samples_1m")?;
+    Ok(columns()
+        .into_iter()
+        .filter(|(_, h)| {
+            !samples.iter().any(|c| c == h.column)
+                || minute_cols(h.column, h.agg)
+                    .iter()
+                    .any(|c| !minutes.contains(c))
+        })
+        .map(|(_, h)| h.column)
+        .collect())
+}
+
+/// Adds the stored columns (and their minute columns) that a table lacks.
 fn add_missing_columns(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-    let present = |table: &str| -> rusqlite::Result<Vec<String>> {
-        let mut st = conn.prepare(&format!("PRAGMA table_info({table})"))?;
-        let names = st.query_map([], |r| r.get::<_, String>(1))?;
-        names.collect()
-    };
-    let samples = present("samples")?;
-    let minutes = present("samples_1m")?;
-    for (name, agg) in COLS {
+    let samples = present(conn, "samples")?;
+    let minutes = present(conn, "samples_1m")?;
+    for (
+        _,
+        Stored {
+            column: name, agg, ..
+        },
+    ) in columns()
+    {
         if !samples.iter().any(|c| c == name) {
             conn.execute_batch(&format!("ALTER TABLE samples ADD COLUMN {name} INTEGER"))?;
         }
@@ -200,10 +164,26 @@ fn add_missing_columns(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// `INSERT OR REPLACE INTO samples …` with 15 parameters (t, then [`COLS`]).
+/// Every stored column name, comma-separated, in [`columns`] order.
+pub(crate) fn column_list() -> String {
+    let names: Vec<&str> = columns().iter().map(|(_, h)| h.column).collect();
+    names.join(", ")
+}
+
+/// Every minute-table column name (after `t` and `n`), comma-separated.
+pub(crate) fn minute_column_list() -> String {
+    let names: Vec<String> = columns()
+        .iter()
+        .flat_map(|(_, h)| minute_cols(h.column, h.agg))
+        .collect();
+    names.join(", ")
+}
+
+/// `INSERT OR REPLACE INTO samples …` with t, then one parameter per column of [`columns`].
 pub(crate) fn insert_sample() -> String {
-    let names: Vec<&str> = COLS.iter().map(|(n, _)| *n).collect();
-    let params: Vec<String> = (1..=COLS.len() + 1).map(|i| format!("?{i}")).collect();
+    let cols = columns();
+    let names: Vec<&str> = cols.iter().map(|(_, h)| h.column).collect();
+    let params: Vec<String> = (1..=cols.len() + 1).map(|i| format!("?{i}")).collect();
     format!(
         "INSERT OR REPLACE INTO samples (t, {}) VALUES ({})",
         names.join(", "),
@@ -215,7 +195,13 @@ pub(crate) fn insert_sample() -> String {
 pub(crate) fn rollup() -> String {
     let mut targets = Vec::new();
     let mut exprs = Vec::new();
-    for (n, a) in COLS {
+    for (
+        _,
+        Stored {
+            column: n, agg: a, ..
+        },
+    ) in columns()
+    {
         targets.extend(minute_cols(n, a));
         match a {
             Agg::MinAvgMax => exprs.extend([
@@ -250,12 +236,25 @@ fn minute_shape(n: &str, a: Agg) -> [String; 3] {
 /// Parameters: ?1 since, ?2 until (inclusive), ?3 the rollup watermark (minute rows are read
 /// for `[since, watermark)`, full-rate rows for `[max(since, watermark), until]`), ?4 the
 /// bucket origin, ?5 the bucket width in ms. Each output row: bucket, first t, sample count,
-/// then low/middle/high per column in [`COLS`] order.
-pub(crate) fn select_points() -> String {
+/// then low/middle/high per column in [`columns`] order. Columns in `missing` (a file from an
+/// older schema opened read-only) read as unknown.
+pub(crate) fn select_points(missing: &[&str]) -> String {
     let mut raw = Vec::new();
     let mut minute = Vec::new();
     let mut outer = Vec::new();
-    for (n, a) in COLS {
+    for (
+        _,
+        Stored {
+            column: n, agg: a, ..
+        },
+    ) in columns()
+    {
+        if missing.contains(&n) {
+            raw.push(format!("NULL AS {n}_lo, NULL AS {n}_mid, NULL AS {n}_hi"));
+            minute.push(format!("NULL AS {n}_lo, NULL AS {n}_mid, NULL AS {n}_hi"));
+            outer.push(format!("min({n}_lo), max({n}_mid), max({n}_hi)"));
+            continue;
+        }
         raw.push(format!("{n} AS {n}_lo, {n} AS {n}_mid, {n} AS {n}_hi"));
         let [lo, mid, hi] = minute_shape(n, a);
         minute.push(format!("{lo} AS {n}_lo, {mid} AS {n}_mid, {hi} AS {n}_hi"));

@@ -3,7 +3,7 @@
 //! The writer thread owns a [`Store`]; the CLI opens one read-only. The same code serves the
 //! file and the memory fallback, so both keep retention, downsampling and queries identical.
 
-use super::schema::{self, col, SampleRow, COLS};
+use super::schema::{self, SampleRow};
 use super::{EventQuery, HistoryPoint, HistoryQuery};
 use crate::events::Event;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
@@ -49,6 +49,8 @@ impl Retention {
 pub(crate) struct Store {
     conn: Connection,
     path: Option<PathBuf>,
+    /// Stored columns the file lacks (a file from an older schema opened read-only).
+    missing: Vec<&'static str>,
 }
 
 /// Why a file could not be opened.
@@ -173,6 +175,7 @@ impl Store {
         Ok(Self {
             conn,
             path: Some(path.to_path_buf()),
+            missing: Vec::new(),
         })
     }
 
@@ -182,19 +185,27 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")?;
         schema::migrate(&conn)?;
-        Ok(Self { conn, path: None })
+        Ok(Self {
+            conn,
+            path: None,
+            missing: Vec::new(),
+        })
     }
 
-    /// Opens an existing database file for reading only (the CLI).
+    /// Opens an existing database file for reading only (the CLI). A file written by an
+    /// older schema is read as it is: the columns it lacks read as unknown (only the writer
+    /// migrates).
     pub fn open_read_only(path: &Path) -> rusqlite::Result<Self> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        let missing = schema::missing_columns(&conn)?;
         Ok(Self {
             conn,
             path: Some(path.to_path_buf()),
+            missing,
         })
     }
 
@@ -209,9 +220,9 @@ impl Store {
         {
             let mut st = tx.prepare_cached(&schema::insert_sample())?;
             for s in samples {
-                let mut vals: Vec<Option<i64>> = Vec::with_capacity(COLS.len() + 1);
+                let mut vals: Vec<Option<i64>> = Vec::with_capacity(s.values.len() + 1);
                 vals.push(Some(s.t));
-                vals.extend(s.values);
+                vals.extend(&s.values);
                 st.execute(rusqlite::params_from_iter(vals))?;
             }
             let mut ev = tx.prepare_cached(
@@ -396,7 +407,9 @@ impl Store {
             (since, since, 1)
         };
         let bucket = bucket_width(until - origin + 1, q.max_points, res);
-        let mut st = self.conn.prepare_cached(&schema::select_points())?;
+        let mut st = self
+            .conn
+            .prepare_cached(&schema::select_points(&self.missing))?;
         let rows = st.query_map(params![since, until, watermark, origin, bucket], point)?;
         rows.collect()
     }
@@ -425,16 +438,19 @@ impl Store {
     pub fn copy_into(&self, path: &Path) -> rusqlite::Result<()> {
         let target = path.to_string_lossy().into_owned();
         self.conn.execute("ATTACH DATABASE ?1 AS disk", [target])?;
-        let copied = self.conn.execute_batch(
+        // Columns are named: a migrated file has its newer columns in another order.
+        let (raw, minute) = (schema::column_list(), schema::minute_column_list());
+        let copied = self.conn.execute_batch(&format!(
             "BEGIN;
-             INSERT OR IGNORE INTO disk.samples SELECT * FROM main.samples;
-             INSERT OR IGNORE INTO disk.samples_1m SELECT * FROM main.samples_1m;
+             INSERT OR IGNORE INTO disk.samples (t, {raw}) SELECT t, {raw} FROM main.samples;
+             INSERT OR IGNORE INTO disk.samples_1m (t, n, {minute})
+                 SELECT t, n, {minute} FROM main.samples_1m;
              INSERT INTO disk.events (t, severity, kind, json)
                  SELECT t, severity, kind, json FROM main.events ORDER BY id;
              UPDATE disk.meta SET v = min(v, coalesce((SELECT (min(t) / 60000) * 60000
                  FROM main.samples), v)) WHERE k = 'rollup_to';
-             COMMIT;",
-        );
+             COMMIT;"
+        ));
         if copied.is_err() {
             let _ = self.conn.execute_batch("ROLLBACK;");
         }
@@ -473,50 +489,34 @@ fn encode_event(e: &Event) -> (String, String, String) {
     (severity, kind, json)
 }
 
-fn as_u64(v: Option<f64>) -> Option<u64> {
-    v.map(|x| x.max(0.0).round() as u64)
+/// A stored value as the metric's value: divided by its scale, whole for whole units.
+fn decode(m: &crate::metrics::MetricSpec, scale: f64, v: f64) -> f64 {
+    let v = if scale == 1.0 { v } else { v.round() / scale };
+    if m.unit.integral() {
+        let hi = if m.unit == crate::metrics::Unit::Level {
+            2.0
+        } else {
+            f64::MAX
+        };
+        v.round().clamp(0.0, hi)
+    } else {
+        v
+    }
 }
 
 /// Builds a point from one row of [`schema::select_points`].
 fn point(r: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryPoint> {
     let n: i64 = r.get(2)?;
-    let get = |i: usize, k: usize| r.get::<_, Option<f64>>(3 + 3 * i + k);
-    let mid = |i: usize| get(i, 1);
-    let range = |i: usize| -> rusqlite::Result<(Option<u64>, Option<u64>)> {
+    let mut p = HistoryPoint::new(r.get(1)?, u32::try_from(n).unwrap_or(u32::MAX));
+    for (i, (m, h)) in schema::columns().into_iter().enumerate() {
+        let get = |k: usize| -> rusqlite::Result<Option<f64>> {
+            Ok(r.get::<_, Option<f64>>(3 + 3 * i + k)?
+                .map(|v| decode(m, h.scale, v)))
+        };
+        p.set(m.key, get(1)?);
         if n > 1 {
-            Ok((as_u64(get(i, 0)?), as_u64(get(i, 2)?)))
-        } else {
-            Ok((None, None))
+            p.set_range(m.key, get(0)?.zip(get(2)?));
         }
-    };
-    let (used_min, used_max) = range(col::USED)?;
-    let (compressed_min, compressed_max) = range(col::COMPRESSED)?;
-    let (swap_used_min, swap_used_max) = range(col::SWAP_USED)?;
-    let (mlx_cache_min, mlx_cache_max) = range(col::MLX_CACHE)?;
-    Ok(HistoryPoint {
-        t: r.get(1)?,
-        samples: u32::try_from(n).unwrap_or(u32::MAX),
-        used: as_u64(mid(col::USED)?),
-        available: as_u64(mid(col::AVAILABLE)?),
-        app: as_u64(mid(col::APP)?),
-        wired: as_u64(mid(col::WIRED)?),
-        compressed: as_u64(mid(col::COMPRESSED)?),
-        cached: as_u64(mid(col::CACHED)?),
-        free: as_u64(mid(col::FREE)?),
-        swap_used: as_u64(mid(col::SWAP_USED)?),
-        pressure: mid(col::PRESSURE)?.map(|p| p.round().clamp(0.0, 2.0) as u8),
-        free_percent: mid(col::FREE_PCT)?.map(|p| p.round() / 100.0),
-        swapin_rate: mid(col::SWAPIN)?,
-        swapout_rate: mid(col::SWAPOUT)?,
-        compression_rate: mid(col::COMPRESSION)?,
-        mlx_cache: as_u64(mid(col::MLX_CACHE)?),
-        used_min,
-        used_max,
-        compressed_min,
-        compressed_max,
-        swap_used_min,
-        swap_used_max,
-        mlx_cache_min,
-        mlx_cache_max,
-    })
+    }
+    Ok(p)
 }

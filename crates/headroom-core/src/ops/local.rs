@@ -38,16 +38,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The stored form of a snapshot that the doctor's trend reads.
+/// The stored form of a snapshot: every stored metric of the registry.
 fn point(s: &Snapshot) -> HistoryPoint {
-    HistoryPoint {
-        t: s.at.timestamp_millis(),
-        samples: 1,
-        used: s.memory.used,
-        compressed: s.memory.compressed,
-        swap_used: s.swap.used,
-        ..HistoryPoint::default()
+    let mut p = HistoryPoint::new(s.at.timestamp_millis(), 1);
+    for (m, _) in crate::metrics::stored_metrics() {
+        p.set(m.key, m.machine_value(s));
     }
+    p
 }
 
 impl Local {

@@ -26,7 +26,9 @@ mod table;
 pub use backend::{Backend, BoxFuture};
 pub use error::{ErrorKind, OpError, Param};
 pub use local::Local;
-pub use table::{endpoints, typescript, Names, Op, EVENTS, EVENT_JOURNAL, EVENT_SNAPSHOT, TABLE};
+pub use table::{
+    capabilities, endpoints, typescript, Names, Op, EVENTS, EVENT_JOURNAL, EVENT_SNAPSHOT, TABLE,
+};
 
 use crate::agents::install::{self, EnabledEnvironment, InstallError};
 use crate::agents::{ActionOutcome, LimitKind};

@@ -189,6 +189,40 @@ pub fn endpoints() -> String {
     list.join(", ")
 }
 
+/// `capabilities` (the app's `src-tauri/capabilities/default.json`) with its `allow-<command>`
+/// permissions replaced by one per command of [`TABLE`], in table order. Every other line —
+/// the windows, Tauri's own permissions — is kept as written.
+pub fn capabilities(current: &str) -> Result<String, String> {
+    let open = "\"permissions\": [";
+    let start = current
+        .find(open)
+        .ok_or_else(|| format!("no {open} in the capabilities file"))?
+        + open.len();
+    let end = start
+        + current[start..]
+            .find(']')
+            .ok_or("the permissions list is not closed")?;
+    let indent = "    ";
+    let mut items: Vec<String> = current[start..end]
+        .split(',')
+        .map(|p| p.trim().trim_matches('"').to_string())
+        .filter(|p| !p.is_empty() && !p.starts_with("allow-"))
+        .collect();
+    items.extend(
+        TABLE
+            .iter()
+            .filter_map(|n| n.command)
+            .map(|c| format!("allow-{}", c.replace('_', "-"))),
+    );
+    let list: Vec<String> = items.iter().map(|p| format!("{indent}\"{p}\"")).collect();
+    Ok(format!(
+        "{}\n{}\n  {}",
+        &current[..start],
+        list.join(",\n"),
+        &current[end..]
+    ))
+}
+
 /// The TypeScript module `ui/src/bindings/operations.ts`.
 pub fn typescript() -> String {
     let mut out = String::from(
@@ -252,5 +286,28 @@ mod tests {
     fn export_bindings_operations() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/bindings");
         std::fs::write(dir.join("operations.ts"), typescript()).unwrap();
+        let caps = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../src-tauri/capabilities/default.json");
+        let text = std::fs::read_to_string(&caps).unwrap();
+        std::fs::write(&caps, capabilities(&text).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn capabilities_keep_other_permissions_and_grant_every_command() {
+        let file = "{\n  \"windows\": [\"main\"],\n  \"permissions\": [\n    \"core:event:allow-listen\",\n    \"allow-gone\"\n  ]\n}\n";
+        let out = capabilities(file).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let perms: Vec<&str> = v["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p.as_str())
+            .collect();
+        assert_eq!(perms[0], "core:event:allow-listen");
+        assert!(perms.contains(&"allow-get-snapshot"));
+        assert!(!perms.contains(&"allow-gone"));
+        assert_eq!(v["windows"][0], "main");
+        assert_eq!(capabilities(&out).unwrap(), out, "stable");
+        assert!(capabilities("{}").is_err());
     }
 }

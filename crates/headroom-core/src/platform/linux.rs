@@ -524,11 +524,18 @@ fn paging_counters(raw: &LinuxRaw, s: &mut Snapshot) -> PagingCounters {
     let [pswpin, pswpout, zswpout, zswpin] =
         raw.vmstat.as_deref().map(vmstat_paging).unwrap_or_default();
     let bytes = |p: Option<u64>| p.map(|p| p.saturating_mul(page));
+    // `pgpgin` is in KiB: the kernel turns 512-byte sectors into KiB (`v[PGPGIN] /= 2` in
+    // `vmstat_start`, mm/vmstat.c).
+    let pgpgin = raw
+        .vmstat
+        .as_deref()
+        .and_then(|t| vmstat_value(t, "pgpgin"));
     let c = PagingCounters {
         swapins: bytes(pswpin),
         swapouts: bytes(pswpout),
         compressions: bytes(zswpout),
         decompressions: bytes(zswpin),
+        pageins: pgpgin.map(|k| k.saturating_mul(1024)),
     };
     if c.swapins.is_none() || c.swapouts.is_none() {
         s.mark_unavailable("rates.swapins", "pswpin/pswpout missing from /proc/vmstat");

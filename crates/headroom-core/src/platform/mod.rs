@@ -50,6 +50,8 @@ pub struct PagingCounters {
     pub compressions: Option<u64>,
     /// Bytes decompressed since boot.
     pub decompressions: Option<u64>,
+    /// Bytes read in from files and swap since boot (page-ins).
+    pub pageins: Option<u64>,
 }
 
 /// What a backend derives from one raw sample.
@@ -102,6 +104,7 @@ pub fn rates_between(prev: &PagingCounters, cur: &PagingCounters, elapsed_ns: u6
         swapouts: rate(prev.swapouts, cur.swapouts),
         compressions: rate(prev.compressions, cur.compressions),
         decompressions: rate(prev.decompressions, cur.decompressions),
+        pageins: rate(prev.pageins, cur.pageins),
     }
 }
 
@@ -184,6 +187,7 @@ mod tests {
             swapouts: Some(2 * v),
             compressions: None,
             decompressions: Some(v),
+            pageins: Some(3 * v),
         }
     }
 
@@ -193,6 +197,7 @@ mod tests {
         assert_eq!(r.swapins, Some(2000.0));
         assert_eq!(r.swapouts, Some(4000.0));
         assert_eq!(r.compressions, None);
+        assert_eq!(r.pageins, Some(6000.0));
     }
 
     #[test]

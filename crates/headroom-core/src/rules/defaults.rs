@@ -43,7 +43,7 @@ pub fn default_rules() -> Vec<Rule> {
         rule(
             "pressure-warn",
             "Memory pressure is elevated",
-            Metric::PressureLevel,
+            Metric::PRESSURE_LEVEL,
             Comparison::Above,
             0.0,
             0.0,
@@ -55,7 +55,7 @@ pub fn default_rules() -> Vec<Rule> {
         rule(
             "free-low",
             "Free memory is below 15%",
-            Metric::FreePercent,
+            Metric::FREE_PERCENT,
             Comparison::Below,
             15.0,
             20.0,
@@ -68,7 +68,7 @@ pub fn default_rules() -> Vec<Rule> {
         rule(
             "swap-used",
             "Swap use is above 1 GB",
-            Metric::SwapUsed,
+            Metric::SWAP_USED,
             Comparison::Above,
             GIB,
             512.0 * MIB,
@@ -81,7 +81,7 @@ pub fn default_rules() -> Vec<Rule> {
         rule(
             "compressed-high",
             "Compressed memory is above 5 GB",
-            Metric::Compressed,
+            Metric::COMPRESSED,
             Comparison::Above,
             5.0 * GIB,
             2.0 * GIB,
@@ -94,7 +94,7 @@ pub fn default_rules() -> Vec<Rule> {
         rule(
             "mlx-cache-high",
             "An MLX cache is above 512 MB",
-            Metric::ProcessMlxCache,
+            Metric::PROCESS_MLX_CACHE,
             Comparison::Above,
             512.0 * MIB,
             100.0 * MIB,

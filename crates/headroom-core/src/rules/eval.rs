@@ -109,7 +109,7 @@ pub struct RuleOutcome {
 impl RuleOutcome {
     /// Critical when the pressure level itself is critical, a warning otherwise.
     fn fired_severity(&self) -> Severity {
-        if self.metric == Metric::PressureLevel && self.value >= 2.0 {
+        if self.metric == Metric::PRESSURE_LEVEL && self.value >= 2.0 {
             Severity::Critical
         } else {
             Severity::Warning
@@ -169,32 +169,15 @@ impl RuleOutcome {
 /// The value of a whole-machine metric in `snap` (`None` for process metrics or when the
 /// platform could not measure it).
 pub fn metric_value(metric: Metric, snap: &Snapshot) -> Option<f64> {
-    let bytes = |v: Option<u64>| v.map(|b| b as f64);
-    match metric {
-        Metric::PressureLevel => snap.pressure.level.map(|l| f64::from(l.as_number())),
-        Metric::FreePercent => snap.pressure.free_percent,
-        Metric::SwapUsed => bytes(snap.swap.used),
-        Metric::SwapoutRate => snap.rates.swapouts,
-        Metric::Compressed => bytes(snap.memory.compressed),
-        Metric::CompressionRate => snap.rates.compressions,
-        Metric::MlxCacheTotal => Some(snap.mlx_cache_total() as f64),
-        Metric::Available => bytes(snap.memory.available),
-        Metric::ProcessMlxCache | Metric::ProcessFootprint => None,
-    }
+    metric.spec().machine_value(snap)
 }
 
 /// Per-process values of a process metric: `(pid, name, value)`.
 fn process_values(metric: Metric, snap: &Snapshot) -> Vec<(u32, &str, f64)> {
+    let spec = metric.spec();
     snap.mlx
         .iter()
-        .filter_map(|p| {
-            let v = match metric {
-                Metric::ProcessMlxCache if p.attached => p.cache,
-                Metric::ProcessFootprint => p.footprint,
-                _ => None,
-            }?;
-            Some((p.pid, p.name.as_str(), v as f64))
-        })
+        .filter_map(|p| Some((p.pid, p.name.as_str(), spec.process_value(p)?)))
         .collect()
 }
 

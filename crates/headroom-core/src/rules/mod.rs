@@ -74,92 +74,140 @@ fn yes() -> bool {
     true
 }
 
-/// The value a rule watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-#[ts(export)]
-pub enum Metric {
-    /// Pressure level: 0 normal, 1 warn, 2 critical.
-    PressureLevel,
-    /// Free memory percentage (macOS `kern.memorystatus_level`; Linux MemAvailable %).
-    FreePercent,
-    /// Swap used, bytes.
-    SwapUsed,
-    /// Bytes swapped out per second.
-    SwapoutRate,
-    /// Memory held by the compressor (macOS) or zswap/zram (Linux), bytes.
-    Compressed,
-    /// Bytes compressed per second.
-    CompressionRate,
-    /// Sum of the MLX caches of attached processes, bytes.
-    MlxCacheTotal,
-    /// One attached process's MLX cache, bytes (evaluated per process).
-    ProcessMlxCache,
-    /// One MLX process's physical footprint, bytes (evaluated per process).
-    ProcessFootprint,
-    /// Memory available without swapping, bytes.
-    Available,
-}
+/// The value a rule watches: a metric of the registry ([`crate::metrics::METRICS`]) that
+/// declares a rule name (`swap_used`, `swapout_rate`, …). Only those names deserialize.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Metric(&'static str);
 
 impl Metric {
-    /// Every metric, in documentation order.
-    pub const ALL: [Metric; 10] = [
-        Metric::PressureLevel,
-        Metric::FreePercent,
-        Metric::SwapUsed,
-        Metric::SwapoutRate,
-        Metric::Compressed,
-        Metric::CompressionRate,
-        Metric::MlxCacheTotal,
-        Metric::ProcessMlxCache,
-        Metric::ProcessFootprint,
-        Metric::Available,
-    ];
+    /// Pressure level: 0 normal, 1 warn, 2 critical.
+    pub const PRESSURE_LEVEL: Metric = Metric("pressure_level");
+    /// Free memory percentage.
+    pub const FREE_PERCENT: Metric = Metric("free_percent");
+    /// Swap used, bytes.
+    pub const SWAP_USED: Metric = Metric("swap_used");
+    /// Memory held by the compressor (macOS) or zswap/zram (Linux), bytes.
+    pub const COMPRESSED: Metric = Metric("compressed");
+    /// One attached process's MLX cache, bytes (evaluated per process).
+    pub const PROCESS_MLX_CACHE: Metric = Metric("process_mlx_cache");
+
+    /// The metric rules call `name`, if there is one.
+    pub fn parse(name: &str) -> Option<Metric> {
+        crate::metrics::by_rule_name(name).and_then(|m| m.rule.map(Metric))
+    }
 
     /// The name used in the config file and the journal (`swap_used`, …).
     pub fn name(self) -> &'static str {
-        match self {
-            Metric::PressureLevel => "pressure_level",
-            Metric::FreePercent => "free_percent",
-            Metric::SwapUsed => "swap_used",
-            Metric::SwapoutRate => "swapout_rate",
-            Metric::Compressed => "compressed",
-            Metric::CompressionRate => "compression_rate",
-            Metric::MlxCacheTotal => "mlx_cache_total",
-            Metric::ProcessMlxCache => "process_mlx_cache",
-            Metric::ProcessFootprint => "process_footprint",
-            Metric::Available => "available",
-        }
+        self.0
+    }
+
+    /// Its declaration in the registry.
+    pub fn spec(self) -> &'static crate::metrics::MetricSpec {
+        // Every `Metric` is built from a registry rule name (a test checks the constants).
+        static NONE: crate::metrics::MetricSpec = crate::metrics::MetricSpec {
+            key: "",
+            label: "",
+            help: "",
+            unit: crate::metrics::Unit::Count,
+            read: crate::metrics::Read::Machine(|_| None),
+            history: None,
+            prometheus: None,
+            rule: None,
+        };
+        crate::metrics::by_rule_name(self.0).unwrap_or(&NONE)
     }
 
     /// Whether the metric is evaluated once per MLX process.
     pub fn per_process(self) -> bool {
-        matches!(self, Metric::ProcessMlxCache | Metric::ProcessFootprint)
+        self.spec().per_process()
     }
 
     /// The unit of its values.
     pub fn unit(self) -> MetricUnit {
-        match self {
-            Metric::PressureLevel => MetricUnit::Level,
-            Metric::FreePercent => MetricUnit::Percent,
-            Metric::SwapoutRate | Metric::CompressionRate => MetricUnit::BytesPerSecond,
-            _ => MetricUnit::Bytes,
-        }
+        self.spec().unit
+    }
+}
+
+impl Serialize for Metric {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Metric {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Metric::parse(&name).ok_or_else(|| {
+            let allowed: Vec<String> = crate::metrics::rule_names()
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect();
+            serde::de::Error::custom(format!(
+                "unknown variant `{name}`, expected one of {}",
+                allowed.join(", ")
+            ))
+        })
+    }
+}
+
+impl JsonSchema for Metric {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Metric".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let variants: Vec<serde_json::Value> = crate::metrics::METRICS
+            .iter()
+            .filter_map(|m| {
+                let name = m.rule?;
+                Some(serde_json::json!({
+                    "const": name, "description": format!("{} ({}).", m.help, m.label), "type": "string"
+                }))
+            })
+            .collect();
+        schemars::json_schema!({
+            "description": "The value a rule watches (see the metric registry).",
+            "oneOf": variants,
+        })
+    }
+}
+
+impl TS for Metric {
+    type WithoutGenerics = Self;
+    const DOCS: Option<&'static str> =
+        Some("/**\n * The value a rule watches: the rule names of `crates/headroom-core/src/metrics.rs`.\n */\n");
+
+    fn name() -> String {
+        "Metric".into()
+    }
+
+    fn inline() -> String {
+        let names: Vec<String> = crate::metrics::rule_names()
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect();
+        names.join(" | ")
+    }
+
+    fn inline_flattened() -> String {
+        Self::inline()
+    }
+
+    fn decl() -> String {
+        format!("type Metric = {};", Self::inline())
+    }
+
+    fn decl_concrete() -> String {
+        Self::decl()
+    }
+
+    fn output_path() -> Option<&'static std::path::Path> {
+        Some(std::path::Path::new("Metric.ts"))
     }
 }
 
 /// The unit of a metric's values (decides the allowed thresholds and how values are shown).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricUnit {
-    /// 0 normal, 1 warn, 2 critical.
-    Level,
-    /// 0 to 100.
-    Percent,
-    /// Bytes.
-    Bytes,
-    /// Bytes per second.
-    BytesPerSecond,
-}
+pub use crate::metrics::Unit as MetricUnit;
 
 impl MetricUnit {
     /// The allowed threshold range, inclusive.
@@ -167,7 +215,10 @@ impl MetricUnit {
         match self {
             MetricUnit::Level => (0.0, 2.0),
             MetricUnit::Percent => (0.0, 100.0),
-            MetricUnit::Bytes | MetricUnit::BytesPerSecond => (0.0, 1024f64.powi(5)),
+            MetricUnit::Bytes | MetricUnit::BytesPerSecond | MetricUnit::Count => {
+                (0.0, 1024f64.powi(5))
+            }
+            MetricUnit::Seconds => (0.0, f64::MAX),
         }
     }
 
@@ -183,6 +234,7 @@ impl MetricUnit {
             MetricUnit::Percent => format!("{v:.0}%"),
             MetricUnit::Bytes => crate::units::format_bytes(bytes),
             MetricUnit::BytesPerSecond => crate::units::format_rate(v),
+            MetricUnit::Count | MetricUnit::Seconds => format!("{v:.0}"),
         }
     }
 }
@@ -255,4 +307,28 @@ pub enum Scope {
     All,
     /// The process that breached (per-process metrics); every attached process otherwise.
     Breaching,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_metrics_are_registry_rule_names() {
+        let named = [
+            Metric::PRESSURE_LEVEL,
+            Metric::FREE_PERCENT,
+            Metric::SWAP_USED,
+            Metric::COMPRESSED,
+            Metric::PROCESS_MLX_CACHE,
+        ];
+        for m in named {
+            assert_eq!(Metric::parse(m.name()), Some(m));
+            assert_eq!(m.spec().rule, Some(m.name()));
+        }
+        assert!(Metric::PROCESS_MLX_CACHE.per_process());
+        assert_eq!(Metric::FREE_PERCENT.unit(), MetricUnit::Percent);
+        let e = serde_json::from_str::<Metric>("\"gpu_temperature\"").unwrap_err();
+        assert!(e.to_string().contains("`swapout_rate`"), "{e}");
+    }
 }

@@ -368,6 +368,8 @@ fn paging_counters(raw: &MacRaw) -> PagingCounters {
         swapouts: p(vm.swapouts),
         compressions: p(vm.compressions),
         decompressions: p(vm.decompressions),
+        // `pageins`: "# of pageins", pages (xnu osfmk/mach/vm_statistics.h, vm_statistics64).
+        pageins: p(vm.pageins),
     }
 }
 
