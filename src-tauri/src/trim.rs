@@ -370,6 +370,7 @@ VmFlags: rd ex mr mw me de sd
         );
     }
 
+    #[cfg(target_os = "linux")]
     const RELEASED_MARKER: &str = "read-only data of this test binary";
 
     #[test]
