@@ -122,35 +122,117 @@ fn mapping_header(line: &str) -> Option<(FileRange, bool)> {
     Some((range, ok))
 }
 
-/// Linux: drops this process's resident pages that are unmodified copies of library and
-/// binary files ([`releasable_ranges`]), so the idle app counts only what it touches again;
-/// the pages stay in the page cache, shared and reclaimable. `MADV_PAGEOUT` would leave the
-/// mappings alone for a user who may not write the file (madvise(2)), which is every system
-/// library; unmapping with `MADV_DONTNEED` works for any user. Returns the kB released.
+/// Linux: drops this process's resident pages that are unmodified copies of its loaded ELF
+/// objects (the binary and its libraries; [`releasable_ranges`] of their read-only segments),
+/// so the idle app counts only what it touches again; the pages stay in the page cache,
+/// shared and reclaimable. `MADV_PAGEOUT` would leave the mappings alone for a user who may
+/// not write the file (madvise(2)), which is every system library; unmapping with
+/// `MADV_DONTNEED` works for any user. Returns the kB released.
+///
+/// The advice is given from inside `dl_iterate_phdr(3)`, which holds the dynamic loader's
+/// lock: an object listed there cannot be unloaded (and its addresses handed to another
+/// mapping) until the walk ends, so a range read from `/proc/self/smaps` a moment earlier
+/// still maps the same file when it is released. Other file mappings (fonts, caches) are left
+/// alone: their owners may unmap them at any time.
 #[cfg(target_os = "linux")]
 pub fn release_file_pages() -> u64 {
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return 0;
     };
-    let mut released = 0;
-    for range in releasable_ranges(&smaps) {
-        // SAFETY: the range is a whole mapping of this process, read from /proc/self/smaps just
-        // now: private, not writable and with no copied-on-write page, so every resident page
-        // is the file's own page and MADV_DONTNEED only unmaps it; the next access maps it
-        // again from the file with the same content. A mapping gone since is skipped by the
-        // kernel (ENOMEM), and no memory is freed that Rust code could still own.
-        let rc = unsafe {
-            libc::madvise(
-                range.start as *mut libc::c_void,
-                range.end - range.start,
-                libc::MADV_DONTNEED,
-            )
-        };
-        if rc == 0 {
-            released += range.rss_kb;
+    let mut walk = ObjectPageRelease {
+        ranges: releasable_ranges(&smaps),
+        page: page_size(),
+        released_kb: 0,
+    };
+    // SAFETY: the callback matches dl_iterate_phdr's signature and receives `walk`, a valid,
+    // exclusive local that outlives the call; the walk does not escape the call.
+    unsafe {
+        libc::dl_iterate_phdr(
+            Some(release_object_pages),
+            std::ptr::addr_of_mut!(walk).cast(),
+        );
+    }
+    walk.released_kb
+}
+
+/// The state of one [`release_file_pages`] walk over the loaded objects.
+#[cfg(target_os = "linux")]
+struct ObjectPageRelease {
+    ranges: Vec<FileRange>,
+    page: usize,
+    released_kb: u64,
+}
+
+#[cfg(target_os = "linux")]
+fn page_size() -> usize {
+    // SAFETY: sysconf has no memory preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(page).unwrap_or(4096).max(1)
+}
+
+/// The page-aligned span `[start, end)` an ELF load segment occupies in memory: `bias` is the
+/// object's load address (`dlpi_addr`), `vaddr` and `memsz` the segment's `p_vaddr` and
+/// `p_memsz` (elf(5)).
+pub fn segment_span(bias: usize, vaddr: usize, memsz: usize, page: usize) -> (usize, usize) {
+    let start = bias.wrapping_add(vaddr);
+    let end = start.saturating_add(memsz);
+    let round_up = end.saturating_add(page - 1);
+    (start - start % page, round_up - round_up % page)
+}
+
+/// Whether a whole mapping lies inside a segment's span.
+pub fn within_span(range: &FileRange, (start, end): (usize, usize)) -> bool {
+    start <= range.start && range.end <= end
+}
+
+/// `dl_iterate_phdr` callback: releases the releasable mappings inside this object's
+/// read-only load segments; always continues the walk.
+#[cfg(target_os = "linux")]
+unsafe extern "C" fn release_object_pages(
+    info: *mut libc::dl_phdr_info,
+    _size: libc::size_t,
+    data: *mut libc::c_void,
+) -> libc::c_int {
+    // SAFETY: `data` is the `ObjectPageRelease` release_file_pages passed, and `info` points
+    // to the loader's description of one object with `dlpi_phnum` headers at `dlpi_phdr`,
+    // valid for the duration of this call (dl_iterate_phdr(3)).
+    let (walk, info) = unsafe { (&mut *data.cast::<ObjectPageRelease>(), &*info) };
+    if info.dlpi_phdr.is_null() {
+        return 0;
+    }
+    // SAFETY: as above: `dlpi_phnum` program headers start at `dlpi_phdr`.
+    let headers =
+        unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
+    let bias = info.dlpi_addr as usize;
+    for header in headers {
+        if header.p_type != libc::PT_LOAD || header.p_flags & libc::PF_W != 0 {
+            continue;
+        }
+        let span = segment_span(
+            bias,
+            header.p_vaddr as usize,
+            header.p_memsz as usize,
+            walk.page,
+        );
+        for range in walk.ranges.iter().filter(|r| within_span(r, span)) {
+            // SAFETY: the range is a whole mapping inside a read-only load segment of an
+            // object the loader keeps mapped while this walk holds its lock; /proc/self/smaps
+            // showed it private, not writable and with no copied-on-write page, so every
+            // resident page is the file's own and MADV_DONTNEED only unmaps it: the next
+            // access maps the same content from the file. No memory Rust code owns is freed.
+            let rc = unsafe {
+                libc::madvise(
+                    range.start as *mut libc::c_void,
+                    range.end - range.start,
+                    libc::MADV_DONTNEED,
+                )
+            };
+            if rc == 0 {
+                walk.released_kb += range.rss_kb;
+            }
         }
     }
-    released
+    0
 }
 
 /// Linux: once the app has settled after launch (tray up, first samples taken), drops the
@@ -352,6 +434,33 @@ VmFlags: rd ex mr mw me de sd
         );
         assert!(releasable_ranges("").is_empty());
         assert!(releasable_ranges("not smaps\nRss: 4 kB\n").is_empty());
+    }
+
+    #[test]
+    fn a_segment_span_covers_whole_pages_and_holds_only_its_mappings() {
+        // libz's code segment: p_vaddr 0x3000, p_memsz 0x4a51, loaded at 0x7f04_55fd_4000.
+        let span = segment_span(0x7f04_55fd_4000, 0x3000, 0x4a51, 4096);
+        assert_eq!(span, (0x7f04_55fd_7000, 0x7f04_55fd_c000));
+        // An unaligned segment start rounds down to its page.
+        assert_eq!(segment_span(0x1000, 0x2010, 0x10, 4096), (0x3000, 0x4000));
+        let inside = FileRange {
+            start: 0x7f04_55fd_7000,
+            end: 0x7f04_55fd_c000,
+            rss_kb: 20,
+        };
+        let after = FileRange {
+            start: 0x7f04_55fd_c000,
+            end: 0x7f04_55fd_d000,
+            rss_kb: 4,
+        };
+        let across = FileRange {
+            start: 0x7f04_55fd_6000,
+            end: 0x7f04_55fd_8000,
+            rss_kb: 8,
+        };
+        assert!(within_span(&inside, span));
+        assert!(!within_span(&after, span));
+        assert!(!within_span(&across, span));
     }
 
     #[cfg(target_os = "linux")]
