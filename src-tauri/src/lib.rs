@@ -99,6 +99,8 @@ pub fn run() {
         Ok(keep) => keep,
         Err(e) => exit_with(&e),
     };
+    #[cfg(target_os = "linux")]
+    trim::raise_open_file_limit();
     // Tauri's async runtime, sized for this app (see `trim`), before anything spawns on it.
     let runtime = trim::runtime().unwrap_or_else(|e| exit_with(&format!("no async runtime: {e}")));
     tauri::async_runtime::set(runtime.handle().clone());
@@ -269,6 +271,7 @@ fn setup<R: Runtime>(
     tray::log_ready(app);
     live::spawn(app.clone(), Some(tray));
     stop_on_signals(app.clone());
+    tauri::async_runtime::spawn(trim::settle_after_launch());
     if options.show {
         window::show(app);
     }

@@ -138,6 +138,14 @@ pub fn painted_title(title: &str) -> bool {
     title.ends_with(" — Headroom")
 }
 
+/// Whether the paint timeout started for the popover requested at `started_for` shows the
+/// popover pending now (requested at `pending`): only when it is that same popover. A popover
+/// closed and opened again within [`PAINT_TIMEOUT`] has its own timer; the old one must not
+/// show the new page before it has painted.
+pub fn timeout_reveals<T: PartialEq>(pending: Option<T>, started_for: T) -> bool {
+    pending == Some(started_for)
+}
+
 /// Whether losing focus hides the popover: yes, unless it is pinned (`HEADROOM_APP_PIN=1`)
 /// or an administrator prompt the popover opened is up (the prompt takes the focus; hiding
 /// then would leave the person answering a dialog for a window that vanished).
@@ -251,6 +259,18 @@ mod tests {
         assert!(!painted_title(""));
         assert!(painted_title("62 % used · Normal — Headroom"));
         assert!(painted_title("Unknown — Headroom"));
+    }
+
+    #[test]
+    fn a_paint_timeout_shows_only_its_own_popover() {
+        let first = std::time::Instant::now();
+        let second = first + Duration::from_millis(700);
+        assert!(timeout_reveals(Some(first), first));
+        assert!(
+            !timeout_reveals(Some(second), first),
+            "the first popover's timer fired while a second one was painting"
+        );
+        assert!(!timeout_reveals(None, first), "already shown");
     }
 
     #[test]

@@ -123,7 +123,11 @@ fn create<R: Runtime>(app: &AppHandle<R>, view: Option<&str>, requested: Instant
     tauri::async_runtime::spawn(async move {
         tokio::time::sleep(popover::PAINT_TIMEOUT).await;
         let app = handle.clone();
-        let _ = handle.run_on_main_thread(move || reveal_pending(&app, "not painted yet"));
+        let _ = handle.run_on_main_thread(move || {
+            if popover::timeout_reveals(app.state::<AppState>().pending_show(), requested) {
+                reveal_pending(&app, "not painted yet");
+            }
+        });
     });
 }
 
@@ -235,8 +239,10 @@ fn drop_web_view<R: Runtime>(app: &AppHandle<R>, ticket: HiddenTicket) {
         "web view closed after {} s hidden",
         state.keep.map_or(0, |k| k.as_secs())
     );
-    crate::trim::after_web_view_closed();
-    tauri::async_runtime::spawn(crate::trim::end_idle_network_process());
+    tauri::async_runtime::spawn(async {
+        crate::trim::end_idle_network_process().await;
+        crate::trim::after_web_view_closed();
+    });
 }
 
 /// Shows the window when hidden, hides it when shown (a click on the tray icon).

@@ -12,7 +12,8 @@
 # idle CPU over DURATION s (utime+stime of the app and every descendant, % of one core), PSS
 # (/proc/PID/smaps_rollup) and RSS of each process, threads and open fds of the app.
 # Then: click to first painted sample (the app's log: from the request to the moment the
-# popover is shown with its page painted with a sample) over CYCLES opens with a fresh web
+# popover is shown with its page painted with a sample; an open that reached the 2 s bound
+# counts with that time) over CYCLES opens with a fresh web
 # view and CYCLES warm re-opens (kept web view); and 50 open/close cycles with a fresh web
 # view each time: the app process's PSS, RSS and fds before and after.
 # Writes artifacts/app/measure.txt (and measure.json for benches/report.py). tests/app/measure.sh
@@ -144,6 +145,7 @@ wait_until $((KEEP + 15)) grep -aq "web view closed" "$WORK/app.log" || die "the
 wait_until 10 web_gone || die "WebKit processes left"
 sleep "$WARMUP"
 read -r drop_cpu drop_pss drop_rss drop_threads drop_fds < <(idle dropped)
+drop_split=$(awk '/^Pss_(Anon|File|Shmem):/ {printf "%s %.1f MB, ", substr($1, 1, length($1) - 1), $2 / 1024}' /proc/"$APP_PID"/smaps_rollup)
 stop_app
 
 # 3. Fresh opens, and LOOPS open/close cycles with a web view dropped at once each time.
@@ -156,7 +158,8 @@ for i in $(seq "$LOOPS"); do
 done
 sleep 3
 end_pss=$(kb "$APP_PID" Pss); end_rss=$(kb "$APP_PID" VmRSS status); end_fds=$(ls /proc/"$APP_PID"/fd | wc -l)
-grep -ao 'popover shown [0-9]* ms after the request (new web view, painted)' "$WORK/app.log" | grep -o '[0-9]\+' >"$WORK/fresh.ms"
+# Every fresh open counts: one shown unpainted at the bound counts with its time (a lower bound).
+grep -ao 'popover shown [0-9]* ms after the request (new web view' "$WORK/app.log" | grep -o '[0-9]\+' >"$WORK/fresh.ms"
 not_painted=$(count "new web view, not painted yet")
 stop_app
 
@@ -173,7 +176,8 @@ read -r warm_med warm_min warm_max warm_n < <(stats "$WORK/warm.ms")
     awk -v c="$drop_cpu" -v q="$drop_pss" -v r="$drop_rss" -v t="$drop_threads" -v f="$drop_fds" -v k="$KEEP" \
         'BEGIN {printf "  web view dropped after %2d s:  %6.3f %%  PSS %6.1f MB  RSS %6.1f MB  (app: %d threads, %d fds)\n", k, c, q/1024, r/1024, t, f}'
     cat "$WORK/dropped.txt"
-    echo "click to first painted sample, new web view: median $fresh_med ms (min $fresh_min, max $fresh_max, n=$fresh_n; shown unpainted after the 2 s bound: $not_painted)"
+    echo "    app process after the web view closed: ${drop_split%, }"
+    echo "click to first painted sample, new web view: median $fresh_med ms (min $fresh_min, max $fresh_max, n=$fresh_n, of which shown unpainted at the 2 s bound: $not_painted)"
     echo "click to shown, kept web view (warm re-open): median $warm_med ms (min $warm_min, max $warm_max, n=$warm_n)"
     echo "$LOOPS open/close cycles (web view dropped each time), app process: PSS $((base_pss / 1024)) -> $((end_pss / 1024)) MB, RSS $((base_rss / 1024)) -> $((end_rss / 1024)) MB, fds $base_fds -> $end_fds"
 } | tee "$ARTIFACTS/measure.txt"
