@@ -5,6 +5,7 @@
 import type { Event, Snapshot } from './api-types';
 import type { StreamStatus, Transport } from './transport';
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { SERIES, SNAPSHOT_VALUE } from './chart-series';
 
 export const JOURNAL_MAX = 200;
 
@@ -46,11 +47,9 @@ export function staleCheckIn(s: Pick<State, 'receivedAt' | 'intervalMs'>, now: n
   return 1000 - (age % 1000) + 1;
 }
 
-/** Columns of the live chart (seconds since epoch, then bytes). */
-export const SERIES = ['used', 'compressed', 'swap', 'mlxCache'] as const;
-export type SeriesName = (typeof SERIES)[number];
 
-/** A fixed-capacity ring of samples, read out as uPlot's column arrays. */
+/** A fixed-capacity ring of samples, read out as uPlot's column arrays: seconds since the
+ * epoch, then one column per chart series (`SERIES`, in its order). */
 export class LiveSeries {
   private readonly t: Float64Array;
   private readonly cols: Float64Array[];
@@ -68,8 +67,7 @@ export class LiveSeries {
     if (this.length > 0 && at <= this.t[(this.start + this.length - 1) % this.capacity]!) return;
     const i = (this.start + this.length) % this.capacity;
     this.t[i] = at;
-    const v = [s.memory.used, s.memory.compressed, s.swap.used, s.mlx.reduce((a, p) => a + (p.cache ?? 0), 0)];
-    v.forEach((x, k) => { this.cols[k]![i] = x ?? Number.NaN; });
+    SERIES.forEach((series, k) => { this.cols[k]![i] = SNAPSHOT_VALUE[series.key]?.(s) ?? Number.NaN; });
     if (this.length < this.capacity) this.length += 1;
     else this.start = (this.start + 1) % this.capacity;
     this.pushed += 1;

@@ -3,13 +3,7 @@ import 'uplot/dist/uPlot.min.css';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { size } from '../format';
 import { newestValues, redrawDue, type ChartWindow, type Drawn } from '../chart-data';
-
-const LINES = [
-  { label: 'Used', css: '--c-used' },
-  { label: 'Compressed', css: '--c-compressed' },
-  { label: 'Swap', css: '--c-swap' },
-  { label: 'MLX cache', css: '--c-mlx' },
-];
+import { SERIES } from '../chart-series';
 
 const GIB = 2 ** 30;
 
@@ -46,7 +40,9 @@ function useDark(): boolean {
  * that changes what is seen (see `redrawDue`) or `force`; returns what was drawn.
  */
 function draw(u: uPlot, win: ChartWindow, range: number, drawn: Drawn | null, force: boolean): Drawn | null {
-  const next: Drawn = { xMax: Date.now() / 1000, ys: newestValues(win.data) };
+  // Lines switched off do not call for a redraw.
+  const ys = newestValues(win.data).map((y, k) => (u.series[k + 1]?.show === false ? null : y));
+  const next: Drawn = { xMax: Date.now() / 1000, ys };
   const { min, max } = u.scales.y ?? {};
   const span = max != null && min != null && max > min ? max - min : GIB;
   if (!force && !redrawDue(drawn, next, u.bbox.width / range, u.bbox.height / span)) return drawn;
@@ -58,11 +54,19 @@ function draw(u: uPlot, win: ChartWindow, range: number, drawn: Drawn | null, fo
 }
 
 /** A time-series chart (uPlot) sized to its container, following light/dark, drawing the
- * columns of `win` as they grow. */
+ * columns of `win` (one per `SERIES`) as they grow; the legend switches lines on and off. */
 export function Chart({ win, range }: { win: ChartWindow; range: number }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const dark = useDark();
+  const [shown, setShown] = useState(() => SERIES.map((l) => l.shown));
+  const shownNow = useRef(shown);
+  shownNow.current = shown;
+  const toggle = (k: number) => {
+    const next = shown.map((on, i) => (i === k ? !on : on));
+    setShown(next);
+    plot.current?.setSeries(k + 1, { show: next[k]! });
+  };
 
   useEffect(() => {
     const el = box.current!;
@@ -79,8 +83,9 @@ export function Chart({ win, range }: { win: ChartWindow; range: number }) {
       ],
       series: [
         {},
-        ...LINES.map((l) => ({
+        ...SERIES.map((l, k) => ({
           label: l.label,
+          show: shownNow.current[k],
           stroke: colour(l.css),
           width: 1.5,
           points: { show: false },
@@ -114,12 +119,15 @@ export function Chart({ win, range }: { win: ChartWindow; range: number }) {
     });
   }, [win, range, dark]);
 
+  const lines = SERIES.filter((_l, k) => shown[k]).map((l) => l.label).join(', ');
   return (
     <figure class="chart">
-      <div ref={box} role="img" aria-label={`Memory over the last ${range >= 3600 ? `${range / 3600} h` : `${range / 60} min`}: ${LINES.map((l) => l.label).join(', ')}`} />
-      <figcaption class="legend small">
-        {LINES.map((l) => (
-          <span key={l.label}><span class="line" style={{ background: `var(${l.css})` }} aria-hidden="true" />{l.label}</span>
+      <div ref={box} role="img" aria-label={`Memory over the last ${range >= 3600 ? `${range / 3600} h` : `${range / 60} min`}: ${lines}`} />
+      <figcaption class="legend small" role="group" aria-label="Chart lines">
+        {SERIES.map((l, k) => (
+          <button key={l.key} type="button" aria-pressed={shown[k]} onClick={() => toggle(k)}>
+            <span class="line" style={{ background: `var(${l.css})` }} aria-hidden="true" />{l.label}
+          </button>
         ))}
       </figcaption>
     </figure>

@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { HistoryPoint } from '../api-types';
 import { ChartWindow, type ChartData } from '../chart-data';
+import { SERIES } from '../chart-series';
 import { memo } from './common';
 import type { Store } from '../store';
 import { watchSelected } from '../store';
@@ -103,18 +104,16 @@ export const History = memo(function History({ store }: { store: Store }) {
   );
 });
 
-/** Turns `/api/history` points (`t` in ms since the epoch) into chart columns. */
+/** Turns `/api/history` points (`t` in ms since the epoch) into chart columns, one per
+ * chart series (`SERIES`, in its order). */
 export function historyColumns(points: HistoryPoint[] | { points: HistoryPoint[] }): ChartData | null {
   const list = Array.isArray(points) ? points : points?.points;
   if (!Array.isArray(list)) return null;
-  const cols: (number | null)[][] = [[], [], [], [], []];
+  const cols: (number | null)[][] = [[], ...SERIES.map(() => [])];
   for (const p of list) {
     if (typeof p.t !== 'number') return null;
     cols[0]!.push(p.t / 1000);
-    cols[1]!.push(p.used ?? null);
-    cols[2]!.push(p.compressed ?? null);
-    cols[3]!.push(p.swap_used ?? null);
-    cols[4]!.push(p.mlx_cache ?? null);
+    SERIES.forEach((series, k) => cols[k + 1]!.push(p[series.key] ?? null));
   }
   return cols;
 }

@@ -4,14 +4,10 @@ import type { Store } from '../store';
 import { shallowEqual, useSelected } from '../store';
 import { memo, Stat } from './common';
 import { History } from './History';
+import { shortLabel } from '../chart-series';
 
-const PARTS = [
-  { key: 'app', label: 'App' },
-  { key: 'wired', label: 'Wired' },
-  { key: 'compressed', label: 'Compressed' },
-  { key: 'cached', label: 'Cached' },
-  { key: 'free', label: 'Free' },
-] as const;
+/** The memory bar's parts, keyed by metric registry key; labels are the registry's (short forms). */
+const PARTS = (['app', 'wired', 'compressed', 'cached', 'free'] as const).map((key) => ({ key, label: shortLabel(key) }));
 
 /**
  * What the Overview shows of a snapshot, as text: a sample that changes none of it (bytes
