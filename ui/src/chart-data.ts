@@ -1,7 +1,9 @@
 // The columns a chart shows, updated in place, and when a new sample is worth a redraw.
 // No DOM here: the chart view (views/Chart.tsx, uPlot) draws from these.
 
-/** uPlot columns: seconds since epoch, then used, compressed, swap, MLX cache (bytes). */
+import { SERIES } from './chart-series';
+
+/** uPlot columns: seconds since epoch, then one per chart series (`SERIES`, in its order). */
 export type ChartData = (number | null)[][];
 
 /** Points older than the window are dropped once this many have piled up (one splice). */
@@ -18,7 +20,7 @@ export class ChartWindow {
   generation = 0;
   private listeners = new Set<() => void>();
 
-  constructor(columns = 5) {
+  constructor(columns = SERIES.length + 1) {
     this.data = Array.from({ length: columns }, () => []);
   }
 

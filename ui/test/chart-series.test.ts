@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { HISTORY_KEYS, METRICS } from '../src/bindings/metrics';
 import { CHART_STYLE, NOT_CHARTED, SERIES, SNAPSHOT_VALUE, chartSeries, shortLabel } from '../src/chart-series';
 import { historyColumns } from '../src/views/History';
+import { ChartWindow } from '../src/chart-data';
+import { LiveSeries } from '../src/store';
 import type { HistoryPoint } from '../src/api-types';
 
 describe('chart series and the metric registry', () => {
@@ -43,5 +45,9 @@ describe('chart series and the metric registry', () => {
     expect(cols.length).toBe(SERIES.length + 1);
     expect(cols[0]).toEqual([2]);
     SERIES.forEach((s, k) => expect(cols[k + 1]).toEqual([point[s.key]]));
+  });
+  it('sizes the chart window and the live series to the chart series', () => {
+    expect(new ChartWindow().data.length).toBe(SERIES.length + 1);
+    expect(new LiveSeries(2).columns().length).toBe(SERIES.length + 1);
   });
 });
