@@ -415,17 +415,19 @@ fn derive_memory(s: &mut Snapshot, raw: &LinuxRaw) {
     m.free = mi.mem_free;
     let shmem = mi.shmem.unwrap_or(0);
     m.cached = mi.cached.map(|c| {
-        (c + mi.buffers.unwrap_or(0) + mi.s_reclaimable.unwrap_or(0)).saturating_sub(shmem)
+        c.saturating_add(mi.buffers.unwrap_or(0))
+            .saturating_add(mi.s_reclaimable.unwrap_or(0))
+            .saturating_sub(shmem)
     });
-    m.app = mi.anon_pages.map(|a| a + shmem);
+    m.app = mi.anon_pages.map(|a| a.saturating_add(shmem));
     let zram: u64 = raw
         .zram
         .iter()
         .filter_map(|z| zram_mem_used(&z.mm_stat))
-        .sum();
-    m.compressed = Some(mi.zswap.unwrap_or(0) + zram);
+        .fold(0, u64::saturating_add);
+    m.compressed = Some(mi.zswap.unwrap_or(0).saturating_add(zram));
     let estimate = match (m.free, m.cached) {
-        (Some(fr), Some(c)) => Some(fr + c),
+        (Some(fr), Some(c)) => Some(fr.saturating_add(c)),
         _ => None,
     };
     m.available = mi.mem_available.or(estimate);
@@ -434,7 +436,9 @@ fn derive_memory(s: &mut Snapshot, raw: &LinuxRaw) {
         _ => None,
     };
     m.wired = match (m.total, m.free, m.cached, m.app, m.compressed) {
-        (Some(t), Some(fr), Some(c), Some(a), Some(z)) => Some(t.saturating_sub(fr + c + a + z)),
+        (Some(t), Some(fr), Some(c), Some(a), Some(z)) => {
+            Some(t.saturating_sub(fr.saturating_add(c).saturating_add(a).saturating_add(z)))
+        }
         _ => None,
     };
     if mi.mem_available.is_none() && m.available.is_some() {
@@ -552,6 +556,34 @@ fn paging_counters(raw: &LinuxRaw, s: &mut Snapshot) -> PagingCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Kernel text at the edge of u64 (as a fuzzer found it): two zram devices and meminfo
+    /// figures whose sums overflow give saturated figures, never a panic.
+    #[test]
+    fn sums_of_huge_figures_saturate() {
+        let max = u64::MAX;
+        let huge_kb = max / 1024;
+        let meminfo = format!(
+            "MemTotal: {huge_kb} kB\nMemFree: {huge_kb} kB\nCached: {huge_kb} kB\n\
+             Buffers: {huge_kb} kB\nAnonPages: {huge_kb} kB\nShmem: {huge_kb} kB\n\
+             Zswap: {huge_kb} kB\n"
+        );
+        let zram = |device: &str| ZramRaw {
+            device: device.into(),
+            mm_stat: format!("1 2 {max} 0 0 0 0 0 0\n"),
+        };
+        let raw = LinuxRaw {
+            meminfo: Some(meminfo),
+            vmstat: None,
+            pressure_memory: None,
+            zram: vec![zram("zram0"), zram("zram1")],
+            page_size: 4096,
+            read_errors: Vec::new(),
+        };
+        let s = derive(&raw, chrono::DateTime::UNIX_EPOCH).snapshot;
+        assert_eq!(s.memory.compressed, Some(max));
+        assert_eq!(s.memory.wired, Some(0));
+    }
 
     fn devices(reader: &mut LinuxReader) -> Vec<String> {
         match reader.read() {
