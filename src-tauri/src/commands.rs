@@ -67,6 +67,12 @@ pub async fn get_events(state: State<'_, AppState>) -> Result<Vec<Event>, OpErro
     ops::events(&*state.backend, q).await
 }
 
+/// The page has painted its first sample: a new popover waiting off screen is shown.
+#[tauri::command]
+pub fn page_painted<R: tauri::Runtime>(app: tauri::AppHandle<R>) {
+    crate::window::page_painted(&app);
+}
+
 /// The configuration in force, its file and why the file is not in force, if it is not.
 #[tauri::command]
 pub fn get_config(state: State<'_, AppState>) -> LoadedConfig {

@@ -57,6 +57,7 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::get_top,
         commands::check_wired_limit,
         commands::set_wired_limit,
+        commands::page_painted,
     ])
 }
 

@@ -105,8 +105,11 @@ impl<R: Runtime> Live<R> {
 
     fn on_journal(&mut self, e: &Arc<Event>) {
         log::info!("journal: {:?} {}", e.severity, e.message);
-        if let Err(err) = self.app.emit_to(MAIN, EVENT_JOURNAL, &**e) {
-            log::debug!("cannot send the journal entry to the window: {err}");
+        // A released page reads the journal when it loads again.
+        if self.app.state::<AppState>().page_loaded() {
+            if let Err(err) = self.app.emit_to(MAIN, EVENT_JOURNAL, &**e) {
+                log::debug!("cannot send the journal entry to the window: {err}");
+            }
         }
         for n in self.composer.on_event(e, Instant::now()) {
             actions::show_notification(&self.app, &n);

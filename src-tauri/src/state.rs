@@ -90,6 +90,23 @@ impl AppState {
         }
     }
 
+    /// Records that the page was released while its window stays (see [`Keeper`]).
+    pub fn page_released(&self) {
+        if let Ok(mut k) = self.popover.lock() {
+            k.page_released();
+        }
+    }
+
+    /// Whether the window's page is loaded (events may be sent to it).
+    pub fn page_loaded(&self) -> bool {
+        self.popover.lock().is_ok_and(|k| k.page_loaded())
+    }
+
+    /// Whether this open must load the page again (once per release).
+    pub fn take_reload(&self) -> bool {
+        self.popover.lock().is_ok_and(|mut k| k.take_reload())
+    }
+
     /// Whether the web view may be dropped: hidden since `ticket` and not being opened.
     pub fn may_drop_web_view(&self, ticket: HiddenTicket) -> bool {
         self.pending_show().is_none() && self.popover.lock().is_ok_and(|k| k.may_drop(ticket))

@@ -46,6 +46,9 @@ fn show_now<R: Runtime>(app: &AppHandle<R>, view: Option<&str>, requested: Insta
     if app.state::<AppState>().pending_show().is_some() {
         return; // being created: it shows itself once painted
     }
+    if app.state::<AppState>().take_reload() {
+        return reload(app, &w, view, requested);
+    }
     if let Some(view) = view {
         let script = format!("location.hash = {};", serde_json::Value::from(view));
         if let Err(e) = w.eval(&script) {
@@ -71,8 +74,8 @@ pub fn send_snapshot<R: Runtime>(app: &AppHandle<R>, snapshot: &Snapshot) {
 }
 
 /// Creates the window off screen; it moves into place when its page has painted a sample
-/// (the document title names the pressure level, see [`popover::painted_title`]), or after
-/// [`popover::PAINT_TIMEOUT`] at the latest.
+/// (the page calls `page_painted`, and its title then names the pressure level, see
+/// [`popover::painted_title`]), or after [`popover::PAINT_TIMEOUT`] at the latest.
 fn create<R: Runtime>(app: &AppHandle<R>, view: Option<&str>, requested: Instant) {
     let Some(mut config) = app
         .config()
@@ -97,13 +100,10 @@ fn create<R: Runtime>(app: &AppHandle<R>, view: Option<&str>, requested: Instant
         b.visible(true)
             .focused(false)
             .position(popover::OFF_SCREEN, popover::OFF_SCREEN)
-            .on_document_title_changed(move |w, title| {
-                log::debug!(
-                    "page title {} ms after the request: {title}",
-                    requested.elapsed().as_millis()
-                );
+            .on_document_title_changed(|w, title| {
+                log::debug!("page title: {title}");
                 if popover::painted_title(&title) {
-                    reveal_pending(w.app_handle(), "painted");
+                    reveal_pending(w.app_handle(), "title");
                 }
             })
             .build()
@@ -119,6 +119,42 @@ fn create<R: Runtime>(app: &AppHandle<R>, view: Option<&str>, requested: Instant
     #[cfg(target_os = "macos")]
     crate::macos::float_over_full_screen(&w);
     log::debug!("web view created");
+    arm_paint_timeout(app, requested);
+}
+
+/// Loads the released page again into the kept window ([`popover::Release::EndWebProcess`]):
+/// the window waits off screen, as a new one does, until the page has painted a sample. The
+/// page keeps the view it showed unless `view` names another.
+fn reload<R: Runtime>(
+    app: &AppHandle<R>,
+    w: &WebviewWindow<R>,
+    view: Option<&str>,
+    requested: Instant,
+) {
+    app.state::<AppState>().set_pending_show(Some(requested));
+    let loaded = w
+        .set_position(tauri::LogicalPosition::new(
+            popover::OFF_SCREEN,
+            popover::OFF_SCREEN,
+        ))
+        .and_then(|()| w.show())
+        .and_then(|()| match view {
+            None => w.reload(),
+            Some(view) => {
+                let mut url = w.url()?;
+                url.set_fragment(Some(view));
+                w.navigate(url)
+            }
+        });
+    if let Err(e) = loaded {
+        log::warn!("cannot load the page again: {e}");
+    }
+    log::debug!("page loading again");
+    arm_paint_timeout(app, requested);
+}
+
+/// Shows the popover after [`popover::PAINT_TIMEOUT`] if its page has not painted by then.
+fn arm_paint_timeout<R: Runtime>(app: &AppHandle<R>, requested: Instant) {
     let handle = app.clone();
     tauri::async_runtime::spawn(async move {
         tokio::time::sleep(popover::PAINT_TIMEOUT).await;
@@ -129,6 +165,16 @@ fn create<R: Runtime>(app: &AppHandle<R>, view: Option<&str>, requested: Instant
             }
         });
     });
+}
+
+/// The page has painted its first sample (it says so through the `page_painted` command):
+/// shows the popover if it waits for that.
+pub fn page_painted<R: Runtime>(app: &AppHandle<R>) {
+    let handle = app.clone();
+    let run = app.run_on_main_thread(move || reveal_pending(&handle, "painted"));
+    if let Err(e) = run {
+        log::warn!("cannot show the window: {e}");
+    }
 }
 
 /// Shows the window being created, if it still waits (`why`: what let it show).
@@ -143,7 +189,7 @@ fn reveal_pending<R: Runtime>(app: &AppHandle<R>, why: &str) {
     state.set_pending_show(None);
     reveal(app, &w);
     log::info!(
-        "popover shown {} ms after the request (new web view, {why})",
+        "popover shown {} ms after the request (fresh page, {why})",
         requested.elapsed().as_millis()
     );
 }
@@ -232,17 +278,45 @@ fn drop_web_view<R: Runtime>(app: &AppHandle<R>, ticket: HiddenTicket) {
         return;
     }
     let Some(w) = main_window(app) else { return };
-    if let Err(e) = w.destroy() {
-        return log::warn!("cannot close the web view: {e}");
+    if !state.page_loaded() {
+        return; // released already
     }
+    let released = match popover::RELEASE {
+        popover::Release::DestroyWindow => w.destroy().map(|()| "window destroyed"),
+        popover::Release::EndWebProcess => end_web_process(&w).map(|()| {
+            state.page_released();
+            "web process ended"
+        }),
+    };
+    let how = match released {
+        Ok(how) => how,
+        Err(e) => return log::warn!("cannot close the web view: {e}"),
+    };
     log::info!(
-        "web view closed after {} s hidden",
+        "web view closed after {} s hidden ({how})",
         state.keep.map_or(0, |k| k.as_secs())
     );
     tauri::async_runtime::spawn(async {
         crate::trim::end_idle_network_process().await;
         crate::trim::after_web_view_closed();
     });
+}
+
+/// Ends the web process of `w`'s page (WebKitGTK); the window and web view object stay.
+/// Where [`popover::RELEASE`] is [`popover::Release::DestroyWindow`] this is never called,
+/// and destroys the window.
+fn end_web_process<R: Runtime>(w: &WebviewWindow<R>) -> tauri::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        w.with_webview(|webview| {
+            use webkit2gtk::WebViewExt;
+            webview.inner().terminate_web_process();
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        w.destroy()
+    }
 }
 
 /// Shows the window when hidden, hides it when shown (a click on the tray icon).

@@ -19,6 +19,7 @@
 # Writes artifacts/app/measure.txt (and measure.json for benches/report.py). tests/app/measure.sh
 # measures the popover open on each view.
 #   DURATION (120) WARMUP (10) KEEP (5) CYCLES (15) LOOPS (50)
+#   STEPS ("kept dropped cycles"): which of the three parts run; a part left out prints "-".
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -27,6 +28,7 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=${HEADROOM_APP_BIN:-$TARGET_DIR/release/headroom-app}
 ARTIFACTS=${ARTIFACTS:-$ROOT/artifacts/app}
 DURATION=${DURATION:-120} WARMUP=${WARMUP:-10} KEEP=${KEEP:-5} CYCLES=${CYCLES:-15} LOOPS=${LOOPS:-50}
+STEPS=${STEPS:-kept dropped cycles}
 VENV_PY=${HEADROOM_VENV_PYTHON:-$ROOT/.venv/bin/python}
 mkdir -p "$ARTIFACTS"
 
@@ -52,7 +54,7 @@ APP_PID="" PEER_PID=""
 trap '[[ -n "$APP_PID" ]] && kill "$APP_PID" 2>/dev/null; [[ -n "$PEER_PID" ]] && kill "$PEER_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 export HOME=$WORK/home XDG_CONFIG_HOME=$WORK/home/.config XDG_DATA_HOME=$WORK/home/.local/share
 export XDG_CACHE_HOME=$WORK/home/.cache XDG_RUNTIME_DIR=$WORK/run LANG=en_US.UTF-8
-export HEADROOM_CONFIG=$WORK/config.toml HEADROOM_DATA_DIR=$WORK/data HEADROOM_LOG=info
+export HEADROOM_CONFIG=$WORK/config.toml HEADROOM_DATA_DIR=$WORK/data HEADROOM_LOG=${MEASURE_LOG:-info}
 mkdir -p "$HOME" "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 printf '[sampling]\ninterval_ms = 1000\n' > "$HEADROOM_CONFIG"
 
@@ -84,7 +86,7 @@ open_popover() { "$VENV_PY" "$HERE/desktop_peer.py" click "Open Headroom" >/dev/
 close_popover() { local id; id=$(window_id); [[ -n "$id" ]] && python3 "$HERE/xclose.py" "$id"; wait_until 10 unmapped || die "the popover did not hide"; }
 # One open and close; waits for the popover shown with a painted page (new) or shown (kept).
 cycle() { # new|kept
-    local pattern="popover shown .*(new web view" n
+    local pattern="popover shown .*(fresh page" n
     [[ $1 == kept ]] && pattern="popover shown .*(kept web view)"
     n=$(count "$pattern")
     open_popover
@@ -127,8 +129,13 @@ idle() { # NAME
         'BEGIN {printf "%.3f %d %d %d %d\n", d / hz / s * 100, q, r, th, fd}'
 }
 
+want() { [[ " $STEPS " == *" $1 "* ]]; }
+kept_cpu=0 kept_pss=0 kept_rss=0 kept_threads=0 kept_fds=0 drop_cpu=0 drop_pss=0 drop_rss=0 drop_threads=0
+drop_fds=0 drop_split="-" base_pss=0 base_rss=0 base_fds=0 end_pss=0 end_rss=0 end_fds=0 not_painted=0
+
 # 1. kept: opened once, closed; the web view stays.
-: >"$WORK/kept.txt" >"$WORK/dropped.txt"
+: >"$WORK/kept.txt" >"$WORK/dropped.txt" >"$WORK/warm.ms" >"$WORK/fresh.ms"
+if want kept; then
 start_app forever
 cycle new
 sleep "$WARMUP"
@@ -137,8 +144,10 @@ read -r kept_cpu kept_pss kept_rss kept_threads kept_fds < <(idle kept)
 for _ in $(seq "$CYCLES"); do cycle kept; sleep 0.5; done
 grep -ao 'popover shown [0-9]* ms after the request (kept web view)' "$WORK/app.log" | grep -o '[0-9]\+' >"$WORK/warm.ms"
 stop_app
+fi
 
 # 2. dropped: opened once, closed; the web view goes after KEEP s.
+if want dropped; then
 start_app "$KEEP"
 cycle new
 wait_until $((KEEP + 15)) grep -aq "web view closed" "$WORK/app.log" || die "the web view was not closed"
@@ -147,21 +156,32 @@ sleep "$WARMUP"
 read -r drop_cpu drop_pss drop_rss drop_threads drop_fds < <(idle dropped)
 drop_split=$(awk '/^Pss_(Anon|File|Shmem):/ {printf "%s %.1f MB, ", substr($1, 1, length($1) - 1), $2 / 1024}' /proc/"$APP_PID"/smaps_rollup)
 stop_app
+fi
 
 # 3. Fresh opens, and LOOPS open/close cycles with a web view dropped at once each time.
+if want cycles; then
 start_app 0
 cycle new; wait_until 15 web_gone || die "WebKit processes left"; sleep 2
 base_pss=$(kb "$APP_PID" Pss); base_rss=$(kb "$APP_PID" VmRSS status); base_fds=$(ls /proc/"$APP_PID"/fd | wc -l)
+fd_kinds() { ls -l /proc/"$APP_PID"/fd | awk 'NR > 1 {print $NF}' | sed 's/[0-9]\+/N/g' | sort | uniq -c | sort -rn; }
+[[ -n "${FD_DIFF:-}" ]] && fd_kinds >"$FD_DIFF.before"
+mid_pss=0 mid_fds=0
 for i in $(seq "$LOOPS"); do
     cycle new
     wait_until 15 web_gone || die "WebKit processes left after cycle $i"
+    # After 10 cycles: WebKit's memory monitor has opened its files (/proc/zoneinfo, the
+    # cgroup's memory files) once; from here on, growth is per cycle.
+    if (( i == 10 )); then sleep 3; mid_pss=$(kb "$APP_PID" Pss); mid_fds=$(ls /proc/"$APP_PID"/fd | wc -l); fi
 done
 sleep 3
 end_pss=$(kb "$APP_PID" Pss); end_rss=$(kb "$APP_PID" VmRSS status); end_fds=$(ls /proc/"$APP_PID"/fd | wc -l)
 # Every fresh open counts: one shown unpainted at the bound counts with its time (a lower bound).
-grep -ao 'popover shown [0-9]* ms after the request (new web view' "$WORK/app.log" | grep -o '[0-9]\+' >"$WORK/fresh.ms"
-not_painted=$(count "new web view, not painted yet")
+grep -ao 'popover shown [0-9]* ms after the request (fresh page' "$WORK/app.log" | grep -o '[0-9]\+' >"$WORK/fresh.ms"
+not_painted=$(count "fresh page, not painted yet")
+[[ -n "${FD_DIFF:-}" ]] && fd_kinds >"$FD_DIFF"
+[[ -n "${APP_LOG_COPY:-}" ]] && cp "$WORK/app.log" "$APP_LOG_COPY"
 stop_app
+fi
 
 stats() { sort -n "$1" | awk '{a[NR]=$1} END {if (NR == 0) {print "- - - 0"; exit} m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%d %d %d %d\n", m, a[1], a[NR], NR}'; }
 read -r fresh_med fresh_min fresh_max fresh_n < <(stats "$WORK/fresh.ms")
@@ -177,10 +197,11 @@ read -r warm_med warm_min warm_max warm_n < <(stats "$WORK/warm.ms")
         'BEGIN {printf "  web view dropped after %2d s:  %6.3f %%  PSS %6.1f MB  RSS %6.1f MB  (app: %d threads, %d fds)\n", k, c, q/1024, r/1024, t, f}'
     cat "$WORK/dropped.txt"
     echo "    app process after the web view closed: ${drop_split%, }"
-    echo "click to first painted sample, new web view: median $fresh_med ms (min $fresh_min, max $fresh_max, n=$fresh_n, of which shown unpainted at the 2 s bound: $not_painted)"
+    echo "click to first painted sample, fresh page: median $fresh_med ms (min $fresh_min, max $fresh_max, n=$fresh_n, of which shown unpainted at the 2 s bound: $not_painted)"
     echo "click to shown, kept web view (warm re-open): median $warm_med ms (min $warm_min, max $warm_max, n=$warm_n)"
-    echo "$LOOPS open/close cycles (web view dropped each time), app process: PSS $((base_pss / 1024)) -> $((end_pss / 1024)) MB, RSS $((base_rss / 1024)) -> $((end_rss / 1024)) MB, fds $base_fds -> $end_fds"
-} | tee "$ARTIFACTS/measure.txt"
+    echo "$LOOPS open/close cycles (web view dropped each time), app process: PSS $((base_pss / 1024)) -> $((mid_pss / 1024)) (after 10) -> $((end_pss / 1024)) MB, RSS $((base_rss / 1024)) -> $((end_rss / 1024)) MB, fds $base_fds -> $mid_fds (after 10) -> $end_fds"
+} | tee "$ARTIFACTS/measure$([[ $STEPS == "kept dropped cycles" ]] || echo -partial).txt"
+[[ $STEPS == "kept dropped cycles" ]] || exit 0
 python3 - "$ARTIFACTS/measure.json" <<EOF
 import json, sys
 json.dump({
@@ -188,7 +209,8 @@ json.dump({
     "dropped": {"keep_secs": $KEEP, "cpu_percent": $drop_cpu, "pss_kb": $drop_pss, "rss_kb": $drop_rss, "threads": $drop_threads, "fds": $drop_fds},
     "fresh_open_ms": {"median": "$fresh_med", "min": "$fresh_min", "max": "$fresh_max", "n": $fresh_n, "unpainted": $not_painted},
     "warm_open_ms": {"median": "$warm_med", "min": "$warm_min", "max": "$warm_max", "n": $warm_n},
-    "cycles": {"n": $LOOPS, "pss_kb": [$base_pss, $end_pss], "rss_kb": [$base_rss, $end_rss], "fds": [$base_fds, $end_fds]},
+    "cycles": {"n": $LOOPS, "pss_kb": [$base_pss, $end_pss], "rss_kb": [$base_rss, $end_rss], "fds": [$base_fds, $end_fds],
+               "after_10": {"pss_kb": $mid_pss, "fds": $mid_fds}},
     "duration_s": $DURATION,
 }, open(sys.argv[1], "w"), indent=1)
 EOF

@@ -321,7 +321,7 @@ sd=$(/usr/bin/convert "$SHOT" -format '%[fx:standard_deviation]' info:)
 say "screenshot $SHOT ($(geometry), standard deviation $sd)"
 # The page painted a sample (its title names the pressure level; the app shows a new popover
 # once it has, or after 2 s at the latest, which a loaded CI machine can reach).
-painted_count() { grep -ac 'page title [0-9]* ms after the request: .* — Headroom' "$WORK/app.log" || true; }
+painted_count() { grep -acE 'popover shown [0-9]+ ms after the request \(fresh page, (painted|title)\)' "$WORK/app.log" || true; }
 painted() { (( $(painted_count) > ${1:-0} )); }
 wait_for 10 "the page to paint a sample" painted 0
 say "$(grep -ao 'popover shown.*' "$WORK/app.log" | tail -1); WebKit processes now: $(web_processes)"

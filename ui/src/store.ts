@@ -110,6 +110,8 @@ export class Store {
   private atMs = Number.NaN;
   /** A change arrived while the page was hidden: listeners hear of it when it is shown. */
   private pending = false;
+  /** Who waits for a first sample (or the reason there is none): see `firstSample`. */
+  private waiters: (() => void)[] = [];
 
   /**
    * `doc` tells whether the page is visible (`document` in a browser): while hidden, state
@@ -128,6 +130,9 @@ export class Store {
 
   set(patch: Partial<State>): void {
     this.state = { ...this.state, ...patch };
+    if (this.waiters.length && (this.state.snapshot || this.state.loadError)) {
+      for (const w of this.waiters.splice(0)) w();
+    }
     if (this.doc?.visibilityState === 'hidden') {
       this.pending = true;
       return;
@@ -174,6 +179,18 @@ export class Store {
       if (!this.state.snapshot || Date.parse(s.at) > this.atMs) this.onSnapshot(s);
     }, () => {});
   };
+
+  /**
+   * Resolves once the state has a first sample or says why it has none (`loadError`), or
+   * after `ms` at the latest: the page renders its first frame with data when it can.
+   */
+  firstSample(ms: number): Promise<void> {
+    if (this.state.snapshot || this.state.loadError) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.waiters.push(() => { clearTimeout(timer); resolve(); });
+    });
+  }
 
   /** Fetches a first snapshot and the journal, then follows the stream. */
   start(): void {

@@ -22,6 +22,7 @@ async function everyOperation(t: Transport) {
     t.machine!.wiredLimit(), t.machine!.fit({ params: '7B' }), t.machine!.doctor(), t.machine!.top(3),
     t.machine!.checkWiredLimit('8GB'), t.machine!.setWiredLimit(0),
   ];
+  t.painted?.();
   await Promise.allSettled(calls);
 }
 

@@ -89,6 +89,37 @@ describe('Store', () => {
   });
 });
 
+describe('the first frame', () => {
+  it('waits for the first sample, even on a hidden page, and no longer than its bound', async () => {
+    vi.useFakeTimers();
+    try {
+      const doc = new FakeDoc();
+      doc.visibilityState = 'hidden';
+      const store = new Store(new FakeTransport(), () => 0, doc);
+      let ready = false;
+      void store.firstSample(1000).then(() => { ready = true; });
+      await vi.advanceTimersByTimeAsync(500);
+      expect(ready).toBe(false);
+      store.onSnapshot(snap(1));
+      await vi.advanceTimersByTimeAsync(0);
+      expect(ready).toBe(true);
+
+      const empty = new Store(new FakeTransport(), () => 0, doc);
+      let late = false;
+      void empty.firstSample(1000).then(() => { late = true; });
+      await vi.advanceTimersByTimeAsync(999);
+      expect(late).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(late).toBe(true);
+      const failed = new Store(new FakeTransport(), () => 0, doc);
+      failed.set({ loadError: 'refused' });
+      await expect(failed.firstSample(1000)).resolves.toBeUndefined();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
 class FakeDoc extends EventTarget {
   visibilityState: DocumentVisibilityState = 'visible';
   set(v: DocumentVisibilityState) { this.visibilityState = v; this.dispatchEvent(new Event('visibilitychange')); }

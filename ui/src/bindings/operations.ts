@@ -16,6 +16,7 @@ export const COMMANDS = {
   doctor: 'get_doctor',
   top: 'get_top',
   enableAgent: 'enable_agent',
+  pagePainted: 'page_painted',
 } as const;
 
 /** `headroom serve`'s paths. */

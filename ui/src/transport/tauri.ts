@@ -46,6 +46,7 @@ export class TauriTransport implements Transport {
     return (await this.call<ActionSummary>(COMMANDS.setLimit, { kind, bytes, pids })).outcomes;
   }
   enableAgent(pid: number) { return this.call<EnabledEnvironment>(COMMANDS.enableAgent, { pid }); }
+  painted() { this.call<null>(COMMANDS.pagePainted).catch(() => { /* the app also watches the title */ }); }
 
   subscribe(h: StreamHandlers): () => void {
     let closed = false;

@@ -56,6 +56,11 @@ export interface Transport {
    * `pid` (one without an agent); its programs get the agent when they next start.
    */
   enableAgent(pid: number): Promise<EnabledEnvironment>;
+  /**
+   * Tells the app the page has painted its first sample, so a new popover waiting off screen
+   * is shown at once (only the app has it; a browser page has nothing to tell).
+   */
+  painted?(): void;
   /** Subscribes to the live stream; the returned function unsubscribes (always call it). */
   subscribe(h: StreamHandlers): () => void;
   /** Wired limit, "will it fit?", doctor, top: `transport/machine.ts`. */

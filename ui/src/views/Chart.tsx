@@ -1,5 +1,4 @@
 import uPlot from 'uplot';
-import 'uplot/dist/uPlot.min.css';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { size } from '../format';
 import { newestValues, redrawDue, type ChartWindow, type Drawn } from '../chart-data';

@@ -38,6 +38,8 @@ pub enum Op {
     Stream,
     /// "Enable for this Python": the agent for an MLX process's Python environment.
     EnableAgent,
+    /// The page has painted its first sample (the app only: a new popover is shown then).
+    PagePainted,
 }
 
 /// The names of one operation.
@@ -68,7 +70,7 @@ const fn names(
 }
 
 /// Every operation with its names.
-pub const TABLE: [Names; 16] = [
+pub const TABLE: [Names; 17] = [
     names(
         Op::Snapshot,
         "snapshot",
@@ -145,6 +147,7 @@ pub const TABLE: [Names; 16] = [
         Some("enable_agent"),
         Some(("POST", "/api/agent/enable")),
     ),
+    names(Op::PagePainted, "pagePainted", Some("page_painted"), None),
 ];
 
 impl Op {
