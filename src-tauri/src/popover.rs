@@ -102,8 +102,9 @@ pub enum Release {
     /// The page's web process is ended (`webkit_web_view_terminate_web_process`, WebKitGTK
     /// 2.34+) and the idle network process after it; the hidden window and the web view
     /// object stay, and the next open loads the page again into a new web process. WebKitGTK
-    /// 2.50 keeps one `memfd:WebKitSharedMemory` descriptor and about 0.4 MB of the app
-    /// process's memory for every web view it destroys; a kept view object costs neither.
+    /// 2.50 keeps one `memfd:WebKitSharedMemory` descriptor and about 0.14 MB of the app
+    /// process's memory for every web view it destroys (50 opens: 34 → 91 descriptors,
+    /// 41 → 48 MB PSS); a kept view object costs neither.
     EndWebProcess,
 }
 
