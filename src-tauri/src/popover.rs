@@ -123,7 +123,8 @@ pub const RELEASE: Release = if cfg!(target_os = "linux") {
 pub struct Keeper {
     generation: u64,
     visible: bool,
-    page_released: bool,
+    /// `Some` once the page was released: the address it showed, if known.
+    released: Option<Option<String>>,
 }
 
 /// What a hide hands to its timer.
@@ -154,19 +155,21 @@ impl Keeper {
         self.visible
     }
 
-    /// The page was released and its window kept ([`Release::EndWebProcess`]).
-    pub fn page_released(&mut self) {
-        self.page_released = true;
+    /// The page was released and its window kept ([`Release::EndWebProcess`]); `url` is the
+    /// address it showed (read before its web process ended: WebKitGTK forgets it then).
+    pub fn page_released(&mut self, url: Option<String>) {
+        self.released = Some(url);
     }
 
     /// Whether the page is loaded (in a window that exists): events may be sent to it.
     pub fn page_loaded(&self) -> bool {
-        !self.page_released
+        self.released.is_none()
     }
 
-    /// Whether the next open must load the page again; says so once.
-    pub fn take_reload(&mut self) -> bool {
-        std::mem::take(&mut self.page_released)
+    /// Whether the next open must load the page again, with the address it showed; says so
+    /// once.
+    pub fn take_reload(&mut self) -> Option<Option<String>> {
+        self.released.take()
     }
 }
 
@@ -296,15 +299,20 @@ mod tests {
     fn a_released_page_is_loaded_again_by_the_next_open_only() {
         let mut k = Keeper::default();
         assert!(
-            k.page_loaded() && !k.take_reload(),
+            k.page_loaded() && k.take_reload().is_none(),
             "a new window has its page"
         );
         k.shown();
         k.hidden();
-        k.page_released();
+        let url = "tauri://localhost/index.html#mlx".to_owned();
+        k.page_released(Some(url.clone()));
         assert!(!k.page_loaded(), "no events go to a released page");
-        assert!(k.take_reload(), "the next open loads it again");
-        assert!(k.page_loaded() && !k.take_reload(), "once");
+        assert_eq!(
+            k.take_reload(),
+            Some(Some(url)),
+            "the next open loads it again"
+        );
+        assert!(k.page_loaded() && k.take_reload().is_none(), "once");
     }
 
     #[test]

@@ -90,10 +90,11 @@ impl AppState {
         }
     }
 
-    /// Records that the page was released while its window stays (see [`Keeper`]).
-    pub fn page_released(&self) {
+    /// Records that the page was released while its window stays, and the address it
+    /// showed (see [`Keeper`]).
+    pub fn page_released(&self, url: Option<String>) {
         if let Ok(mut k) = self.popover.lock() {
-            k.page_released();
+            k.page_released(url);
         }
     }
 
@@ -102,9 +103,10 @@ impl AppState {
         self.popover.lock().is_ok_and(|k| k.page_loaded())
     }
 
-    /// Whether this open must load the page again (once per release).
-    pub fn take_reload(&self) -> bool {
-        self.popover.lock().is_ok_and(|mut k| k.take_reload())
+    /// Whether this open must load the page again (once per release), with the address
+    /// the page showed.
+    pub fn take_reload(&self) -> Option<Option<String>> {
+        self.popover.lock().ok().and_then(|mut k| k.take_reload())
     }
 
     /// Whether the web view may be dropped: hidden since `ticket` and not being opened.

@@ -46,8 +46,8 @@ fn show_now<R: Runtime>(app: &AppHandle<R>, view: Option<&str>, requested: Insta
     if app.state::<AppState>().pending_show().is_some() {
         return; // being created: it shows itself once painted
     }
-    if app.state::<AppState>().take_reload() {
-        return reload(app, &w, view, requested);
+    if let Some(url) = app.state::<AppState>().take_reload() {
+        return reload(app, &w, view, url.as_deref(), requested);
     }
     if let Some(view) = view {
         let script = format!("location.hash = {};", serde_json::Value::from(view));
@@ -124,32 +124,38 @@ fn create<R: Runtime>(app: &AppHandle<R>, view: Option<&str>, requested: Instant
 
 /// Loads the released page again into the kept window ([`popover::Release::EndWebProcess`]):
 /// the window waits off screen, as a new one does, until the page has painted a sample. The
-/// page keeps the view it showed unless `view` names another.
+/// page keeps the view it showed unless `view` names another; `url` is the address it showed
+/// (the web view forgets it once its web process has ended).
 fn reload<R: Runtime>(
     app: &AppHandle<R>,
     w: &WebviewWindow<R>,
     view: Option<&str>,
+    url: Option<&str>,
     requested: Instant,
 ) {
     app.state::<AppState>().set_pending_show(Some(requested));
+    let target = view.zip(url).and_then(|(view, url)| {
+        let mut url = tauri::Url::parse(url).ok()?;
+        url.set_fragment(Some(view));
+        Some(url)
+    });
     let loaded = w
         .set_position(tauri::LogicalPosition::new(
             popover::OFF_SCREEN,
             popover::OFF_SCREEN,
         ))
         .and_then(|()| w.show())
-        .and_then(|()| match view {
+        .and_then(|()| match target {
+            Some(url) => w.navigate(url),
             None => w.reload(),
-            Some(view) => {
-                let mut url = w.url()?;
-                url.set_fragment(Some(view));
-                w.navigate(url)
-            }
         });
     if let Err(e) = loaded {
         log::warn!("cannot load the page again: {e}");
     }
-    log::debug!("page loading again");
+    log::debug!(
+        "page loading again on {}",
+        view.unwrap_or("the view it showed")
+    );
     arm_paint_timeout(app, requested);
 }
 
@@ -283,10 +289,13 @@ fn drop_web_view<R: Runtime>(app: &AppHandle<R>, ticket: HiddenTicket) {
     }
     let released = match popover::RELEASE {
         popover::Release::DestroyWindow => w.destroy().map(|()| "window destroyed"),
-        popover::Release::EndWebProcess => end_web_process(&w).map(|()| {
-            state.page_released();
-            "web process ended"
-        }),
+        popover::Release::EndWebProcess => {
+            let url = w.url().ok().map(String::from);
+            end_web_process(&w).map(|()| {
+                state.page_released(url);
+                "web process ended"
+            })
+        }
     };
     let how = match released {
         Ok(how) => how,

@@ -19,7 +19,8 @@
 #   6. close the window like a window manager does (WM_DELETE_WINDOW): it must hide, the app
 #      keep running, and after the keep time the web view and WebKit's web and network
 #      processes must be gone;
-#   7. open it again from the tray menu: a new web view, painted with a sample, not blank;
+#   7. open it again from the tray menu: a fresh page, painted with a sample, not blank; close
+#      it, and once released open it from "Alerts…": the page loads again on the Alerts view;
 #   8. launch a second instance: it must exit and bring the first one's window back;
 #   9. SIGTERM: the app must exit with status 0;
 #  10. when a .deb was built (HEADROOM_APP_DEB, or target/<profile>/bundle/deb/*.deb):
@@ -370,6 +371,26 @@ if [[ $E2E == 1 ]]; then
     done
     [[ $ok == 1 ]] || fail "the re-opened window looks blank (standard deviation $sd)"
     say "re-opened: $(grep -ao 'popover shown.*' "$WORK/app.log" | tail -1); screenshot standard deviation $sd"
+    python3 "$HERE/xclose.py" "$WID"
+    wait_for 10 "the window to hide" bash -c "xwininfo -id $WID | grep -q IsUnMapped"
+
+    # Released again, then opened on a view from the menu ("Alerts…"): the page loads again
+    # on that view, not on the one it showed.
+    wait_for 20 "the web view to be closed a second time" bash -c "(( \$(grep -ac 'web view closed' '$WORK/app.log') >= 2 ))"
+    wait_for 10 "WebKit's web and network processes to exit again" no_web_processes
+    before=$(painted_count)
+    "$VENV_PY" "$HERE/desktop_peer.py" click "Alerts" >/dev/null || fail "could not click 'Alerts…' over dbusmenu"
+    wait_for 30 "the window to be mapped on Alerts" mapped
+    WID=$(window_id)
+    wait_for 10 "the Alerts page to paint a sample" painted "$before"
+    sleep 1
+    /usr/bin/import -window root "$SCREEN"
+    /usr/bin/convert "$SCREEN" -crop "$(geometry)" +repage "$ARTIFACTS/window-alerts.png"
+    logged "cannot load the page again" && fail "the released page was not loaded again: $(grep -a 'cannot load the page again' "$WORK/app.log" | tail -1)"
+    # Pixels that differ from the re-opened Overview (ImageMagick prints the count on stderr).
+    changed=$(/usr/bin/compare -metric AE "$ARTIFACTS/window-reopened.png" "$ARTIFACTS/window-alerts.png" null: 2>&1 | awk '{print int($1)}' || true)
+    (( ${changed:-0} > 5000 )) || fail "the window opened from 'Alerts…' looks like the Overview (${changed:-?} pixels differ)"
+    say "opened on Alerts: $(grep -ao 'popover shown.*' "$WORK/app.log" | tail -1); $changed pixels differ from the Overview"
     python3 "$HERE/xclose.py" "$WID"
     wait_for 10 "the window to hide" bash -c "xwininfo -id $WID | grep -q IsUnMapped"
 fi
